@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * cfg - the ini file: one table of keys (cfg.c cfg_defs[]) with types,
+ * defaults, limits and whether a SIGUSR1 reload may change them. Loading
+ * gives an immutable, refcounted snapshot; the daemon keeps the current
+ * one behind a mutex and swaps it on reload. Parsing never logs: errors
+ * come back as "FILE:LINE: ..." lines in a caller's buffer.
+ */
+#ifndef NM_CFG_H
+#define NM_CFG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum cfg_on_error { CFG_ON_ERROR_ACCEPT, CFG_ON_ERROR_TEMPFAIL };
+
+/*
+ * struct cfg - one loaded configuration. Once cfg_load() returned it, no
+ * field changes (so it is read without a lock by whoever holds a
+ * reference); the struct is public because every module reads a few of
+ * its many fields and accessors would add nothing but lines.
+ * Enum fields hold the index of the value in the key's list of names:
+ * upstream_format is an enum hdr_format, upstream_trust an enum hdr_trust,
+ * log_level an enum log_level.
+ */
+struct cfg {
+    /* [milter] */
+    char *socket;          /* libmilter spelling: unix:/path, inet:port@host */
+    char *user;            /* "" = do not change user */
+    char *group;           /* "" = user's primary group */
+    long umask;
+    char *pidfile;         /* "" = none */
+    int on_error;          /* enum cfg_on_error */
+    int log_level;
+    char *syslog_facility;
+
+    /* [upstream] */
+    int upstream_format;
+    int upstream_trust;
+
+    /* [header] */
+    char *header_name;
+    char *adjusted_name;   /* "" = off */
+
+    /* [redis] */
+    char *redis_servers;   /* host:port or /path/to.sock, comma-separated */
+    char *redis_read_servers; /* "" = read from redis_servers */
+    char *redis_password;  /* "" = no AUTH */
+    long redis_db;
+    char *redis_prefix;
+    long redis_timeout_ms;         /* per command */
+    long redis_connect_timeout_ms;
+    long watch_interval_ms;
+
+    /* [score] */
+    double spam_weight;
+    double ham_weight;
+
+    /* [model] */
+    char *hidden_layers;   /* "auto", "N" or "N,M" (checked by cfg_load) */
+
+    /* [train] */
+    int train_enabled;
+    int autolearn;
+    long threshold;
+    long max_iterations;
+    long max_examples;
+    long min_class;
+    double spam_score;
+    double ham_score;
+    char *spam_actions;    /* comma-separated Rspamd actions */
+    double holdout;
+    double target_fpr;
+    long max_epochs;
+
+    /* private: reference count, guarded by atomics */
+    _Atomic int refs;
+    char *path;            /* file it came from */
+};
+
+/*
+ * cfg_load - read and check path. Returns a snapshot with one reference,
+ * or NULL with every problem found appended to err as "PATH:LINE: what"
+ * lines (LINE 0 when the file itself is the problem). Any thread; no
+ * logging.
+ */
+struct cfg *cfg_load(const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* cfg_defaults - a snapshot with every key at its default; never NULL. */
+struct cfg *cfg_defaults(void);
+
+/* cfg_acquire - one more reference; returns c. cfg_release - drop one,
+ * freeing at zero; NULL is fine. Any thread. */
+struct cfg *cfg_acquire(struct cfg *c);
+void cfg_release(struct cfg *c);
+
+/* cfg_restart_keys - call fn for each key whose value differs between
+ * old and new and that a reload cannot apply (the caller logs them). */
+typedef void cfg_key_fn(const char *section, const char *key, void *arg);
+void cfg_restart_keys(const struct cfg *old, const struct cfg *new,
+                      cfg_key_fn *fn, void *arg);
+
+/* cfg_dump - write every key with its effective value, as ini. */
+void cfg_dump(const struct cfg *c, FILE *out);
+
+/*
+ * The daemon's current snapshot. cfg_current_set() takes the caller's
+ * reference (NULL is not allowed) and drops the previous one;
+ * cfg_current_get() returns a new reference the caller releases. Any
+ * thread; guarded by a mutex inside cfg.c.
+ */
+void cfg_current_set(struct cfg *c);
+struct cfg *cfg_current_get(void);
+
+/* cfg_hidden_layers - parse hidden_layers for ninputs inputs into sizes
+ * (at most 2); "auto" gives one layer of about 2*sqrt(ninputs), at least
+ * 8. Returns the number of layers. */
+size_t cfg_hidden_layers(const struct cfg *c, size_t ninputs,
+                         unsigned sizes[2]);
+
+/* cfg_is_spam_action - 1 when action name is listed in spam_actions. */
+int cfg_is_spam_action(const struct cfg *c, const char *action);
+
+#endif /* NM_CFG_H */

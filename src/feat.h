@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * feat - the one way a verdict becomes a network input, used alike by the
+ * milter, the trainer and the admin tool. A profile is the sorted list of
+ * symbol names the network takes; its digest names it. Pure: no I/O, no
+ * logging; a profile is immutable once built and may be read by any
+ * thread. Must not include libmilter, hiredis, fann or zstd headers.
+ *
+ * Inputs, in order:
+ *   [0, nsym)            presence: 1.0 when the symbol fired, else 0
+ *   [nsym, 2*nsym)       only when the profile has scores: the symbol's
+ *                        score squashed into (-1, 1) by s / (1 + |s|)
+ *   then FEAT_NMETA meta-inputs: tanh(score / required) (0 without a
+ *   required score) and tanh(symbol count / 32).
+ */
+#ifndef NM_FEAT_H
+#define NM_FEAT_H
+
+#include <stddef.h>
+
+#include "hdr.h"
+
+#define FEAT_MAX_SYMBOLS 8192 /* symbols in one profile */
+#define FEAT_NMETA 2
+#define FEAT_DIGEST_LEN 8     /* hex characters */
+
+struct feat_profile;
+
+/*
+ * feat_profile_new - build a profile from names (borrowed; copied,
+ * sorted, duplicates and names that are not [A-Za-z0-9_]+ dropped).
+ * with_scores adds the score channel. Returns NULL when no valid name
+ * remains or there are more than FEAT_MAX_SYMBOLS. Caller frees with
+ * feat_profile_free().
+ */
+struct feat_profile *feat_profile_new(const char *const *names, size_t n,
+                                      int with_scores);
+void feat_profile_free(struct feat_profile *p);
+
+size_t feat_profile_nsym(const struct feat_profile *p);
+const char *feat_profile_name(const struct feat_profile *p, size_t i);
+int feat_profile_scores(const struct feat_profile *p);
+/* feat_profile_digest - FEAT_DIGEST_LEN lowercase hex characters naming
+ * the symbol list and the score flag; stable across runs and hosts. */
+const char *feat_profile_digest(const struct feat_profile *p);
+/* feat_profile_index - position of name in the profile, or -1. */
+long feat_profile_index(const struct feat_profile *p, const char *name);
+
+/* feat_ninputs - the length of the vectors of this profile. */
+size_t feat_ninputs(const struct feat_profile *p);
+
+/*
+ * feat_vector - fill out[0 .. feat_ninputs(p)) from res. Symbols not in
+ * the profile are ignored and counted into *unknown (may be NULL).
+ * Returns 0, or -1 when nout is not feat_ninputs(p).
+ */
+int feat_vector(const struct feat_profile *p, const struct hdr_result *res,
+                float *out, size_t nout, size_t *unknown)
+    __attribute__((warn_unused_result));
+
+#endif /* NM_FEAT_H */

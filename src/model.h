@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * model - the network: a libfann net plus its profile, the thresholds and
+ * the training metadata; conversion to and from our own compressed blob
+ * format; scoring; training steps. The only module that includes <fann.h>
+ * and <zstd.h>. A published model is read-only: scoring runs on private
+ * fann copies from a pool inside the model, so any number of threads may
+ * score one model at once. Pure apart from that pool: no logging, no I/O.
+ */
+#ifndef NM_MODEL_H
+#define NM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feat.h"
+
+#define MODEL_MAX_BLOB (64u << 20)  /* compressed bytes accepted */
+#define MODEL_MAX_RAW (256u << 20)  /* decompressed bytes accepted */
+#define MODEL_MAX_LAYERS 4          /* input + 2 hidden + output */
+#define MODEL_ID_LEN (FEAT_DIGEST_LEN + 1 + 20)
+
+/* Training facts stored with the network. */
+struct model_meta {
+    int64_t trained_at;    /* unix time; 0 = never */
+    uint32_t n_spam;       /* examples trained on */
+    uint32_t n_ham;
+    uint32_t n_val_spam;   /* examples held back for validation */
+    uint32_t n_val_ham;
+    uint32_t n_explicit;   /* of all those, explicit verdicts */
+    uint32_t iterations;   /* trainings continued on this net since fresh */
+    uint32_t epochs;       /* epochs of the last training */
+    double val_auc;        /* on the held-back examples */
+    double val_mse;
+    double val_tpr;        /* spam share above spam_threshold */
+    double val_fpr;        /* ham share above spam_threshold */
+    double spam_threshold; /* p at or above it adjusts towards spam */
+    double ham_threshold;  /* p at or below it adjusts towards ham */
+};
+
+struct model;
+
+/*
+ * model_new - a fresh network with random weights (seeded by seed) for
+ * profile prof (taken: the model frees it), with nhidden (1 or 2) hidden
+ * layers of the given sizes, sigmoid-symmetric hidden units and a sigmoid
+ * output. Thresholds start at 1.0 / 0.0 (no adjustment). Returns NULL
+ * when libfann fails. One reference; model_release() frees.
+ */
+struct model *model_new(struct feat_profile *prof, const unsigned *hidden,
+                        size_t nhidden, uint32_t seed);
+
+/*
+ * model_from_blob - decode a blob made by model_to_blob(): checks magic,
+ * format version, sizes against the limits, the profile digest against
+ * its symbol list, and the checksum. Returns 0 with *out holding one
+ * reference, or -1 with the reason in err.
+ */
+int model_from_blob(const void *blob, size_t len, struct model **out,
+                    char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* model_to_blob - encode and compress m; *blob is malloc'd, caller frees.
+ * Returns 0 or -1 with the reason in err. */
+int model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
+
+/* model_copy - a deep copy (net, profile, meta) with one reference, for
+ * training on without touching the published model. NULL on failure. */
+struct model *model_copy(const struct model *m);
+
+struct model *model_acquire(struct model *m);
+void model_release(struct model *m);
+
+const struct feat_profile *model_profile(const struct model *m);
+const struct model_meta *model_meta(const struct model *m);
+/* model_set_meta - only on a model nobody else holds yet. */
+void model_set_meta(struct model *m, const struct model_meta *meta);
+size_t model_ninputs(const struct model *m);
+/* model_layers - layer sizes, input first; returns the count. */
+size_t model_layers(const struct model *m, unsigned sizes[MODEL_MAX_LAYERS]);
+
+/* The Redis version the model was published or loaded as (0 = never) and
+ * its id "DIGEST.VERSION" for headers and logs. */
+void model_set_version(struct model *m, uint64_t version);
+uint64_t model_version(const struct model *m);
+const char *model_id(const struct model *m);
+
+/*
+ * model_score - run the network on in (ninputs floats) into *p in [0,1].
+ * Thread-safe: takes a private copy of the net from the model's pool.
+ * Returns 0, or -1 when n does not match or libfann fails.
+ */
+int model_score(struct model *m, const float *in, size_t n, double *p)
+    __attribute__((warn_unused_result));
+
+/*
+ * model_adjust - the score adjustment for p under m's thresholds:
+ *   p >= spam_threshold: spam_weight * (p - ts) / (1 - ts)
+ *   p <= ham_threshold:  ham_weight  * (th - p) / th
+ *   otherwise 0.
+ * spam_weight >= 0 and ham_weight <= 0 bound it.
+ */
+double model_adjust(const struct model *m, double p, double spam_weight,
+                    double ham_weight);
+
+/* Training, for the trainer thread only, on a model no one else holds. */
+struct model_train_opts {
+    unsigned max_epochs;
+    unsigned patience;      /* epochs without validation gain before stop */
+    double target_fpr;      /* spam threshold chosen at this ham rate */
+};
+
+/*
+ * model_train - train m on n examples (x: n * ninputs floats row-major,
+ * y: n labels 1 = spam, 0 = ham, already balanced by the caller), with
+ * early stopping on the nv held-back examples (vx, vy), keeping the
+ * weights of the best validation epoch. Then chooses the thresholds on
+ * the held-back examples and fills the validation fields of the meta
+ * (trained_at, counts and iterations are the caller's). Returns 0 or -1
+ * with the reason in err. Long-running; no locks held.
+ */
+int model_train(struct model *m, const float *x, const float *y, size_t n,
+                const float *vx, const float *vy, size_t nv,
+                const struct model_train_opts *opts, char *err,
+                size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * model_evaluate - AUC and mean squared error of m on n examples.
+ * Returns 0 or -1 (n == 0 or a single class gives auc 0.5).
+ */
+int model_evaluate(struct model *m, const float *x, const float *y, size_t n,
+                   double *auc, double *mse)
+    __attribute__((warn_unused_result));
+
+/*
+ * The daemon's current model: model_current_set() takes the caller's
+ * reference (NULL clears) and drops the previous one; model_current_get()
+ * returns a new reference or NULL. Any thread; a mutex inside model.c.
+ */
+void model_current_set(struct model *m);
+struct model *model_current_get(void);
+
+#endif /* NM_MODEL_H */

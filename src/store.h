@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * store - everything neural-milter keeps in Redis, and the only module
+ * that includes <hiredis/hiredis.h>. A struct store is a small pool of
+ * connections (checked out under a mutex, one thread per context at a
+ * time) to the write servers and, when configured, to read replicas.
+ * Connecting is lazy, with backoff after a failure, so a store can be
+ * made while Redis is down. Every call has the configured connect and
+ * command timeouts. Any thread; logs failures through log_limited().
+ *
+ * Key schema under PREFIX (default "nm"), see doc/redis-keys.md:
+ *   PREFIX:current          string  digest of the live profile
+ *   PREFIX:model:DIGEST     hash    blob (zstd model), version (integer),
+ *                                   published (unix time); no expiry
+ * Publishing is one Lua script: HSET blob + HINCRBY version + SET current.
+ */
+#ifndef NM_STORE_H
+#define NM_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "feat.h"
+
+#define STORE_MAX_SERVERS 8
+#define STORE_MAX_PREFIX 64
+
+struct store_opts {
+    const char *servers;      /* "host:port", "[v6]:port" or "/path.sock",
+                                 comma-separated; the first that answers */
+    const char *read_servers; /* NULL or "" = use servers */
+    const char *password;     /* NULL or "" = no AUTH */
+    long db;
+    const char *prefix;
+    long timeout_ms;
+    long connect_timeout_ms;
+};
+
+struct store;
+
+/*
+ * store_new - check and copy opts (nothing is borrowed past the call).
+ * Does not connect. Returns NULL with the reason in err when a server
+ * address or the prefix is malformed. store_free(NULL) does nothing.
+ */
+struct store *store_new(const struct store_opts *opts, char *err,
+                        size_t errlen) __attribute__((warn_unused_result));
+void store_free(struct store *st);
+
+/*
+ * store_model_head - the live profile's digest (FEAT_DIGEST_LEN + 1
+ * bytes) and its model version, from a read server. Returns 1 when found,
+ * 0 when no model was ever published, -1 on error.
+ */
+int store_model_head(struct store *st, char *digest, uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_model_get - the blob and version of profile digest, read in one
+ * command so they belong together. *blob is malloc'd (caller frees).
+ * Returns 1, 0 when absent, -1 on error or a blob over MODEL_MAX_BLOB.
+ */
+int store_model_get(struct store *st, const char *digest, void **blob,
+                    size_t *len, uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_model_publish - atomically store blob for digest, increment its
+ * version and make digest the live profile. *version gets the new
+ * version. Writes go to the primary. Returns 0 or -1.
+ */
+int store_model_publish(struct store *st, const char *digest,
+                        const void *blob, size_t len, uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/* store_model_delete - drop profile digest's model (and the live pointer
+ * when it names digest). Returns 0 or -1. */
+int store_model_delete(struct store *st, const char *digest)
+    __attribute__((warn_unused_result));
+
+/* store_ping - 0 when a write server answers PING, else -1. */
+int store_ping(struct store *st) __attribute__((warn_unused_result));
+
+#endif /* NM_STORE_H */

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * util - strict value parsing for config files, ctl arguments and Redis
+ * replies. A value that is not entirely a number is an error, never 0.
+ */
+#include "config.h"
+#include "util.h"
+
+#include "xmalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* util_skip_blank - first non-blank */
+static const char *
+util_skip_blank(const char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return s;
+}
+
+/* util_end_ok - only blanks remain */
+static int
+util_end_ok(const char *end)
+{
+    return *util_skip_blank(end) == '\0';
+}
+
+/* util_parse_base - strtol in a base, checked */
+static int
+util_parse_base(const char *s, int base, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    s = util_skip_blank(s);
+    if (*s == '\0')
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, base);
+    if (errno != 0 || end == s || !util_end_ok(end) || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* util_parse_long - decimal integer */
+int
+util_parse_long(const char *s, long min, long max, long *out)
+{
+    return util_parse_base(s, 10, min, max, out);
+}
+
+/* util_parse_octal - octal integer */
+int
+util_parse_octal(const char *s, long min, long max, long *out)
+{
+    return util_parse_base(s, 8, min, max, out);
+}
+
+/* util_parse_double - finite decimal number */
+int
+util_parse_double(const char *s, double min, double max, double *out)
+{
+    char *end;
+    double v;
+
+    s = util_skip_blank(s);
+    if (*s == '\0')
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s || !util_end_ok(end) || !isfinite(v) ||
+        v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* util_parse_duration_ms - number with an optional unit */
+int
+util_parse_duration_ms(const char *s, long min, long max, long *out)
+{
+    static const struct {
+        const char *unit;
+        long ms;
+    } units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+                  { "h", 3600000 }, { "", 1000 } };
+    char *end;
+    long v;
+
+    s = util_skip_blank(s);
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        size_t n = strlen(units[i].unit);
+
+        if (strncmp(end, units[i].unit, n) != 0 || !util_end_ok(end + n))
+            continue;
+        if (v > max / units[i].ms || v * units[i].ms < min ||
+            v * units[i].ms > max)
+            return -1;
+        *out = v * units[i].ms;
+        return 0;
+    }
+    return -1;
+}
+
+/* util_parse_bool - the usual spellings */
+int
+util_parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = { "yes", "true", "on", "1" };
+    static const char *const no[] = { "no", "false", "off", "0" };
+
+    s = util_skip_blank(s);
+    for (int i = 0; i < 4; i++) {
+        size_t ny = strlen(yes[i]), nn = strlen(no[i]);
+
+        if (strncasecmp(s, yes[i], ny) == 0 && util_end_ok(s + ny)) {
+            *out = 1;
+            return 0;
+        }
+        if (strncasecmp(s, no[i], nn) == 0 && util_end_ok(s + nn)) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* util_trim - strip blanks at both ends, in place */
+char *
+util_trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' ||
+                     e[-1] == '\n'))
+        *--e = '\0';
+    return s;
+}
+
+/* util_hash64 - FNV-1a, 64 bits */
+uint64_t
+util_hash64(const void *data, size_t len, uint64_t seed)
+{
+    const unsigned char *p = data;
+    uint64_t h = seed;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* util_auc_cmp - order indices by score; qsort_r keeps us free of state */
+static int
+util_auc_cmp(const void *a, const void *b, void *arg)
+{
+    const double *score = arg;
+    double x = score[*(const size_t *)a], y = score[*(const size_t *)b];
+
+    return (x > y) - (x < y);
+}
+
+/* util_auc - Mann-Whitney U over the ranks */
+double
+util_auc(const double *score, const unsigned char *label, size_t n)
+{
+    size_t *idx, npos = 0, nneg;
+    double rank_sum = 0;
+
+    for (size_t i = 0; i < n; i++)
+        npos += label[i] != 0;
+    nneg = n - npos;
+    if (npos == 0 || nneg == 0)
+        return 0.5;
+    idx = xreallocarray(NULL, n, sizeof(*idx));
+    for (size_t i = 0; i < n; i++)
+        idx[i] = i;
+    qsort_r(idx, n, sizeof(*idx), util_auc_cmp, (void *)score);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        double mid;
+
+        while (j < n && score[idx[j]] == score[idx[i]])
+            j++;
+        mid = (double)(i + j + 1) / 2.0; /* mean 1-based rank of the tie */
+        for (size_t k = i; k < j; k++)
+            if (label[idx[k]])
+                rank_sum += mid;
+        i = j;
+    }
+    free(idx);
+    return (rank_sum - (double)npos * (double)(npos + 1) / 2.0) /
+           ((double)npos * (double)nneg);
+}

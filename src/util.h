@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * util - strict parsing of numbers, durations, sizes and booleans. Pure:
+ * no logging, no allocation; any thread. Each returns 0 and stores the
+ * value, or -1 and leaves *out alone (the whole string must be consumed,
+ * surrounding blanks excepted, and the value must lie in [min, max]).
+ */
+#ifndef NM_UTIL_H
+#define NM_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int util_parse_long(const char *s, long min, long max, long *out)
+    __attribute__((warn_unused_result));
+int util_parse_double(const char *s, double min, double max, double *out)
+    __attribute__((warn_unused_result));
+/* util_parse_octal - e.g. a umask "007" */
+int util_parse_octal(const char *s, long min, long max, long *out)
+    __attribute__((warn_unused_result));
+/* util_parse_duration_ms - "250ms", "30s", "5m", "1h"; a bare number is
+ * seconds. */
+int util_parse_duration_ms(const char *s, long min, long max, long *out)
+    __attribute__((warn_unused_result));
+/* util_parse_bool - yes/no, true/false, on/off, 1/0 */
+int util_parse_bool(const char *s, int *out)
+    __attribute__((warn_unused_result));
+
+/* util_trim - strip leading/trailing blanks in place; returns s+skip */
+char *util_trim(char *s);
+
+/* util_hash64 - FNV-1a over len bytes, chained through seed */
+uint64_t util_hash64(const void *data, size_t len, uint64_t seed);
+#define UTIL_HASH64_INIT 0xcbf29ce484222325ULL
+
+/*
+ * util_auc - ROC AUC of score against label (nonzero = positive), with
+ * ties counted half; 0.5 when either class is empty. Allocates a scratch
+ * index (x-allocators); any thread.
+ */
+double util_auc(const double *score, const unsigned char *label, size_t n);
+
+#endif /* NM_UTIL_H */
