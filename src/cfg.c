@@ -1,3 +1,1079 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* placeholder: being written */
-typedef int nm_placeholder_cfg;
+/*
+ * cfg - the ini file. cfg_defs[] is the one list of keys: type, target
+ * field, default, limits and whether a reload may change the key. Files
+ * are read with inih through our own line reader (line length, real line
+ * numbers, syntax errors); every problem is collected, none is logged.
+ * Owns the current snapshot (behind cfg_current_lock). Any thread may
+ * load; must not include hdr.h or any library header but inih's.
+ */
+#include "config.h"
+#include "cfg.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "log.h"
+#include "util.h"
+#include "xmalloc.h"
+
+/* A line of CFG_MAX_LINE bytes or more (not counting "\n" or "\r\n") is
+ * an error: inih's buffer holds CFG_MAX_LINE - 1 bytes plus the NUL. */
+#define CFG_MAX_LINE 200
+/* Longest value quoted back in an error message. */
+#define CFG_QUOTE_MAX 60
+/* hidden_layers sizes and the "auto" bounds. */
+#define CFG_LAYER_MAX 1024
+#define CFG_AUTO_MIN 8
+#define CFG_AUTO_MAX 64
+
+enum cfg_type {
+    CFG_STRING,
+    CFG_LONG,
+    CFG_DOUBLE,
+    CFG_BOOL,
+    CFG_DURATION_MS,
+    CFG_OCTAL,
+    CFG_ENUM,
+};
+
+/* flags of a cfg_def */
+#define CFG_RELOAD 0x0u   /* a SIGUSR1 reload applies it */
+#define CFG_RESTART 0x1u  /* only a restart applies it */
+#define CFG_MIN_OPEN 0x2u /* the range excludes min: (min, max] */
+
+/* cfg_check_fn - extra rule for a STRING value: 0 when fine, else -1 and
+ * possibly a detail in why (left "" when form says it all). */
+typedef int cfg_check_fn(const char *value, char *why, size_t whylen);
+
+struct cfg_def {
+    const char *section;
+    const char *key;
+    enum cfg_type type;
+    size_t offset;             /* of the field in struct cfg */
+    const char *def;           /* default, parsed like a file value */
+    double min, max;           /* LONG, DOUBLE, DURATION_MS, OCTAL */
+    unsigned flags;            /* CFG_RELOAD or CFG_RESTART, CFG_MIN_OPEN */
+    const char *const *names;  /* ENUM: value names, NULL-terminated */
+    int (*lookup)(const char *name); /* ENUM: name to index or -1 */
+    cfg_check_fn *check;       /* STRING: NULL = anything goes */
+    const char *form;          /* STRING with check: what is expected */
+};
+
+static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
+    cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
+    cfg_check_layers, cfg_check_actions;
+
+static const char *const cfg_on_error_names[] = { "accept", "tempfail",
+                                                  NULL };
+/* order of enum log_level (log.h) */
+static const char *const cfg_log_level_names[] = { "err", "warn", "info",
+                                                   "debug", NULL };
+/* order of enum hdr_format and enum hdr_trust (hdr.h) */
+static const char *const cfg_format_names[] = { "auto", "rspamd",
+                                                "spamassassin", NULL };
+static const char *const cfg_trust_names[] = { "single", "last", NULL };
+/* Rspamd's actions, as X-Rspamd-Action spells them */
+static const char *const cfg_actions[] = { "no action", "greylist",
+    "add header", "rewrite subject", "soft reject", "reject", NULL };
+
+#define CFG_OFF(field) offsetof(struct cfg, field)
+
+/* cfg_defs - every key; the order is the order of cfg_dump() */
+static const struct cfg_def cfg_defs[] = {
+    { .section = "milter", .key = "socket", .type = CFG_STRING,
+      .offset = CFG_OFF(socket),
+      .def = "unix:/run/neural-milter/neural-milter.sock",
+      .flags = CFG_RESTART, .check = cfg_check_socket,
+      .form = "unix:/path, local:/path, inet:PORT@HOST or "
+              "inet6:PORT@HOST with PORT in 1..65535" },
+    { .section = "milter", .key = "user", .type = CFG_STRING,
+      .offset = CFG_OFF(user), .def = "", .flags = CFG_RESTART },
+    { .section = "milter", .key = "group", .type = CFG_STRING,
+      .offset = CFG_OFF(group), .def = "", .flags = CFG_RESTART },
+    { .section = "milter", .key = "umask", .type = CFG_OCTAL,
+      .offset = CFG_OFF(umask), .def = "007", .min = 0, .max = 0777,
+      .flags = CFG_RESTART },
+    { .section = "milter", .key = "pidfile", .type = CFG_STRING,
+      .offset = CFG_OFF(pidfile),
+      .def = "/run/neural-milter/neural-milter.pid", .flags = CFG_RESTART },
+    { .section = "milter", .key = "on_error", .type = CFG_ENUM,
+      .offset = CFG_OFF(on_error), .def = "accept", .flags = CFG_RELOAD,
+      .names = cfg_on_error_names },
+    { .section = "milter", .key = "log_level", .type = CFG_ENUM,
+      .offset = CFG_OFF(log_level), .def = "info", .flags = CFG_RELOAD,
+      .names = cfg_log_level_names, .lookup = log_level_parse },
+    { .section = "milter", .key = "syslog_facility", .type = CFG_STRING,
+      .offset = CFG_OFF(syslog_facility), .def = "mail",
+      .flags = CFG_RESTART, .check = cfg_check_facility,
+      .form = "a syslog facility: mail, daemon, user or local0..local7" },
+
+    { .section = "upstream", .key = "format", .type = CFG_ENUM,
+      .offset = CFG_OFF(upstream_format), .def = "auto",
+      .flags = CFG_RELOAD, .names = cfg_format_names },
+    { .section = "upstream", .key = "trust", .type = CFG_ENUM,
+      .offset = CFG_OFF(upstream_trust), .def = "single",
+      .flags = CFG_RELOAD, .names = cfg_trust_names },
+
+    { .section = "header", .key = "name", .type = CFG_STRING,
+      .offset = CFG_OFF(header_name), .def = "X-Neural-Result",
+      .flags = CFG_RELOAD, .check = cfg_check_header,
+      .form = "a header field name: 1..64 printable ASCII characters "
+              "other than ':' and space" },
+    { .section = "header", .key = "adjusted_name", .type = CFG_STRING,
+      .offset = CFG_OFF(adjusted_name), .def = "", .flags = CFG_RELOAD,
+      .check = cfg_check_header_opt,
+      .form = "empty or a header field name: 1..64 printable ASCII "
+              "characters other than ':' and space" },
+
+    { .section = "redis", .key = "servers", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_servers), .def = "127.0.0.1:6379",
+      .flags = CFG_RESTART, .check = cfg_check_servers,
+      .form = "host:port or /path/to.sock, comma-separated" },
+    { .section = "redis", .key = "read_servers", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_read_servers), .def = "",
+      .flags = CFG_RESTART },
+    { .section = "redis", .key = "password", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_password), .def = "", .flags = CFG_RESTART },
+    { .section = "redis", .key = "db", .type = CFG_LONG,
+      .offset = CFG_OFF(redis_db), .def = "0", .min = 0, .max = 1024,
+      .flags = CFG_RESTART },
+    { .section = "redis", .key = "prefix", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_prefix), .def = "nm", .flags = CFG_RESTART,
+      .check = cfg_check_prefix,
+      .form = "1..64 characters of A-Z a-z 0-9 _ . : -" },
+    { .section = "redis", .key = "timeout", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(redis_timeout_ms), .def = "500ms", .min = 10,
+      .max = 60000, .flags = CFG_RESTART },
+    { .section = "redis", .key = "connect_timeout", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(redis_connect_timeout_ms), .def = "500ms",
+      .min = 10, .max = 60000, .flags = CFG_RESTART },
+    { .section = "redis", .key = "watch_interval", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(watch_interval_ms), .def = "10s", .min = 100,
+      .max = 3600000, .flags = CFG_RESTART },
+
+    { .section = "score", .key = "spam_weight", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(spam_weight), .def = "5.0", .min = 0, .max = 100,
+      .flags = CFG_RELOAD },
+    { .section = "score", .key = "ham_weight", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(ham_weight), .def = "-3.0", .min = -100, .max = 0,
+      .flags = CFG_RELOAD },
+
+    { .section = "model", .key = "hidden_layers", .type = CFG_STRING,
+      .offset = CFG_OFF(hidden_layers), .def = "auto", .flags = CFG_RELOAD,
+      .check = cfg_check_layers,
+      .form = "auto, N or N,M with sizes in 1..1024" },
+
+    { .section = "train", .key = "enabled", .type = CFG_BOOL,
+      .offset = CFG_OFF(train_enabled), .def = "yes", .flags = CFG_RELOAD },
+    { .section = "train", .key = "autolearn", .type = CFG_BOOL,
+      .offset = CFG_OFF(autolearn), .def = "yes", .flags = CFG_RELOAD },
+    { .section = "train", .key = "threshold", .type = CFG_LONG,
+      .offset = CFG_OFF(threshold), .def = "1000", .min = 1,
+      .max = 10000000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "max_iterations", .type = CFG_LONG,
+      .offset = CFG_OFF(max_iterations), .def = "10", .min = 1,
+      .max = 1000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "max_examples", .type = CFG_LONG,
+      .offset = CFG_OFF(max_examples), .def = "20000", .min = 100,
+      .max = 10000000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "min_class", .type = CFG_LONG,
+      .offset = CFG_OFF(min_class), .def = "50", .min = 1, .max = 1000000,
+      .flags = CFG_RELOAD },
+    { .section = "train", .key = "spam_score", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(spam_score), .def = "15", .min = -1000,
+      .max = 1000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "ham_score", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(ham_score), .def = "0", .min = -1000, .max = 1000,
+      .flags = CFG_RELOAD },
+    { .section = "train", .key = "spam_actions", .type = CFG_STRING,
+      .offset = CFG_OFF(spam_actions), .def = "reject", .flags = CFG_RELOAD,
+      .check = cfg_check_actions,
+      .form = "a comma-separated list of Rspamd actions: no action, "
+              "greylist, add header, rewrite subject, soft reject, reject" },
+    { .section = "train", .key = "holdout", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(holdout), .def = "0.1", .min = 0, .max = 0.5,
+      .flags = CFG_RELOAD | CFG_MIN_OPEN },
+    { .section = "train", .key = "target_fpr", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(target_fpr), .def = "0.005", .min = 0, .max = 0.2,
+      .flags = CFG_RELOAD | CFG_MIN_OPEN },
+    { .section = "train", .key = "max_epochs", .type = CFG_LONG,
+      .offset = CFG_OFF(max_epochs), .def = "500", .min = 1, .max = 100000,
+      .flags = CFG_RELOAD },
+    { .section = "train", .key = "check_interval", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(check_interval_ms), .def = "30s", .min = 100,
+      .max = 86400000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "lock_ttl", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(lock_ttl_ms), .def = "60s", .min = 1000,
+      .max = 3600000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "profile_change", .type = CFG_DOUBLE,
+      .offset = CFG_OFF(profile_change), .def = "0.1", .min = 0, .max = 1,
+      .flags = CFG_RELOAD | CFG_MIN_OPEN },
+    { .section = "train", .key = "profile_grace", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(profile_grace_ms), .def = "24h", .min = 1000,
+      .max = 2073600000, .flags = CFG_RELOAD },
+    { .section = "train", .key = "queue_size", .type = CFG_LONG,
+      .offset = CFG_OFF(queue_size), .def = "10000", .min = 1,
+      .max = 1000000, .flags = CFG_RESTART },
+};
+
+#define CFG_NDEFS (sizeof(cfg_defs) / sizeof(cfg_defs[0]))
+
+/* The daemon's current snapshot; the pointer and the reference it holds
+ * are guarded by cfg_current_lock. */
+static pthread_mutex_t cfg_current_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cfg *cfg_current_ptr;
+
+/* Guards the one-time write of inih's option globals (the only other
+ * writable global here): cfg_load() may run in any thread. */
+static pthread_once_t cfg_inih_once = PTHREAD_ONCE_INIT;
+
+/* struct cfg_parse - the state of one cfg_load(), shared by the reader
+ * and the handler (both run in the loading thread only) */
+struct cfg_parse {
+    struct cfg *c;
+    const char *path;
+    FILE *fp;
+    int lineno;              /* line last handed to inih */
+    int skip;                /* keys belong to a bad section header */
+    int line_of[CFG_NDEFS];  /* line that set each key, 0 = default */
+    char *err;
+    size_t errlen;
+    size_t errused;
+    int errfull;             /* err was truncated: append nothing more */
+    unsigned nerr;
+};
+
+/* cfg_err_add - count a problem and append "PATH:LINE: msg\n" to err */
+static void cfg_err_add(struct cfg_parse *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void
+cfg_err_add(struct cfg_parse *p, int line, const char *fmt, ...)
+{
+    char msg[1024];
+    size_t room;
+    va_list ap;
+    int n;
+
+    p->nerr++;
+    if (p->errfull || p->errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    room = p->errlen - p->errused;
+    n = snprintf(p->err + p->errused, room, "%s:%d: %s\n", p->path, line,
+                 msg);
+    if (n >= 0 && (size_t)n < room) {
+        p->errused += (size_t)n;
+        return;
+    }
+    /* Cut: end the text with a marker line end so it stays line-wise. */
+    p->errfull = 1;
+    if (p->errlen >= 5)
+        memcpy(p->err + p->errlen - 5, "...\n", 5);
+    p->errused = strlen(p->err);
+}
+
+/* cfg_quote - value cut to CFG_QUOTE_MAX bytes for an error message */
+static const char *
+cfg_quote(const char *value, char *buf, size_t len)
+{
+    size_t n = strlen(value);
+
+    if (n <= CFG_QUOTE_MAX)
+        return value;
+    snprintf(buf, len, "%.*s...", CFG_QUOTE_MAX, value);
+    return buf;
+}
+
+/* cfg_span_trim - trim blanks off the span [*s, *s + *n) */
+static void
+cfg_span_trim(const char **s, size_t *n)
+{
+    while (*n > 0 && (**s == ' ' || **s == '\t')) {
+        (*s)++;
+        (*n)--;
+    }
+    while (*n > 0 && ((*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+        (*n)--;
+}
+
+/* cfg_span_parse_long - util_parse_long over a span (copied) */
+static int
+cfg_span_parse_long(const char *s, size_t n, long min, long max, long *out)
+{
+    char buf[32];
+
+    if (n >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return util_parse_long(buf, min, max, out);
+}
+
+/* cfg_check_socket - libmilter socket spelling */
+static int
+cfg_check_socket(const char *value, char *why, size_t whylen)
+{
+    static const char *const path_kinds[] = { "unix:", "local:" };
+    static const char *const inet_kinds[] = { "inet:", "inet6:" };
+    const char *port, *at;
+    size_t n;
+    long v;
+
+    for (size_t i = 0; i < 2; i++) {
+        n = strlen(path_kinds[i]);
+        if (strncmp(value, path_kinds[i], n) != 0)
+            continue;
+        if (value[n] != '\0')
+            return 0;
+        snprintf(why, whylen, "no path after %s", path_kinds[i]);
+        return -1;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        n = strlen(inet_kinds[i]);
+        if (strncmp(value, inet_kinds[i], n) != 0)
+            continue;
+        port = value + n;
+        at = strchr(port, '@');
+        n = at ? (size_t)(at - port) : strlen(port);
+        for (size_t k = 0; k < n; k++)
+            if (port[k] < '0' || port[k] > '9')
+                n = 0;
+        if (n == 0 || cfg_span_parse_long(port, n, 1, 65535, &v) != 0) {
+            snprintf(why, whylen, "bad port");
+            return -1;
+        }
+        if (at && at[1] == '\0') {
+            snprintf(why, whylen, "no host after '@'");
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(why, whylen, "unknown socket kind");
+    return -1;
+}
+
+/* cfg_check_facility - a facility log_init() accepts */
+static int
+cfg_check_facility(const char *value, char *why, size_t whylen)
+{
+    (void)why;
+    (void)whylen;
+    return log_facility_valid(value) ? 0 : -1;
+}
+
+/* cfg_check_header - RFC 5322 field name, at most 64 characters */
+static int
+cfg_check_header(const char *value, char *why, size_t whylen)
+{
+    size_t n = strlen(value);
+
+    (void)why;
+    (void)whylen;
+    if (n == 0 || n > 64)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (value[i] < 33 || value[i] > 126 || value[i] == ':')
+            return -1;
+    return 0;
+}
+
+/* cfg_check_header_opt - empty (off) or a header field name */
+static int
+cfg_check_header_opt(const char *value, char *why, size_t whylen)
+{
+    return value[0] == '\0' ? 0 : cfg_check_header(value, why, whylen);
+}
+
+/* cfg_check_servers - at least one server */
+static int
+cfg_check_servers(const char *value, char *why, size_t whylen)
+{
+    if (value[0] != '\0')
+        return 0;
+    snprintf(why, whylen, "empty");
+    return -1;
+}
+
+/* cfg_check_prefix - [A-Za-z0-9_.:-]{1,64}: part of every Redis key */
+static int
+cfg_check_prefix(const char *value, char *why, size_t whylen)
+{
+    size_t n = strlen(value);
+
+    (void)why;
+    (void)whylen;
+    if (n == 0 || n > 64)
+        return -1;
+    if (strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                      "0123456789_.:-") != n)
+        return -1;
+    return 0;
+}
+
+/* cfg_layers_parse - "auto" gives 0, "N" 1, "N,M" 2; -1 when bad */
+static int
+cfg_layers_parse(const char *s, unsigned sizes[2])
+{
+    const char *comma;
+    long v;
+    int n = 0;
+
+    if (strcasecmp(s, "auto") == 0)
+        return 0;
+    for (;;) {
+        comma = strchr(s, ',');
+        if (n == 2)
+            return -1;
+        if (cfg_span_parse_long(s, comma ? (size_t)(comma - s) : strlen(s),
+                                1, CFG_LAYER_MAX, &v) != 0)
+            return -1;
+        sizes[n++] = (unsigned)v;
+        if (comma == NULL)
+            return n;
+        s = comma + 1;
+    }
+}
+
+/* cfg_check_layers - hidden_layers spelling */
+static int
+cfg_check_layers(const char *value, char *why, size_t whylen)
+{
+    unsigned sizes[2];
+
+    (void)why;
+    (void)whylen;
+    return cfg_layers_parse(value, sizes) < 0 ? -1 : 0;
+}
+
+/* cfg_action_known - the span names one of Rspamd's actions */
+static int
+cfg_action_known(const char *s, size_t n)
+{
+    for (size_t i = 0; cfg_actions[i]; i++)
+        if (strlen(cfg_actions[i]) == n &&
+            strncasecmp(s, cfg_actions[i], n) == 0)
+            return 1;
+    return 0;
+}
+
+/* cfg_check_actions - "" or a list of Rspamd actions */
+static int
+cfg_check_actions(const char *value, char *why, size_t whylen)
+{
+    const char *s = value, *comma;
+    size_t n;
+
+    if (value[strspn(value, " \t")] == '\0')
+        return 0;
+    for (;;) {
+        comma = strchr(s, ',');
+        n = comma ? (size_t)(comma - s) : strlen(s);
+        cfg_span_trim(&s, &n);
+        if (n == 0) {
+            snprintf(why, whylen, "empty action in the list");
+            return -1;
+        }
+        if (!cfg_action_known(s, n)) {
+            snprintf(why, whylen, "unknown action '%.*s'",
+                     n > CFG_QUOTE_MAX ? CFG_QUOTE_MAX : (int)n, s);
+            return -1;
+        }
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
+/* cfg_fmt_duration - ms in the largest unit that divides it */
+static void
+cfg_fmt_duration(long ms, char *buf, size_t len)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(buf, len, "%ldh", ms / 3600000);
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(buf, len, "%ldm", ms / 60000);
+    else if (ms != 0 && ms % 1000 == 0)
+        snprintf(buf, len, "%lds", ms / 1000);
+    else
+        snprintf(buf, len, "%ldms", ms);
+}
+
+/* cfg_fmt_double - shortest "%g" form that reads back as the same value */
+static void
+cfg_fmt_double(double v, char *buf, size_t len)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
+/* cfg_expect - "what is expected" for the def, into buf */
+static void
+cfg_expect(const struct cfg_def *d, char *buf, size_t len)
+{
+    char lo[32], hi[32];
+    size_t used;
+
+    switch (d->type) {
+    case CFG_STRING:
+        snprintf(buf, len, "%s", d->form ? d->form : "a string");
+        break;
+    case CFG_LONG:
+        snprintf(buf, len, "an integer in %ld..%ld", (long)d->min,
+                 (long)d->max);
+        break;
+    case CFG_DOUBLE:
+        cfg_fmt_double(d->min, lo, sizeof(lo));
+        cfg_fmt_double(d->max, hi, sizeof(hi));
+        if (d->flags & CFG_MIN_OPEN)
+            snprintf(buf, len, "a number in (%s, %s]", lo, hi);
+        else
+            snprintf(buf, len, "a number in %s..%s", lo, hi);
+        break;
+    case CFG_BOOL:
+        snprintf(buf, len, "yes/no, true/false, on/off or 1/0");
+        break;
+    case CFG_DURATION_MS:
+        cfg_fmt_duration((long)d->min, lo, sizeof(lo));
+        cfg_fmt_duration((long)d->max, hi, sizeof(hi));
+        snprintf(buf, len,
+                 "a duration such as 500ms, 30s, 5m or 1h in %s..%s", lo, hi);
+        break;
+    case CFG_OCTAL:
+        snprintf(buf, len, "an octal number in %03lo..%03lo", (long)d->min,
+                 (long)d->max);
+        break;
+    case CFG_ENUM:
+        used = (size_t)snprintf(buf, len, "one of");
+        for (size_t i = 0; d->names[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s %s",
+                                     i == 0 ? "" : ",", d->names[i]);
+        break;
+    }
+}
+
+/* cfg_enum_lookup - index of value in the def's names, or -1 */
+static int
+cfg_enum_lookup(const struct cfg_def *d, const char *value)
+{
+    if (d->lookup)
+        return d->lookup(value);
+    for (int i = 0; d->names[i]; i++)
+        if (strcasecmp(value, d->names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/*
+ * cfg_value_set - parse value for d into c. Returns 0, or -1 with
+ * *range set when the value has the right form but lies outside the
+ * limits, and why holding a detail (possibly "").
+ */
+static int
+cfg_value_set(struct cfg *c, const struct cfg_def *d, const char *value,
+              int *range, char *why, size_t whylen)
+{
+    char *field = (char *)c + d->offset;
+    double dv;
+    long lv;
+    int iv;
+
+    *range = 0;
+    why[0] = '\0';
+    switch (d->type) {
+    case CFG_STRING:
+        if (d->check && d->check(value, why, whylen) != 0)
+            return -1;
+        free(*(char **)field);
+        *(char **)field = xstrdup(value);
+        return 0;
+    case CFG_LONG:
+    case CFG_OCTAL:
+        if ((d->type == CFG_LONG ? util_parse_long : util_parse_octal)(
+                value, LONG_MIN, LONG_MAX, &lv) != 0)
+            return -1;
+        if (lv < (long)d->min || lv > (long)d->max) {
+            *range = 1;
+            return -1;
+        }
+        *(long *)field = lv;
+        return 0;
+    case CFG_DURATION_MS:
+        if (util_parse_duration_ms(value, 0, LONG_MAX, &lv) != 0)
+            return -1;
+        if (lv < (long)d->min || lv > (long)d->max) {
+            *range = 1;
+            return -1;
+        }
+        *(long *)field = lv;
+        return 0;
+    case CFG_DOUBLE:
+        if (util_parse_double(value, -DBL_MAX, DBL_MAX, &dv) != 0)
+            return -1;
+        if (dv < d->min || dv > d->max ||
+            ((d->flags & CFG_MIN_OPEN) && dv == d->min)) {
+            *range = 1;
+            return -1;
+        }
+        *(double *)field = dv;
+        return 0;
+    case CFG_BOOL:
+        if (util_parse_bool(value, &iv) != 0)
+            return -1;
+        *(int *)field = iv;
+        return 0;
+    case CFG_ENUM:
+        iv = cfg_enum_lookup(d, value);
+        if (iv < 0)
+            return -1;
+        *(int *)field = iv;
+        return 0;
+    }
+    return -1;
+}
+
+/* cfg_def_find - index of section/key in cfg_defs, or -1 */
+static int
+cfg_def_find(const char *section, const char *key)
+{
+    for (size_t i = 0; i < CFG_NDEFS; i++)
+        if (strcmp(cfg_defs[i].section, section) == 0 &&
+            strcmp(cfg_defs[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* cfg_section_known - some key lives in section */
+static int
+cfg_section_known(const char *section)
+{
+    for (size_t i = 0; i < CFG_NDEFS; i++)
+        if (strcmp(cfg_defs[i].section, section) == 0)
+            return 1;
+    return 0;
+}
+
+/* cfg_free - release a snapshot's memory */
+static void
+cfg_free(struct cfg *c)
+{
+    for (size_t i = 0; i < CFG_NDEFS; i++)
+        if (cfg_defs[i].type == CFG_STRING)
+            free(*(char **)((char *)c + cfg_defs[i].offset));
+    free(c->path);
+    free(c);
+}
+
+/* cfg_defaults - every key from its default string */
+struct cfg *
+cfg_defaults(void)
+{
+    struct cfg *c = xcalloc(1, sizeof(*c));
+    char why[256];
+    int range;
+
+    for (size_t i = 0; i < CFG_NDEFS; i++)
+        if (cfg_value_set(c, &cfg_defs[i], cfg_defs[i].def, &range, why,
+                          sizeof(why)) != 0)
+            panic("cfg: default of [%s] %s is invalid: %s",
+                  cfg_defs[i].section, cfg_defs[i].key, cfg_defs[i].def);
+    c->path = xstrdup("(defaults)");
+    atomic_init(&c->refs, 1);
+    return c;
+}
+
+/* cfg_inih_setup - inih's run-time options, once per process */
+static void
+cfg_inih_setup(void)
+{
+    /*
+     * XXX: these are globals of Debian's libinih, shared with anything
+     * else in the process that uses inih; nothing else here does. With
+     * multi-line values on, an indented line is silently glued to the
+     * previous key's value; inline comments would cut a value (a
+     * password) at " ;". Our syntax: comments only at line start.
+     */
+    ini_allow_multiline = 0;
+    ini_allow_inline_comments = 0;
+}
+
+/*
+ * cfg_line_check - the syntax check inih would do on one line, so that
+ * every bad line is reported (inih returns only the first). Returns 0
+ * when inih may see the line, -1 when it was reported and must be
+ * replaced by an empty line. Tracks section headers for cfg_handler().
+ */
+static int
+cfg_line_check(struct cfg_parse *p, const char *line)
+{
+    const char *s = line, *end;
+    char name[CFG_MAX_LINE];
+    size_t n;
+
+    if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3;  /* UTF-8 BOM, which inih skips too */
+    s += strspn(s, " \t\f\v");
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return 0;
+    if (*s == '[') {
+        end = strchr(s + 1, ']');
+        if (end == NULL) {
+            cfg_err_add(p, p->lineno, "syntax error: no ']' after '['");
+            p->skip = 1;
+            return -1;
+        }
+        if (end[1 + strspn(end + 1, " \t\f\v")] != '\0') {
+            cfg_err_add(p, p->lineno, "syntax error: text after ']'");
+            p->skip = 1;
+            return -1;
+        }
+        n = (size_t)(end - s - 1);
+        memcpy(name, s + 1, n);
+        name[n] = '\0';
+        p->skip = !cfg_section_known(name);
+        if (p->skip)
+            cfg_err_add(p, p->lineno, "unknown section [%s]", name);
+        return 0;
+    }
+    if (strpbrk(s, "=:") == NULL) {
+        cfg_err_add(p, p->lineno,
+                    "syntax error: expected 'key = value', '[section]' "
+                    "or a comment");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * cfg_reader - inih's fgets(): one whole line per call, so inih's line
+ * count is ours. A line too long or with a NUL byte is reported and
+ * given to inih as an empty line. Returns NULL at the end or on a read
+ * error (reported).
+ */
+static char *
+cfg_reader(char *str, int num, void *stream)
+{
+    struct cfg_parse *p = stream;
+    size_t len = 0;
+    int ch, last = EOF, nul = 0;
+
+    while ((ch = getc(p->fp)) != EOF && ch != '\n') {
+        if (len < CFG_MAX_LINE && (int)len < num - 1)
+            str[len] = (char)ch;
+        nul |= ch == '\0';
+        last = ch;
+        if (len < SIZE_MAX)
+            len++;
+    }
+    if (ch == EOF && ferror(p->fp)) {
+        cfg_err_add(p, p->lineno, "cannot read: %s", strerror(errno));
+        return NULL;
+    }
+    if (ch == EOF && len == 0)
+        return NULL;
+    p->lineno++;
+    if (last == '\r')
+        len--;  /* "\r\n" ends the line, it is no part of it */
+    if (len >= CFG_MAX_LINE || len >= (size_t)num) {
+        cfg_err_add(p, p->lineno, "line too long (%zu bytes, at most %d)",
+                    len, CFG_MAX_LINE - 1);
+        str[0] = '\0';
+        return str;
+    }
+    str[len] = '\0';
+    if (nul) {
+        cfg_err_add(p, p->lineno, "line contains a NUL byte");
+        str[0] = '\0';
+        return str;
+    }
+    if (cfg_line_check(p, str) != 0)
+        str[0] = '\0';
+    return str;
+}
+
+/* cfg_handler - one key = value from inih; 0 on error */
+static int
+cfg_handler(void *user, const char *section, const char *name,
+            const char *value)
+{
+    struct cfg_parse *p = user;
+    const struct cfg_def *d;
+    char why[256], expect[256], quote[CFG_QUOTE_MAX + 4];
+    int i, range;
+
+    if (p->skip)
+        return 1;  /* reported at the section header */
+    if (section[0] == '\0') {
+        cfg_err_add(p, p->lineno, "key '%s' outside any section", name);
+        return 0;
+    }
+    i = cfg_def_find(section, name);
+    if (i < 0) {
+        cfg_err_add(p, p->lineno, "unknown key '%s' in section [%s]", name,
+                    section);
+        return 0;
+    }
+    d = &cfg_defs[i];
+    if (p->line_of[i] != 0) {
+        cfg_err_add(p, p->lineno,
+                    "duplicate key '%s' in section [%s] (first on line %d)",
+                    name, section, p->line_of[i]);
+        return 0;
+    }
+    p->line_of[i] = p->lineno;
+    if (cfg_value_set(p->c, d, value, &range, why, sizeof(why)) == 0)
+        return 1;
+    cfg_expect(d, expect, sizeof(expect));
+    cfg_err_add(p, p->lineno, "[%s] %s: %s '%s'%s%s (expected %s)",
+                section, name, range ? "value" : "bad value",
+                cfg_quote(value, quote, sizeof(quote)),
+                range ? " is out of range" : why[0] ? ": " : "", why,
+                expect);
+    return 0;
+}
+
+/* cfg_line_max - the later of two keys' lines (0 = both defaults) */
+static int
+cfg_line_max(const struct cfg_parse *p, const char *section, const char *k1,
+             const char *k2)
+{
+    int a = p->line_of[cfg_def_find(section, k1)];
+    int b = p->line_of[cfg_def_find(section, k2)];
+
+    return a > b ? a : b;
+}
+
+/* cfg_cross_check - rules that involve more than one key */
+static void
+cfg_cross_check(struct cfg_parse *p)
+{
+    const struct cfg *c = p->c;
+    char a[32], b[32];
+
+    /* spam_weight >= 0 and ham_weight <= 0 are their ranges in cfg_defs */
+    if (!(c->ham_score < c->spam_score)) {
+        cfg_fmt_double(c->ham_score, a, sizeof(a));
+        cfg_fmt_double(c->spam_score, b, sizeof(b));
+        cfg_err_add(p, cfg_line_max(p, "train", "ham_score", "spam_score"),
+                    "[train] ham_score (%s) must be below spam_score (%s)",
+                    a, b);
+    }
+}
+
+/* cfg_load - defaults, then the file over them, then the checks */
+struct cfg *
+cfg_load(const char *path, char *err, size_t errlen)
+{
+    struct cfg_parse p;
+    int r;
+
+    memset(&p, 0, sizeof(p));
+    p.path = path;
+    p.err = err;
+    p.errlen = errlen;
+    if (errlen > 0)
+        err[0] = '\0';
+    pthread_once(&cfg_inih_once, cfg_inih_setup);
+    p.fp = fopen(path, "r");
+    if (p.fp == NULL) {
+        cfg_err_add(&p, 0, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    p.c = cfg_defaults();
+    free(p.c->path);
+    p.c->path = xstrdup(path);
+    r = ini_parse_stream(cfg_reader, &p, cfg_handler, &p);
+    fclose(p.fp);
+    if (r != 0 && p.nerr == 0)  /* inih saw what our reader did not */
+        cfg_err_add(&p, r > 0 ? r : 0, "syntax error");
+    cfg_cross_check(&p);
+    if (p.nerr > 0) {
+        cfg_free(p.c);
+        return NULL;
+    }
+    return p.c;
+}
+
+/* cfg_acquire - one more reference */
+struct cfg *
+cfg_acquire(struct cfg *c)
+{
+    if (c)
+        atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+/* cfg_release - drop a reference, freeing at zero */
+void
+cfg_release(struct cfg *c)
+{
+    if (c && atomic_fetch_sub(&c->refs, 1) == 1)
+        cfg_free(c);
+}
+
+/* cfg_value_equal - the def's field is the same in a and b */
+static int
+cfg_value_equal(const struct cfg_def *d, const struct cfg *a,
+                const struct cfg *b)
+{
+    const char *fa = (const char *)a + d->offset;
+    const char *fb = (const char *)b + d->offset;
+
+    switch (d->type) {
+    case CFG_STRING:
+        return strcmp(*(char *const *)fa, *(char *const *)fb) == 0;
+    case CFG_LONG:
+    case CFG_DURATION_MS:
+    case CFG_OCTAL:
+        return *(const long *)fa == *(const long *)fb;
+    case CFG_DOUBLE:
+        return *(const double *)fa == *(const double *)fb;
+    case CFG_BOOL:
+    case CFG_ENUM:
+        return *(const int *)fa == *(const int *)fb;
+    }
+    return 0;
+}
+
+/* cfg_restart_keys - report changed keys that need a restart */
+void
+cfg_restart_keys(const struct cfg *old, const struct cfg *new,
+                 cfg_key_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < CFG_NDEFS; i++)
+        if ((cfg_defs[i].flags & CFG_RESTART) &&
+            !cfg_value_equal(&cfg_defs[i], old, new))
+            fn(cfg_defs[i].section, cfg_defs[i].key, arg);
+}
+
+/* cfg_dump - every key as ini; the password too, since the output must
+ * read back as the same configuration */
+void
+cfg_dump(const struct cfg *c, FILE *out)
+{
+    const char *section = "";
+    char buf[64];
+
+    fprintf(out, "# neural-milter: effective configuration from %s\n",
+            c->path ? c->path : "(none)");
+    for (size_t i = 0; i < CFG_NDEFS; i++) {
+        const struct cfg_def *d = &cfg_defs[i];
+        const char *f = (const char *)c + d->offset;
+
+        if (strcmp(section, d->section) != 0) {
+            section = d->section;
+            fprintf(out, "\n[%s]\n", section);
+        }
+        fprintf(out, "%s = ", d->key);
+        switch (d->type) {
+        case CFG_STRING:
+            fprintf(out, "%s\n", *(char *const *)f);
+            break;
+        case CFG_LONG:
+            fprintf(out, "%ld\n", *(const long *)f);
+            break;
+        case CFG_OCTAL:
+            fprintf(out, "%03lo\n", *(const long *)f);
+            break;
+        case CFG_DURATION_MS:
+            cfg_fmt_duration(*(const long *)f, buf, sizeof(buf));
+            fprintf(out, "%s\n", buf);
+            break;
+        case CFG_DOUBLE:
+            cfg_fmt_double(*(const double *)f, buf, sizeof(buf));
+            fprintf(out, "%s\n", buf);
+            break;
+        case CFG_BOOL:
+            fprintf(out, "%s\n", *(const int *)f ? "yes" : "no");
+            break;
+        case CFG_ENUM:
+            fprintf(out, "%s\n", d->names[*(const int *)f]);
+            break;
+        }
+    }
+}
+
+/* cfg_current_set - publish c, dropping the previous snapshot */
+void
+cfg_current_set(struct cfg *c)
+{
+    struct cfg *old;
+
+    if (c == NULL)
+        panic("cfg_current_set: NULL snapshot");
+    pthread_mutex_lock(&cfg_current_lock);
+    old = cfg_current_ptr;
+    cfg_current_ptr = c;
+    pthread_mutex_unlock(&cfg_current_lock);
+    cfg_release(old);
+}
+
+/* cfg_current_get - a new reference to the current snapshot */
+struct cfg *
+cfg_current_get(void)
+{
+    struct cfg *c;
+
+    pthread_mutex_lock(&cfg_current_lock);
+    c = cfg_acquire(cfg_current_ptr);
+    pthread_mutex_unlock(&cfg_current_lock);
+    return c;
+}
+
+/* cfg_hidden_layers - layer sizes for ninputs inputs */
+size_t
+cfg_hidden_layers(const struct cfg *c, size_t ninputs, unsigned sizes[2])
+{
+    int n = cfg_layers_parse(c->hidden_layers, sizes);
+    long v;
+
+    if (n > 0)
+        return (size_t)n;
+    /* "auto" (a bad value cannot get past cfg_load) */
+    v = lround(2.0 * sqrt((double)ninputs));
+    if (v < CFG_AUTO_MIN)
+        v = CFG_AUTO_MIN;
+    if (v > CFG_AUTO_MAX)
+        v = CFG_AUTO_MAX;
+    sizes[0] = (unsigned)v;
+    return 1;
+}
+
+/* cfg_is_spam_action - action is in spam_actions (case and blanks
+ * ignored) */
+int
+cfg_is_spam_action(const struct cfg *c, const char *action)
+{
+    const char *s = c->spam_actions, *comma;
+    size_t an = strlen(action), n;
+
+    cfg_span_trim(&action, &an);
+    if (an == 0)
+        return 0;
+    for (;;) {
+        comma = strchr(s, ',');
+        n = comma ? (size_t)(comma - s) : strlen(s);
+        cfg_span_trim(&s, &n);
+        if (n == an && strncasecmp(s, action, n) == 0)
+            return 1;
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}

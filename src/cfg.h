@@ -72,6 +72,11 @@ struct cfg {
     double holdout;
     double target_fpr;
     long max_epochs;
+    long check_interval_ms;  /* how often the trainer looks for new data */
+    long lock_ttl_ms;        /* training lock expiry, renewed while held */
+    double profile_change;   /* share of recent mail that means new rules */
+    long profile_grace_ms;   /* old profile's model kept this long */
+    long queue_size;         /* examples waiting for Redis in memory */
 
     /* private: reference count, guarded by atomics */
     _Atomic int refs;

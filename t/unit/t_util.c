@@ -1,2 +1,272 @@
-#include "tap.h"
-int main(void) { skip_all("not written yet"); }
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_util - the strict parsers (good values, junk, trailing junk, empty,
+ * range edges at N and N+1, overflow; *out untouched on failure),
+ * durations in each unit, boolean spellings, util_trim, the FNV-1a hash
+ * against known vectors and util_auc on hand-computed cases.
+ */
+#include "config.h"
+#include "util.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "../tap.h"
+
+#define UNTOUCHED (-4242)
+
+struct long_case {
+    const char *in;
+    long min, max;
+    int ok;
+    long want;
+};
+
+static const struct long_case long_cases[] = {
+    { "42", 0, 100, 1, 42 },
+    { " 42\t", 0, 100, 1, 42 },
+    { "-7", -10, 10, 1, -7 },
+    { "+5", 0, 10, 1, 5 },
+    { "007", 0, 10, 1, 7 },          /* decimal, not octal */
+    { "abc", 0, 100, 0, 0 },
+    { "42x", 0, 100, 0, 0 },
+    { "4 2", 0, 100, 0, 0 },
+    { "0x10", 0, 100, 0, 0 },
+    { "1.5", 0, 100, 0, 0 },
+    { "", 0, 100, 0, 0 },
+    { "   ", 0, 100, 0, 0 },
+    { "-", 0, 100, 0, 0 },
+    { "1", 1, 10, 1, 1 },            /* min */
+    { "0", 1, 10, 0, 0 },            /* min - 1 */
+    { "10", 1, 10, 1, 10 },          /* max */
+    { "11", 1, 10, 0, 0 },           /* max + 1 */
+    { "9223372036854775807", LONG_MIN, LONG_MAX, 1, LONG_MAX },
+    { "9223372036854775808", LONG_MIN, LONG_MAX, 0, 0 },
+    { "-9223372036854775808", LONG_MIN, LONG_MAX, 1, LONG_MIN },
+    { "-9223372036854775809", LONG_MIN, LONG_MAX, 0, 0 },
+    { "99999999999999999999999", LONG_MIN, LONG_MAX, 0, 0 },
+};
+
+static const struct long_case octal_cases[] = {
+    { "007", 0, 0777, 1, 7 },
+    { "7", 0, 0777, 1, 7 },
+    { "0777", 0, 0777, 1, 0777 },    /* max */
+    { "1000", 0, 0777, 0, 0 },       /* max + 1 */
+    { "0", 0, 0777, 1, 0 },          /* min */
+    { "-1", 0, 0777, 0, 0 },         /* min - 1 */
+    { "8", 0, 0777, 0, 0 },
+    { "0778", 0, 0777, 0, 0 },
+    { "", 0, 0777, 0, 0 },
+    { "07x", 0, 0777, 0, 0 },
+    { "7777777777777777777777777", 0, LONG_MAX, 0, 0 },
+};
+
+struct dbl_case {
+    const char *in;
+    double min, max;
+    int ok;
+    double want;
+};
+
+static const struct dbl_case dbl_cases[] = {
+    { "1.5", 0, 10, 1, 1.5 },
+    { " -0.25 ", -1, 1, 1, -0.25 },
+    { "1e3", 0, 1e4, 1, 1000 },
+    { "5", 0, 10, 1, 5 },
+    { "five", 0, 10, 0, 0 },
+    { "1.5x", 0, 10, 0, 0 },
+    { "1.5 2", 0, 10, 0, 0 },
+    { "", 0, 10, 0, 0 },
+    { " ", 0, 10, 0, 0 },
+    { "nan", -1e9, 1e9, 0, 0 },
+    { "inf", -1e9, 1e300, 0, 0 },
+    { "1e999", -1e9, 1e300, 0, 0 },   /* overflow */
+    { "0", 0, 1, 1, 0 },              /* min */
+    { "-0.000001", 0, 1, 0, 0 },      /* just below min */
+    { "1", 0, 1, 1, 1 },              /* max */
+    { "1.000001", 0, 1, 0, 0 },       /* just above max */
+};
+
+static const struct long_case dur_cases[] = {
+    { "250ms", 0, LONG_MAX, 1, 250 },
+    { "30s", 0, LONG_MAX, 1, 30000 },
+    { "5m", 0, LONG_MAX, 1, 300000 },
+    { "1h", 0, LONG_MAX, 1, 3600000 },
+    { "7", 0, LONG_MAX, 1, 7000 },        /* bare number: seconds */
+    { " 2s ", 0, LONG_MAX, 1, 2000 },
+    { "0ms", 0, LONG_MAX, 1, 0 },
+    { "2 s", 0, LONG_MAX, 0, 0 },
+    { "1d", 0, LONG_MAX, 0, 0 },
+    { "ms", 0, LONG_MAX, 0, 0 },
+    { "-1s", -10000, LONG_MAX, 0, 0 },
+    { "1.5s", 0, LONG_MAX, 0, 0 },
+    { "5mss", 0, LONG_MAX, 0, 0 },
+    { "", 0, LONG_MAX, 0, 0 },
+    { "10ms", 10, 60000, 1, 10 },         /* min */
+    { "9ms", 10, 60000, 0, 0 },           /* min - 1 */
+    { "60s", 10, 60000, 1, 60000 },       /* max */
+    { "60001ms", 10, 60000, 0, 0 },       /* max + 1 */
+    { "1m", 10, 60000, 1, 60000 },
+    { "2m", 10, 60000, 0, 0 },
+    { "2562047788015h", 0, LONG_MAX, 1, 2562047788015L * 3600000 },
+    { "2562047788016h", 0, LONG_MAX, 0, 0 },  /* overflows in ms */
+    { "99999999999999999999s", 0, LONG_MAX, 0, 0 },
+};
+
+static const struct {
+    const char *in;
+    int ok, want;
+} bool_cases[] = {
+    { "yes", 1, 1 },   { "no", 1, 0 },     { "true", 1, 1 },
+    { "false", 1, 0 }, { "on", 1, 1 },     { "off", 1, 0 },
+    { "1", 1, 1 },     { "0", 1, 0 },      { "YES", 1, 1 },
+    { "False", 1, 0 }, { " on\t", 1, 1 },  { "y", 0, 0 },
+    { "n", 0, 0 },     { "2", 0, 0 },      { "", 0, 0 },
+    { "yess", 0, 0 },  { "no way", 0, 0 }, { "01", 0, 0 },
+};
+
+/* check_longs - a table through one long parser */
+static void
+check_longs(const char *name,
+            int (*fn)(const char *, long, long, long *),
+            const struct long_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        long out = UNTOUCHED;
+        int r = fn(cases[i].in, cases[i].min, cases[i].max, &out);
+
+        if (cases[i].ok) {
+            ok(r == 0 && out == cases[i].want, "%s '%s' in %ld..%ld = %ld",
+               name, cases[i].in, cases[i].min, cases[i].max,
+               cases[i].want);
+        } else {
+            ok(r == -1 && out == UNTOUCHED,
+               "%s '%s' in %ld..%ld rejected, out untouched", name,
+               cases[i].in, cases[i].min, cases[i].max);
+        }
+    }
+}
+
+/* check_doubles - util_parse_double */
+static void
+check_doubles(void)
+{
+    for (size_t i = 0; i < sizeof(dbl_cases) / sizeof(dbl_cases[0]); i++) {
+        double out = UNTOUCHED;
+        int r = util_parse_double(dbl_cases[i].in, dbl_cases[i].min,
+                                  dbl_cases[i].max, &out);
+
+        if (dbl_cases[i].ok)
+            ok(r == 0 && out == dbl_cases[i].want, "double '%s' = %g",
+               dbl_cases[i].in, dbl_cases[i].want);
+        else
+            ok(r == -1 && out == UNTOUCHED,
+               "double '%s' in %g..%g rejected, out untouched",
+               dbl_cases[i].in, dbl_cases[i].min, dbl_cases[i].max);
+    }
+}
+
+/* check_bools - util_parse_bool */
+static void
+check_bools(void)
+{
+    for (size_t i = 0; i < sizeof(bool_cases) / sizeof(bool_cases[0]);
+         i++) {
+        int out = UNTOUCHED;
+        int r = util_parse_bool(bool_cases[i].in, &out);
+
+        if (bool_cases[i].ok)
+            ok(r == 0 && out == bool_cases[i].want, "bool '%s' = %d",
+               bool_cases[i].in, bool_cases[i].want);
+        else
+            ok(r == -1 && out == UNTOUCHED, "bool '%s' rejected",
+               bool_cases[i].in);
+    }
+}
+
+/* check_trim - util_trim in place */
+static void
+check_trim(void)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        { "  a b \t\n", "a b" }, { "x", "x" },      { "", "" },
+        { " \t\r\n ", "" },      { "a\r\n", "a" },  { "\tx y", "x y" },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[32], *r;
+
+        snprintf(buf, sizeof(buf), "%s", cases[i].in);
+        r = util_trim(buf);
+        ok(r >= buf && r <= buf + strlen(cases[i].in),
+           "trim %zu: result inside the buffer", i);
+        is_str(r, cases[i].want, "trim %zu", i);
+    }
+}
+
+/* check_hash - FNV-1a 64 known vectors and chaining */
+static void
+check_hash(void)
+{
+    uint64_t h;
+
+    ok(util_hash64("a", 1, UTIL_HASH64_INIT) == 0xaf63dc4c8601ec8cULL,
+       "fnv1a64(\"a\") = af63dc4c8601ec8c");
+    ok(util_hash64("foobar", 6, UTIL_HASH64_INIT) == 0x85944171f73967e8ULL,
+       "fnv1a64(\"foobar\") = 85944171f73967e8");
+    ok(util_hash64("", 0, UTIL_HASH64_INIT) == UTIL_HASH64_INIT,
+       "fnv1a64(\"\") = offset basis");
+    h = util_hash64("foo", 3, UTIL_HASH64_INIT);
+    ok(util_hash64("bar", 3, h) == 0x85944171f73967e8ULL,
+       "chained through seed = one pass");
+    ok(util_hash64("\xff", 1, UTIL_HASH64_INIT) !=
+           util_hash64("\x7f", 1, UTIL_HASH64_INIT),
+       "high bytes count");
+}
+
+/* check_auc - util_auc */
+static void
+check_auc(void)
+{
+    static const double s4[] = { 0.1, 0.4, 0.35, 0.8 };
+    static const unsigned char l4[] = { 0, 0, 1, 1 };
+    static const double perfect[] = { 0.1, 0.2, 0.8, 0.9, 0.95 };
+    static const unsigned char lp[] = { 0, 0, 1, 1, 1 };
+    static const unsigned char li[] = { 1, 1, 0, 0, 0 };
+    static const double tie[] = { 0.5, 0.5, 0.9, 0.1 };
+    static const unsigned char lt[] = { 1, 0, 1, 0 };
+    static const double flat[] = { 0.3, 0.3, 0.3, 0.3 };
+    static const unsigned char one[] = { 1, 1, 1, 1 };
+    static const unsigned char none[] = { 0, 0, 0, 0 };
+    static const unsigned char lbig[] = { 0, 0, 7, 255 };
+
+    is_dbl(util_auc(perfect, lp, 5), 1.0, 1e-12, "auc perfect = 1");
+    is_dbl(util_auc(perfect, li, 5), 0.0, 1e-12, "auc inverted = 0");
+    is_dbl(util_auc(s4, l4, 4), 0.75, 1e-12, "auc mixed = 0.75");
+    is_dbl(util_auc(tie, lt, 4), 0.875, 1e-12,
+           "auc with a tie across classes = 0.875");
+    is_dbl(util_auc(flat, l4, 4), 0.5, 1e-12, "auc all tied = 0.5");
+    is_dbl(util_auc(s4, one, 4), 0.5, 1e-12, "auc only positives = 0.5");
+    is_dbl(util_auc(s4, none, 4), 0.5, 1e-12, "auc only negatives = 0.5");
+    is_dbl(util_auc(s4, l4, 0), 0.5, 1e-12, "auc of nothing = 0.5");
+    is_dbl(util_auc(s4, lbig, 4), 0.75, 1e-12, "any nonzero label is 1");
+}
+
+int
+main(void)
+{
+    check_longs("long", util_parse_long, long_cases,
+                sizeof(long_cases) / sizeof(long_cases[0]));
+    check_longs("octal", util_parse_octal, octal_cases,
+                sizeof(octal_cases) / sizeof(octal_cases[0]));
+    check_longs("duration", util_parse_duration_ms, dur_cases,
+                sizeof(dur_cases) / sizeof(dur_cases[0]));
+    check_doubles();
+    check_bools();
+    check_trim();
+    check_hash();
+    check_auc();
+    return exit_status();
+}
