@@ -42,10 +42,11 @@ struct model;
 
 /*
  * model_new - a fresh network with random weights (seeded by seed) for
- * profile prof (taken: the model frees it), with nhidden (1 or 2) hidden
- * layers of the given sizes, sigmoid-symmetric hidden units and a sigmoid
- * output. Thresholds start at 1.0 / 0.0 (no adjustment). Returns NULL
- * when libfann fails. One reference; model_release() frees.
+ * profile prof (taken: the model frees it, also when model_new() fails),
+ * with nhidden (1 or 2) hidden layers of the given sizes, sigmoid-symmetric
+ * hidden units and a sigmoid output. Thresholds start at 1.0 / 0.0 (no
+ * adjustment). Returns NULL when libfann fails. One reference;
+ * model_release() frees.
  */
 struct model *model_new(struct feat_profile *prof, const unsigned *hidden,
                         size_t nhidden, uint32_t seed);

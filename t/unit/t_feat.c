@@ -1,2 +1,278 @@
-#include "tap.h"
-int main(void) { skip_all("not written yet"); }
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_feat - the symbol profile (sorting, dedupe, invalid names, limits, the
+ * pinned digest) and the input vector layout with and without scores.
+ * Links only the pure core (no fann, zstd, hiredis).
+ */
+#include "config.h"
+#include "feat.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tap.h"
+#include "xmalloc.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* t_profile - a profile from a NULL-terminated list */
+static struct feat_profile *
+t_profile(const char *const *names, int with_scores)
+{
+    size_t n = 0;
+
+    while (names[n] != NULL)
+        n++;
+    return feat_profile_new(names, n, with_scores);
+}
+
+/* t_sorting - sorted, deduplicated, invalid names dropped */
+static void
+t_sorting(void)
+{
+    char name128[HDR_MAX_NAME + 1], name129[HDR_MAX_NAME + 2];
+    const char *names[] = {
+        "R_SPF_ALLOW", "BAYES_SPAM", "R_SPF_ALLOW", "bad-name", "",
+        "A_1",         "x y",        "MIME_GOOD",  name128,    name129,
+        "ARC_NA\n",    "BAYES_SPAM", "na\xc3\xafve",
+    };
+    const char *want[] = {"A_1", "BAYES_SPAM", "MIME_GOOD", "R_SPF_ALLOW",
+                          name128};
+    struct feat_profile *p;
+
+    memset(name128, 'a', HDR_MAX_NAME);
+    name128[HDR_MAX_NAME] = '\0';
+    memset(name129, 'b', HDR_MAX_NAME + 1);
+    name129[HDR_MAX_NAME + 1] = '\0';
+
+    p = feat_profile_new(names, NELEM(names), 0);
+    ok(p != NULL, "profile from a mixed list");
+    if (p == NULL)
+        return;
+    is_int(feat_profile_nsym(p), NELEM(want), "5 valid distinct names kept");
+    for (size_t i = 0; i < NELEM(want); i++)
+        is_str(feat_profile_name(p, i), want[i], "name %zu sorted", i);
+    ok(feat_profile_name(p, NELEM(want)) == NULL, "name past the end NULL");
+    is_int(feat_profile_scores(p), 0, "no score channel");
+    is_int(feat_profile_index(p, "A_1"), 0, "index of the first");
+    is_int(feat_profile_index(p, "R_SPF_ALLOW"), 3, "index in the middle");
+    is_int(feat_profile_index(p, name128), 4, "index of the last");
+    is_int(feat_profile_index(p, "BAYES_HAM"), -1, "absent name -1");
+    is_int(feat_profile_index(p, "bad-name"), -1, "dropped name -1");
+    is_int(feat_profile_index(p, ""), -1, "empty name -1");
+    is_int(feat_profile_index(p, "ZZZ"), -1, "name after the last -1");
+    is_int(feat_ninputs(p), 5 + FEAT_NMETA, "ninputs without scores");
+    feat_profile_free(p);
+
+    p = feat_profile_new(names, NELEM(names), 7);
+    ok(p != NULL && feat_profile_scores(p) == 1, "nonzero flag means 1");
+    if (p != NULL)
+        is_int(feat_ninputs(p), 2 * 5 + FEAT_NMETA, "ninputs with scores");
+    feat_profile_free(p);
+}
+
+/* t_empty - no valid name gives NULL */
+static void
+t_empty(void)
+{
+    const char *bad[] = {"", "a-b", "a.b", "a b", NULL};
+
+    ok(feat_profile_new(bad, 4, 0) == NULL, "only invalid names: NULL");
+    ok(feat_profile_new(bad, 5, 0) == NULL, "NULL entries are skipped");
+    ok(feat_profile_new(bad, 0, 0) == NULL, "n == 0: NULL");
+    ok(feat_profile_new(NULL, 3, 0) == NULL, "names NULL: NULL");
+    feat_profile_free(NULL);
+    ok(1, "feat_profile_free(NULL) is a no-op");
+}
+
+/* t_digest - pinned values, stability, sensitivity */
+static void
+t_digest(void)
+{
+    /* Pinned: a change of the digest function renames every published
+     * model, so it must be deliberate. */
+    static const struct {
+        const char *label;
+        const char *names[8];
+        int with_scores;
+        const char *want;
+    } cases[] = {
+        {"three symbols", {"BAYES_SPAM", "DKIM_VALID", "R_SPF_ALLOW"}, 0,
+         "9349b021"},
+        {"three symbols, scores", {"BAYES_SPAM", "DKIM_VALID",
+                                   "R_SPF_ALLOW"}, 1, "67dd0460"},
+        {"same list shuffled, duplicated",
+         {"R_SPF_ALLOW", "BAYES_SPAM", "DKIM_VALID", "BAYES_SPAM"}, 0,
+         "9349b021"},
+        {"one symbol", {"A"}, 0, "a2218704"},
+    };
+    const char *digest[NELEM(cases)];
+    struct feat_profile *p[NELEM(cases)];
+    const char *l1[] = {"AB", "C", NULL}, *l2[] = {"A", "BC", NULL};
+    struct feat_profile *q1, *q2;
+
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        p[i] = t_profile(cases[i].names, cases[i].with_scores);
+        digest[i] = p[i] != NULL ? feat_profile_digest(p[i]) : "(null)";
+        is_str(digest[i], cases[i].want, "digest pinned: %s",
+               cases[i].label);
+        ok(strlen(digest[i]) == FEAT_DIGEST_LEN &&
+               strspn(digest[i], "0123456789abcdef") == FEAT_DIGEST_LEN,
+           "digest is %d lowercase hex: %s", FEAT_DIGEST_LEN,
+           cases[i].label);
+    }
+    ok(strcmp(digest[0], digest[1]) != 0, "with_scores changes the digest");
+    ok(strcmp(digest[0], digest[3]) != 0, "another list, another digest");
+
+    /* the "\n" after each name keeps "AB","C" apart from "A","BC" */
+    q1 = t_profile(l1, 0);
+    q2 = t_profile(l2, 0);
+    ok(q1 && q2 && strcmp(feat_profile_digest(q1),
+                          feat_profile_digest(q2)) != 0,
+       "name boundaries are part of the digest");
+    feat_profile_free(q1);
+    feat_profile_free(q2);
+    for (size_t i = 0; i < NELEM(cases); i++)
+        feat_profile_free(p[i]);
+}
+
+/* t_limit - FEAT_MAX_SYMBOLS distinct names at N and N + 1 */
+static void
+t_limit(void)
+{
+    size_t n = FEAT_MAX_SYMBOLS + 1;
+    char **names = xreallocarray(NULL, n + 1, sizeof(*names));
+    struct feat_profile *p;
+
+    for (size_t i = 0; i < n; i++) {
+        names[i] = xmalloc(32);
+        snprintf(names[i], 32, "S%05zu", i);
+    }
+    p = feat_profile_new((const char *const *)names, FEAT_MAX_SYMBOLS, 0);
+    ok(p != NULL && feat_profile_nsym(p) == FEAT_MAX_SYMBOLS,
+       "FEAT_MAX_SYMBOLS names accepted");
+    if (p != NULL)
+        is_int(feat_profile_index(p, "S08191"), FEAT_MAX_SYMBOLS - 1,
+               "last one found by binary search");
+    feat_profile_free(p);
+    p = feat_profile_new((const char *const *)names, n, 0);
+    ok(p == NULL, "FEAT_MAX_SYMBOLS + 1 names rejected");
+    feat_profile_free(p);
+
+    /* N + 1 entries of which two are the same: N distinct names */
+    names[n] = names[n - 1];
+    names[n - 1] = names[0];
+    p = feat_profile_new((const char *const *)names, n, 0);
+    ok(p != NULL && feat_profile_nsym(p) == FEAT_MAX_SYMBOLS,
+       "N + 1 entries with one duplicate accepted");
+    feat_profile_free(p);
+    names[n - 1] = names[n];
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* t_vector - layout, unknown counting, meta inputs, nout check */
+static void
+t_vector(void)
+{
+    static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
+    struct hdr_symbol sym[] = {
+        {"A_SYM", 2.0},
+        {"X_UNKNOWN", 5.0},
+        {"C_SYM", -1.0},
+        {"Y_UNKNOWN", 0.0},
+    };
+    struct hdr_result res;
+    struct feat_profile *ps = t_profile(prof_names, 1);
+    struct feat_profile *pn = t_profile(prof_names, 0);
+    float out[2 * 3 + FEAT_NMETA + 1];
+    size_t unk = 99;
+    static const struct {
+        const char *label;
+        int with_scores;
+        double score, required;
+        double want[2 * 3 + FEAT_NMETA];
+    } cases[] = {
+        {"with scores", 1, 6.0, 15.0,
+         {1, 0, 1, 2.0 / 3.0, 0, -0.5, 0.379948962255225, /* tanh(.4) */
+          0.124353001771596 /* tanh(4/32) */}},
+        {"without scores", 0, 6.0, 15.0,
+         {1, 0, 1, 0.379948962255225, 0.124353001771596}},
+        {"no required score", 0, 6.0, 0.0,
+         {1, 0, 1, 0, 0.124353001771596}},
+        {"negative required score", 0, 6.0, -5.0,
+         {1, 0, 1, 0, 0.124353001771596}},
+        {"score above required", 1, 30.0, 15.0,
+         {1, 0, 1, 2.0 / 3.0, 0, -0.5, 0.964027580075817, /* tanh(2) */
+          0.124353001771596}},
+    };
+
+    memset(&res, 0, sizeof(res));
+    res.upstream = HDR_UPSTREAM_RSPAMD;
+    res.has_scores = 1;
+    res.nsym = NELEM(sym);
+    res.sym = sym;
+    ok(ps != NULL && pn != NULL, "vector profiles built");
+    if (ps == NULL || pn == NULL)
+        return;
+
+    for (size_t c = 0; c < NELEM(cases); c++) {
+        struct feat_profile *p = cases[c].with_scores ? ps : pn;
+        size_t n = feat_ninputs(p);
+        int bad = 0;
+
+        res.score = cases[c].score;
+        res.required = cases[c].required;
+        for (size_t i = 0; i < NELEM(out); i++)
+            out[i] = 42.0f; /* every slot must be written */
+        unk = 99;
+        is_int(feat_vector(p, &res, out, n, &unk), 0, "%s: ok",
+               cases[c].label);
+        is_int(unk, 2, "%s: two unknown symbols", cases[c].label);
+        for (size_t i = 0; i < n; i++) {
+            if (fabs(out[i] - cases[c].want[i]) > 1e-6) {
+                diag("  [%zu] got %.7f want %.7f", i, out[i],
+                     cases[c].want[i]);
+                bad++;
+            }
+        }
+        ok(bad == 0, "%s: vector layout", cases[c].label);
+        ok(out[n] == 42.0f, "%s: nothing written past nout",
+           cases[c].label);
+    }
+
+    /* a verdict without symbols: all zero but the meta inputs */
+    res.nsym = 0;
+    res.score = -3.0;
+    res.required = 15.0;
+    is_int(feat_vector(pn, &res, out, feat_ninputs(pn), NULL), 0,
+           "no symbols, unknown NULL: ok");
+    ok(out[0] == 0 && out[1] == 0 && out[2] == 0, "no presence bits");
+    is_dbl(out[3], tanh(-0.2), 1e-6, "negative score meta");
+    is_dbl(out[4], 0.0, 0.0, "zero symbols meta");
+
+    /* nout must be exactly feat_ninputs() */
+    res.nsym = NELEM(sym);
+    is_int(feat_vector(ps, &res, out, feat_ninputs(ps) - 1, &unk), -1,
+           "nout N-1 rejected");
+    is_int(feat_vector(ps, &res, out, feat_ninputs(ps) + 1, &unk), -1,
+           "nout N+1 rejected");
+    is_int(feat_vector(pn, &res, out, feat_ninputs(ps), &unk), -1,
+           "nout of the score profile on the plain one rejected");
+    feat_profile_free(ps);
+    feat_profile_free(pn);
+}
+
+int
+main(void)
+{
+    t_sorting();
+    t_empty();
+    t_digest();
+    t_limit();
+    t_vector();
+    return exit_status();
+}

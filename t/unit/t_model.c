@@ -1,2 +1,1340 @@
-#include "tap.h"
-int main(void) { skip_all("not written yet"); }
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_model - the network module: creation, blob round trip and every
+ * rejection of a damaged or hostile blob (limits at N and N + 1), the
+ * score adjustment, training on a synthetic problem, and eight threads
+ * scoring one model against the serial results. Includes <zstd.h> itself
+ * to build tampered blobs; links the static libs like the daemon.
+ */
+#include "config.h"
+#include "model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "../tap.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define ERRLEN 256
+
+/* ---------------------------------------------------------------- helpers */
+
+/* t_rand - a small LCG so the tests never depend on rand() */
+static uint32_t
+t_rand(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (uint32_t)(*s >> 33);
+}
+
+/* t_unif - uniform in [0, 1) */
+static double
+t_unif(uint64_t *s)
+{
+    return t_rand(s) / 4294967296.0;
+}
+
+/* t_prof - nsym names "S0000".. (name_len > 0 pads the first name) */
+static struct feat_profile *
+t_prof(size_t nsym, int with_scores)
+{
+    char **names = xreallocarray(NULL, nsym, sizeof(*names));
+    struct feat_profile *p;
+
+    for (size_t i = 0; i < nsym; i++) {
+        names[i] = xmalloc(32);
+        snprintf(names[i], 32, "S%04zu", i);
+    }
+    p = feat_profile_new((const char *const *)names, nsym, with_scores);
+    for (size_t i = 0; i < nsym; i++)
+        free(names[i]);
+    free(names);
+    return p;
+}
+
+/* t_model - a model over t_prof() */
+static struct model *
+t_model(size_t nsym, int with_scores, const unsigned *hidden, size_t nh,
+        uint32_t seed)
+{
+    return model_new(t_prof(nsym, with_scores), hidden, nh, seed);
+}
+
+/* t_inputs - n random vectors of width nin in [-1, 1] */
+static float *
+t_inputs(size_t n, size_t nin, uint64_t seed)
+{
+    float *x = xreallocarray(NULL, n * nin, sizeof(*x));
+    uint64_t s = seed;
+
+    for (size_t i = 0; i < n * nin; i++)
+        x[i] = (float)(2 * t_unif(&s) - 1);
+    return x;
+}
+
+/* t_blob - model_to_blob or die */
+static void *
+t_blob(const struct model *m, size_t *len)
+{
+    char err[ERRLEN];
+    void *b = NULL;
+
+    if (model_to_blob(m, &b, len, err, sizeof(err)) != 0) {
+        diag("model_to_blob: %s", err);
+        exit(1);
+    }
+    return b;
+}
+
+/* t_unzstd - decompress a blob into a malloc'd payload */
+static unsigned char *
+t_unzstd(const void *blob, size_t len, size_t *rawlen)
+{
+    unsigned long long n = ZSTD_getFrameContentSize(blob, len);
+    unsigned char *raw;
+
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN)
+        exit(1);
+    raw = xmalloc(n);
+    if (ZSTD_decompress(raw, n, blob, len) != n)
+        exit(1);
+    *rawlen = n;
+    return raw;
+}
+
+/* t_zstd - compress a payload like model_to_blob() */
+static void *
+t_zstd(const void *raw, size_t rawlen, size_t *len)
+{
+    size_t bound = ZSTD_compressBound(rawlen);
+    void *out = xmalloc(bound);
+
+    *len = ZSTD_compress(out, bound, raw, rawlen, 3);
+    if (ZSTD_isError(*len))
+        exit(1);
+    return out;
+}
+
+/* t_fix_sum - rewrite the trailing checksum of a tampered payload */
+static void
+t_fix_sum(unsigned char *raw, size_t rawlen)
+{
+    uint64_t h = util_hash64(raw, rawlen - 8, UTIL_HASH64_INIT);
+
+    for (int i = 0; i < 8; i++)
+        raw[rawlen - 8 + i] = (unsigned char)(h >> (8 * i));
+}
+
+/* t_rd32 / t_wr32 - little-endian u32 in a payload */
+static uint32_t
+t_rd32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void
+t_wr32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Where the fields of a format-1 payload are (see doc/model-format.md). */
+struct t_layout {
+    size_t digest, nsym, names, nlayers, layers, act, nweights, weights,
+        meta, thresholds, sum;
+};
+
+/* t_parse - find the fields of a well-formed payload */
+static void
+t_parse(const unsigned char *raw, size_t rawlen, struct t_layout *L)
+{
+    size_t off, nl, nw;
+
+    L->digest = 12;
+    L->nsym = 24;
+    L->names = off = 28;
+    for (uint32_t i = 0; i < t_rd32(raw + L->nsym); i++)
+        off += 2 + (raw[off] | (size_t)raw[off + 1] << 8);
+    L->nlayers = off;
+    nl = t_rd32(raw + off);
+    L->layers = off + 4;
+    L->act = L->layers + 4 * nl;
+    L->nweights = L->act + 8 * (nl - 1);
+    nw = t_rd32(raw + L->nweights);
+    L->weights = L->nweights + 4;
+    L->meta = L->weights + 4 * nw;
+    L->thresholds = L->meta + 8 + 7 * 4 + 4 * 8;
+    L->sum = rawlen - 8;
+}
+
+/* t_load - model_from_blob of a payload, with err; returns the rc */
+static int
+t_load_raw(const unsigned char *raw, size_t rawlen, char *err,
+           struct model **out)
+{
+    size_t len;
+    void *blob = t_zstd(raw, rawlen, &len);
+    struct model *m = NULL;
+    int rc = model_from_blob(blob, len, &m, err, ERRLEN);
+
+    free(blob);
+    if (out != NULL)
+        *out = m;
+    else
+        model_release(m);
+    return rc;
+}
+
+/* t_same_outputs - bit-identical scores of two models on n vectors */
+static int
+t_same_outputs(struct model *a, struct model *b, size_t n, uint64_t seed)
+{
+    size_t nin = model_ninputs(a);
+    float *x;
+    int same = 1;
+
+    if (model_ninputs(b) != nin)
+        return 0;
+    x = t_inputs(n, nin, seed);
+    for (size_t i = 0; i < n; i++) {
+        double pa, pb;
+
+        if (model_score(a, x + i * nin, nin, &pa) != 0 ||
+            model_score(b, x + i * nin, nin, &pb) != 0 ||
+            memcmp(&pa, &pb, sizeof(pa)) != 0)
+            same = 0;
+    }
+    free(x);
+    return same;
+}
+
+/* t_meta_eq - every field equal, doubles to the bit */
+static int
+t_meta_eq(const struct model_meta *a, const struct model_meta *b)
+{
+    const double da[] = {a->val_auc, a->val_mse, a->val_tpr, a->val_fpr,
+                         a->spam_threshold, a->ham_threshold};
+    const double db[] = {b->val_auc, b->val_mse, b->val_tpr, b->val_fpr,
+                         b->spam_threshold, b->ham_threshold};
+
+    return a->trained_at == b->trained_at && a->n_spam == b->n_spam &&
+           a->n_ham == b->n_ham && a->n_val_spam == b->n_val_spam &&
+           a->n_val_ham == b->n_val_ham && a->n_explicit == b->n_explicit &&
+           a->iterations == b->iterations && a->epochs == b->epochs &&
+           memcmp(da, db, sizeof(da)) == 0;
+}
+
+/* ------------------------------------------------------------ creation */
+
+/* t_new - shapes, ids, failures */
+static void
+t_new(void)
+{
+    unsigned h1[] = {8}, h2[] = {16, 4}, bad0[] = {0}, big[] = {4096},
+             big1[] = {4097}, sizes[MODEL_MAX_LAYERS];
+    struct model *m, *m2, *m3;
+    char want[64];
+    float *x;
+    double p;
+
+    m = t_model(10, 0, h1, 1, 1);
+    ok(m != NULL, "model_new 10 symbols, 1 hidden layer");
+    if (m == NULL)
+        exit(1);
+    is_int(model_ninputs(m), 10 + FEAT_NMETA, "ninputs");
+    is_int(model_layers(m, sizes), 3, "three layers");
+    ok(sizes[0] == 12 && sizes[1] == 8 && sizes[2] == 1, "layer sizes");
+    snprintf(want, sizeof(want), "%s.0",
+             feat_profile_digest(model_profile(m)));
+    is_str(model_id(m), want, "id DIGEST.0 before a version");
+    model_set_version(m, 7);
+    snprintf(want, sizeof(want), "%s.7",
+             feat_profile_digest(model_profile(m)));
+    is_str(model_id(m), want, "id DIGEST.7");
+    is_int(model_version(m), 7, "version 7");
+    model_set_version(m, UINT64_MAX);
+    snprintf(want, sizeof(want), "%s.18446744073709551615",
+             feat_profile_digest(model_profile(m)));
+    is_str(model_id(m), want, "id with the largest version fits");
+    is_dbl(model_meta(m)->spam_threshold, 1.0, 0, "spam threshold 1.0");
+    is_dbl(model_meta(m)->ham_threshold, 0.0, 0, "ham threshold 0.0");
+
+    x = t_inputs(1, 12, 5);
+    ok(model_score(m, x, 12, &p) == 0 && p >= 0 && p <= 1,
+       "score in [0, 1]");
+    is_int(model_score(m, x, 11, &p), -1, "score with n - 1 inputs: -1");
+    is_int(model_score(m, x, 13, &p), -1, "score with n + 1 inputs: -1");
+    free(x);
+
+    /* the same seed gives the same net, another seed another one */
+    m2 = t_model(10, 0, h1, 1, 1);
+    m3 = t_model(10, 0, h1, 1, 2);
+    ok(t_same_outputs(m, m2, 8, 3), "same seed, same outputs");
+    ok(!t_same_outputs(m, m3, 8, 3), "other seed, other outputs");
+    model_release(m2);
+    model_release(m3);
+    model_release(m);
+
+    m = t_model(10, 1, h2, 2, 1);
+    ok(m != NULL && model_layers(m, sizes) == 4 && sizes[0] == 22 &&
+           sizes[1] == 16 && sizes[2] == 4 && sizes[3] == 1,
+       "two hidden layers over a score profile");
+    model_release(m);
+
+    /* failures free the profile (LeakSanitizer checks) */
+    ok(t_model(10, 0, h1, 0, 1) == NULL, "no hidden layer: NULL");
+    ok(t_model(10, 0, h2, 3, 1) == NULL, "three hidden layers: NULL");
+    ok(t_model(10, 0, bad0, 1, 1) == NULL, "hidden size 0: NULL");
+    ok(model_new(NULL, h1, 1, 1) == NULL, "no profile: NULL");
+    m = t_model(2, 0, big, 1, 1);
+    ok(m != NULL, "hidden layer of 4096 (the limit)");
+    model_release(m);
+    ok(t_model(2, 0, big1, 1, 1) == NULL, "hidden layer of 4097: NULL");
+
+    model_release(NULL);
+    ok(model_acquire(NULL) == NULL, "acquire/release NULL");
+}
+
+/* ------------------------------------------------------------ round trip */
+
+/* t_roundtrip - outputs, meta, profile, layers survive the blob */
+static void
+t_roundtrip(void)
+{
+    unsigned h[] = {16, 5}, s1[MODEL_MAX_LAYERS], s2[MODEL_MAX_LAYERS];
+    struct model_meta mt = {
+        .trained_at = 1732665600,
+        .n_spam = 1234,
+        .n_ham = 4321,
+        .n_val_spam = 99,
+        .n_val_ham = 101,
+        .n_explicit = 17,
+        .iterations = 3,
+        .epochs = 42,
+        .val_auc = 0.987654321,
+        .val_mse = 1.0 / 3.0,
+        .val_tpr = 0.9,
+        .val_fpr = 0.01,
+        .spam_threshold = 0.7312345678901234,
+        .ham_threshold = 0.0000001234,
+    };
+    struct model *m, *l = NULL, *c;
+    void *b, *b2;
+    size_t len, len2;
+    char err[ERRLEN] = "";
+    size_t n1, n2;
+
+    m = t_model(25, 1, h, 2, 11);
+    model_set_meta(m, &mt);
+    model_set_version(m, 5);
+    b = t_blob(m, &len);
+    diag("blob of a 52-16-5-1 net: %zu bytes", len);
+    ok(len <= MODEL_MAX_BLOB, "blob within the limit");
+    is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
+           "round trip loads");
+    if (l == NULL) {
+        diag("%s", err);
+        exit(1);
+    }
+    ok(t_same_outputs(m, l, 32, 77), "32 outputs bit-for-bit equal");
+    ok(t_meta_eq(model_meta(l), &mt), "meta round-trips exactly");
+    is_str(feat_profile_digest(model_profile(l)),
+           feat_profile_digest(model_profile(m)), "same profile digest");
+    is_int(feat_profile_scores(model_profile(l)), 1, "score flag kept");
+    is_int(feat_profile_nsym(model_profile(l)), 25, "symbols kept");
+    n1 = model_layers(m, s1);
+    n2 = model_layers(l, s2);
+    ok(n1 == n2 && memcmp(s1, s2, n1 * sizeof(*s1)) == 0, "same layers");
+    is_int(model_version(l), 0, "a loaded model has version 0");
+    b2 = t_blob(l, &len2);
+    ok(len2 == len && memcmp(b, b2, len) == 0,
+       "re-encoding gives the same bytes");
+    free(b2);
+
+    c = model_copy(l);
+    ok(c != NULL && t_same_outputs(l, c, 16, 5), "model_copy scores alike");
+    ok(c != NULL && model_meta(c)->spam_threshold == mt.spam_threshold,
+       "model_copy keeps the meta");
+    model_release(c);
+    ok(model_acquire(l) == l, "acquire returns the model");
+    model_release(l); /* the second reference */
+    ok(model_ninputs(l) == 52, "still alive with one reference");
+    model_release(l);
+    model_release(m);
+    free(b);
+}
+
+/* --------------------------------------------------------------- rejects */
+
+/* t_expect - rc -1, *out NULL and err containing want */
+static void
+t_expect(int rc, struct model *m, const char *err, const char *want,
+         const char *label)
+{
+    int good = rc == -1 && m == NULL && strstr(err, want) != NULL;
+
+    ok(good, "%s", label);
+    if (!good)
+        diag("  rc %d, err \"%s\", want \"%s\"", rc, err, want);
+    model_release(m);
+}
+
+/* T_LOAD - run a loader call into l, then t_expect (in that order) */
+#define T_LOAD(call, want, label)                                            \
+    do {                                                                     \
+        int rc_;                                                             \
+                                                                             \
+        l = NULL;                                                            \
+        err[0] = '\0';                                                       \
+        rc_ = (call);                                                        \
+        t_expect(rc_, l, err, want, label);                                  \
+    } while (0)
+
+/* t_rejects - every damaged payload fails with its reason */
+static void
+t_rejects(void)
+{
+    unsigned h[] = {6};
+    struct model *m, *l;
+    void *b, *b2;
+    unsigned char *raw, *t;
+    size_t len, rawlen, nrej, nbad;
+    struct t_layout L;
+    char err[ERRLEN];
+    float nan_f = NAN, inf_f = INFINITY;
+    double nan_d = NAN;
+    size_t cuts[] = {1, 4, 5, 13, 0, 0, 0}; /* the zeros are set below */
+
+    m = t_model(12, 0, h, 1, 3);
+    b = t_blob(m, &len);
+    raw = t_unzstd(b, len, &rawlen);
+    t_parse(raw, rawlen, &L);
+    t = xmalloc(rawlen + 16);
+
+    /* the untouched payload loads: the tampering below is the cause */
+    memcpy(t, raw, rawlen);
+    is_int(t_load_raw(t, rawlen, err, NULL), 0, "untampered payload loads");
+
+    /* truncated compressed blob */
+    cuts[4] = len / 2;
+    cuts[5] = len - 1;
+    cuts[6] = len - 4;
+    for (size_t i = 0; i < NELEM(cuts); i++) {
+        char label[80];
+
+        snprintf(label, sizeof(label), "blob cut to %zu of %zu bytes",
+                 cuts[i], len);
+        T_LOAD(model_from_blob(b, cuts[i], &l, err, sizeof(err)), "", label);
+    }
+    is_int(model_from_blob(b, 0, &l, err, sizeof(err)), -1, "empty blob");
+
+    /* truncated payload, checksum fixed so the parser meets the end */
+    {
+        size_t at[] = {L.digest + 3, L.nsym + 2, L.names + 5, L.nlayers + 2,
+                       L.act + 3, L.weights + 10, L.meta + 12, L.sum - 1};
+        const char *what[] = {"digest", "profile", "names", "layer count",
+                              "activations", "weights", "meta", "meta"};
+
+        for (size_t i = 0; i < NELEM(at); i++) {
+            char label[80];
+
+            memcpy(t, raw, at[i]);
+            memset(t + at[i], 0, 8);
+            t_fix_sum(t, at[i] + 8);
+            l = NULL;
+            snprintf(label, sizeof(label), "payload cut in the %s: "
+                     "truncated", what[i]);
+            T_LOAD(t_load_raw(t, at[i] + 8, err, &l), "truncated",
+                   label);
+        }
+        memcpy(t, raw, 10);
+        T_LOAD(t_load_raw(t, 10, err, &l), "too short",
+               "payload of 10 bytes: too short");
+    }
+
+    /* trailing bytes in the payload */
+    memcpy(t, raw, rawlen - 8);
+    memset(t + rawlen - 8, 0, 1);
+    t_fix_sum(t, rawlen + 1);
+    T_LOAD(t_load_raw(t, rawlen + 1, err, &l), "unexpected bytes",
+           "a byte between the meta and the checksum");
+
+    /* every flipped bit in the payload (checksum left alone) */
+    nbad = 0;
+    for (size_t i = 0; i < rawlen; i++) {
+        for (int bit = 0; bit < 8; bit += 7) {
+            memcpy(t, raw, rawlen);
+            t[i] ^= (unsigned char)(1u << bit);
+            err[0] = '\0';
+            if (t_load_raw(t, rawlen, err, NULL) != -1 ||
+                (i >= 12 && strstr(err, "checksum") == NULL))
+                nbad++;
+        }
+    }
+    is_int(nbad, 0, "each of %zu payload bytes flipped (bits 0, 7): "
+           "rejected, past the header by the checksum", rawlen);
+
+    /* every flipped byte in the compressed blob: rejected, or zstd
+     * ignored it and the model is the same to the byte */
+    nrej = nbad = 0;
+    b2 = xmalloc(len);
+    for (size_t i = 0; i < len; i++) {
+        memcpy(b2, b, len);
+        ((unsigned char *)b2)[i] ^= 0xff;
+        l = NULL;
+        if (model_from_blob(b2, len, &l, err, sizeof(err)) == -1) {
+            nrej += l == NULL;
+            nbad += l != NULL;
+        } else {
+            void *b3;
+            size_t len3;
+
+            b3 = t_blob(l, &len3);
+            if (len3 != len || memcmp(b3, b, len) != 0)
+                nbad++;
+            free(b3);
+            model_release(l);
+        }
+    }
+    is_int(nbad, 0, "each of %zu compressed bytes flipped: no other model "
+           "comes out", len);
+    ok(nrej > len * 9 / 10, "%zu of %zu flipped bytes rejected", nrej, len);
+    memcpy(b2, b, len);
+    ((unsigned char *)b2)[len / 2] ^= 0x10;
+    l = NULL;
+    is_int(model_from_blob(b2, len, &l, err, sizeof(err)), -1,
+           "a flipped byte in the middle of the frame rejected");
+    free(b2);
+
+    /* field by field, with a correct checksum */
+    memcpy(t, raw, rawlen);
+    t[0] = 'X';
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "magic", "wrong magic");
+
+    memcpy(t, raw, rawlen);
+    t_wr32(t + 8, 2);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "version",
+           "format version 2");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + 8, 0);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "version",
+           "format version 0");
+
+    memcpy(t, raw, rawlen);
+    t[L.digest] = t[L.digest] == '0' ? '1' : '0';
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "digest mismatch",
+           "digest mismatch");
+    memcpy(t, raw, rawlen);
+    t[L.digest] = 'G';
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "hex",
+           "digest not hex");
+
+    memcpy(t, raw, rawlen);
+    t_wr32(t + 20, 2);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "with_scores",
+           "score flag 2");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + 20, 1); /* a valid flag, but not the digest's */
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "digest mismatch",
+           "score flag 1 on a plain profile: digest mismatch");
+
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nsym, 0);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "symbols, limit",
+           "0 symbols");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nsym, FEAT_MAX_SYMBOLS + 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "symbols, limit",
+           "FEAT_MAX_SYMBOLS + 1 symbols");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nsym, FEAT_MAX_SYMBOLS);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "truncated",
+           "FEAT_MAX_SYMBOLS symbols claimed, fewer present: truncated");
+
+    /* names: "S0000" "S0001" ... each u16 5 + 5 bytes */
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.names + 2, "S0001", 5);
+    memcpy(t + L.names + 9, "S0000", 5);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "out of order",
+           "names out of order");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.names + 9, "S0000", 5);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "out of order",
+           "name repeated");
+    memcpy(t, raw, rawlen);
+    t[L.names + 3] = '-';
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "not a valid name",
+           "name with a '-'");
+    memcpy(t, raw, rawlen);
+    t[L.names] = 0;
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "not a valid name",
+           "name of length 0");
+
+    /* network */
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.layers, t_rd32(raw + L.layers) + 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "input layer",
+           "input layer one wider than the profile");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nlayers, MODEL_MAX_LAYERS + 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "layers, limit",
+           "MODEL_MAX_LAYERS + 1 layers");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nlayers, 2);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "layers, limit",
+           "2 layers");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.layers + 4, 4097);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "hidden layer",
+           "hidden layer of 4097");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.layers + 4, 0);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "hidden layer",
+           "hidden layer of 0");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.layers + 8, 2);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "output layer",
+           "two outputs");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.act, 99);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "activation",
+           "unknown activation");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.act + 4, &nan_f, 4);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "steepness",
+           "NaN steepness");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.nweights, t_rd32(raw + L.nweights) - 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "weights, the layers",
+           "weight count one short");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.weights + 4 * 3, &nan_f, 4);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "weight 3 is not "
+           "finite", "NaN weight");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.meta - 4, &inf_f, 4);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "not finite",
+           "infinite last weight");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.thresholds, &nan_d, 8);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "threshold",
+           "NaN spam threshold");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.thresholds + 8, &nan_d, 8);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "threshold",
+           "NaN ham threshold");
+
+    free(t);
+    free(raw);
+    free(b);
+    model_release(m);
+}
+
+/* t_frame - a zstd frame by hand: declared content size fcs, one raw
+ * block of 5 bytes (so the frame parses but does not hold fcs bytes) */
+static size_t
+t_frame(unsigned char *f, uint64_t fcs)
+{
+    size_t n = 0;
+
+    t_wr32(f, 0xFD2FB528u); /* magic */
+    n = 4;
+    f[n++] = 0xC0;          /* 8-byte content size, window descriptor */
+    f[n++] = 0x58;          /* window 2^21 */
+    for (int i = 0; i < 8; i++)
+        f[n++] = (unsigned char)(fcs >> (8 * i));
+    /* block header: last, raw, 5 bytes */
+    f[n++] = (unsigned char)(1 | (5 << 3));
+    f[n++] = 0;
+    f[n++] = 0;
+    memcpy(f + n, "hello", 5);
+    return n + 5;
+}
+
+/* t_limits - blob and raw size limits at N and N + 1, odd frames */
+static void
+t_limits(void)
+{
+    unsigned h[] = {1}, h2[] = {4096, 1};
+    struct model *m, *l = NULL;
+    unsigned char f[64];
+    unsigned char *big, *raw;
+    void *b, *b2;
+    size_t len, len2, rawlen, flen;
+    char err[ERRLEN];
+    ZSTD_CCtx *cc;
+
+    /* blob bytes */
+    big = xcalloc(MODEL_MAX_BLOB + 1, 1);
+    T_LOAD(model_from_blob(big, MODEL_MAX_BLOB + 1, &l, err, sizeof(err)),
+           "exceeds the limit", "MODEL_MAX_BLOB + 1 bytes");
+    l = NULL;
+    is_int(model_from_blob(big, MODEL_MAX_BLOB, &l, err, sizeof(err)), -1,
+           "MODEL_MAX_BLOB bytes of zeros rejected...");
+    ok(strstr(err, "exceeds") == NULL && strstr(err, "zstd") != NULL,
+       "... by zstd, not by the size limit (%s)", err);
+    free(big);
+
+    /* decompressed bytes, from the frame header */
+    flen = t_frame(f, (uint64_t)MODEL_MAX_RAW + 1);
+    T_LOAD(model_from_blob(f, flen, &l, err, sizeof(err)),
+           "decompressed size", "content size MODEL_MAX_RAW + 1");
+    flen = t_frame(f, MODEL_MAX_RAW);
+    l = NULL;
+    is_int(model_from_blob(f, flen, &l, err, sizeof(err)), -1,
+           "content size MODEL_MAX_RAW (5 bytes present) rejected...");
+    ok(strstr(err, "decompressed size") == NULL && strstr(err, "zstd"),
+       "... by zstd, not by the size limit (%s)", err);
+    flen = t_frame(f, 5);
+    T_LOAD(model_from_blob(f, flen, &l, err, sizeof(err)),
+           "too short", "a frame of 5 bytes: payload too short");
+
+    /* frames without content size, with trailing bytes, not zstd */
+    m = t_model(12, 0, h, 1, 1);
+    b = t_blob(m, &len);
+    raw = t_unzstd(b, len, &rawlen);
+    cc = ZSTD_createCCtx();
+    ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+    b2 = xmalloc(ZSTD_compressBound(rawlen) + 8);
+    len2 = ZSTD_compress2(cc, b2, ZSTD_compressBound(rawlen), raw, rawlen);
+    ok(!ZSTD_isError(len2) && ZSTD_getFrameContentSize(b2, len2) ==
+                                  ZSTD_CONTENTSIZE_UNKNOWN,
+       "test frame without content size built");
+    T_LOAD(model_from_blob(b2, len2, &l, err, sizeof(err)),
+           "without a content size", "frame content size unknown");
+    ZSTD_freeCCtx(cc);
+    memcpy(b2, b, len);
+    ((unsigned char *)b2)[len] = 0;
+    T_LOAD(model_from_blob(b2, len + 1, &l, err, sizeof(err)),
+           "after the zstd frame", "a byte after the frame");
+    T_LOAD(model_from_blob("NMMODEL", 8, &l, err, sizeof(err)),
+           "not a zstd frame", "an uncompressed payload");
+    free(b2);
+    free(raw);
+    free(b);
+    model_release(m);
+
+    /* FEAT_MAX_SYMBOLS symbols and the widest hidden layer round-trip */
+    m = t_model(FEAT_MAX_SYMBOLS, 0, h, 1, 9);
+    ok(m != NULL, "model over FEAT_MAX_SYMBOLS symbols");
+    b = t_blob(m, &len);
+    l = NULL;
+    is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
+           "FEAT_MAX_SYMBOLS symbols round-trip");
+    ok(l != NULL && t_same_outputs(m, l, 4, 1), "... with equal outputs");
+    model_release(l);
+    model_release(m);
+    free(b);
+    m = t_model(3, 0, h2, 2, 9);
+    ok(m != NULL, "model with a hidden layer of 4096");
+    b = t_blob(m, &len);
+    l = NULL;
+    is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
+           "hidden layer of 4096 round-trips");
+    model_release(l);
+    model_release(m);
+    free(b);
+
+    /* a name of HDR_MAX_NAME bytes round-trips; one of HDR_MAX_NAME + 1
+     * (spliced into the payload) does not */
+    {
+        char name[HDR_MAX_NAME + 1];
+        const char *names[] = {name, "B"};
+        struct feat_profile *p;
+        unsigned char *t;
+
+        memset(name, 'A', HDR_MAX_NAME);
+        name[HDR_MAX_NAME] = '\0';
+        p = feat_profile_new(names, 2, 0);
+        m = model_new(p, h, 1, 4);
+        b = t_blob(m, &len);
+        l = NULL;
+        is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
+               "a name of HDR_MAX_NAME bytes round-trips");
+        model_release(l);
+        raw = t_unzstd(b, len, &rawlen);
+        t = xmalloc(rawlen + 1);
+        memcpy(t, raw, 28);
+        t[28] = HDR_MAX_NAME + 1;
+        t[29] = 0;
+        t[30] = 'A';
+        memcpy(t + 31, raw + 30, rawlen - 30);
+        t_fix_sum(t, rawlen + 1);
+        T_LOAD(t_load_raw(t, rawlen + 1, err, &l),
+               "not a valid name", "a name of HDR_MAX_NAME + 1 bytes");
+        free(t);
+        free(raw);
+        free(b);
+        model_release(m);
+    }
+}
+
+/* -------------------------------------------------------------- golden */
+
+/* t_golden_meta - the meta of t/data/model/format1.blob */
+static struct model_meta
+t_golden_meta(void)
+{
+    struct model_meta mt = {
+        .trained_at = 1732665600,
+        .n_spam = 1200,
+        .n_ham = 1300,
+        .n_val_spam = 300,
+        .n_val_ham = 310,
+        .n_explicit = 42,
+        .iterations = 2,
+        .epochs = 37,
+        .val_auc = 0.9921875,
+        .val_mse = 0.03125,
+        .val_tpr = 0.875,
+        .val_fpr = 0.0078125,
+        .spam_threshold = 0.8125,
+        .ham_threshold = 0.1875,
+    };
+
+    return mt;
+}
+
+/* t_golden - a stored format-1 blob still loads, scores as pinned, and
+ * the same recipe still encodes to the same payload */
+static void
+t_golden(void)
+{
+    static const float x[4][10] = {
+        {0},
+        {1, 1, 1, 1, 0.5f, -0.5f, 0.25f, 0.75f, 0.6f, 0.1f},
+        {1, 0, 0, 1, 0.9f, 0, 0, -0.2f, -0.3f, 0.05f},
+        {0, 1, 1, 0, 0, 0.8f, 0.1f, 0, 0.99f, 0.2f},
+    };
+    static const double want[4] = {0.59985578060150146, 0.57004725933074951,
+                                   0.52631080150604248, 0.55736255645751953};
+    const char *names[] = {"R_SPF_ALLOW", "BAYES_SPAM", "MIME_GOOD",
+                           "DKIM_VALID"};
+    const char *top = getenv("top_srcdir"), *suffix = "/t/unit/t_model.c";
+    char topbuf[4096];
+    struct model_meta mt = t_golden_meta();
+    unsigned h[] = {6};
+    char path[4096], err[ERRLEN];
+    unsigned char *buf, *raw1, *raw2;
+    size_t len, len2, rawlen1, rawlen2;
+    struct model *m = NULL, *n;
+    void *b2;
+    FILE *f;
+
+    /* make check sets top_srcdir; by hand, an absolute __FILE__ will do */
+    if (top == NULL) {
+        const char *file = __FILE__;
+        size_t fl = strlen(file), sl = strlen(suffix);
+
+        if (file[0] == '/' && fl > sl && fl < sizeof(topbuf) &&
+            strcmp(&file[fl - sl], suffix) == 0) {
+            memcpy(topbuf, file, fl - sl);
+            topbuf[fl - sl] = '\0';
+            top = topbuf;
+        }
+    }
+    if (top == NULL) {
+        ok(1, "golden blob # SKIP top_srcdir not set (run by make check)");
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/t/data/model/format1.blob", top);
+    if ((f = fopen(path, "rb")) == NULL) {
+        ok(0, "open %s", path);
+        return;
+    }
+    buf = xmalloc(65536);
+    len = fread(buf, 1, 65536, f);
+    fclose(f);
+    is_int(model_from_blob(buf, len, &m, err, sizeof(err)), 0,
+           "format1.blob loads");
+    if (m == NULL) {
+        diag("%s", err);
+        free(buf);
+        return;
+    }
+    is_str(model_id(m), "db89f37e.0", "golden id");
+    ok(t_meta_eq(model_meta(m), &mt), "golden meta");
+    for (int i = 0; i < 4; i++) {
+        double p = -1;
+        int rc = model_score(m, x[i], 10, &p);
+
+        ok(rc == 0 && fabs(p - want[i]) < 1e-7, "golden output %d: %.9f", i,
+           p);
+    }
+
+    n = model_new(feat_profile_new(names, 4, 1), h, 1, 2024);
+    model_set_meta(n, &mt);
+    b2 = t_blob(n, &len2);
+    raw1 = t_unzstd(buf, len, &rawlen1);
+    raw2 = t_unzstd(b2, len2, &rawlen2);
+    ok(rawlen1 == rawlen2 && memcmp(raw1, raw2, rawlen1) == 0,
+       "the same recipe encodes to the same payload (%zu bytes)", rawlen1);
+    free(raw1);
+    free(raw2);
+    free(b2);
+    free(buf);
+    model_release(n);
+    model_release(m);
+}
+
+/* ------------------------------------------------------------- adjust */
+
+/* t_adjust - the formula and its guards */
+static void
+t_adjust(void)
+{
+    static const struct {
+        double ts, th, p, sw, hw, want;
+    } cases[] = {
+        {0.8, 0.2, 0.9, 4, -3, 2.0},   /* halfway from ts to 1 */
+        {0.8, 0.2, 1.0, 4, -3, 4.0},   /* the full spam weight */
+        {0.8, 0.2, 0.8, 4, -3, 0.0},   /* at ts: zero */
+        {0.8, 0.2, 0.5, 4, -3, 0.0},   /* between: zero */
+        {0.8, 0.2, 0.2, 4, -3, 0.0},   /* at th: zero */
+        {0.8, 0.2, 0.1, 4, -3, -1.5},  /* halfway from th to 0 */
+        {0.8, 0.2, 0.0, 4, -3, -3.0},  /* the full ham weight */
+        {0.8, 0.2, 1.5, 4, -3, 4.0},   /* p clamped to 1 */
+        {0.8, 0.2, -0.5, 4, -3, -3.0}, /* p clamped to 0 */
+        {0.8, 0.2, NAN, 4, -3, 0.0},   /* no p, no adjustment */
+        {1.0, 0.0, 1.0, 4, -3, 0.0},   /* fresh model: both sides off */
+        {1.0, 0.0, 0.0, 4, -3, 0.0},
+        {1.2, -0.1, 1.0, 4, -3, 0.0},  /* beyond the range: off */
+        {1.2, -0.1, 0.0, 4, -3, 0.0},
+        {0.5, 0.5, 0.5, 4, -3, 0.0},   /* both at p: zero either way */
+        {0.5, 0.5, 0.75, 4, -3, 2.0},
+        {0.5, 0.5, 0.25, 4, -3, -1.5},
+        {0.999999, 0.000001, 1.0, 4, -3, 4.0}, /* near the guards */
+        {0.999999, 0.000001, 0.0, 4, -3, -3.0},
+        {0.6, 0.4, 0.8, 0, 0, 0.0},    /* zero weights */
+    };
+    unsigned h[] = {2};
+    struct model *m = t_model(3, 0, h, 1, 1);
+    struct model_meta mt = *model_meta(m);
+
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        double got;
+
+        mt.spam_threshold = cases[i].ts;
+        mt.ham_threshold = cases[i].th;
+        model_set_meta(m, &mt);
+        got = model_adjust(m, cases[i].p, cases[i].sw, cases[i].hw);
+        is_dbl(got, cases[i].want, 1e-9,
+               "adjust ts %.6g th %.6g p %.6g -> %.6g", cases[i].ts,
+               cases[i].th, cases[i].p, cases[i].want);
+    }
+    model_release(m);
+}
+
+/* ------------------------------------------------------------ training */
+
+#define T_NSYM 40
+
+/* t_example - one synthetic verdict as a vector: spam fires S0000-S0009
+ * mostly, ham S0020-S0029, both some noise everywhere */
+static void
+t_example(const struct feat_profile *p, int spam, double noise, uint64_t *s,
+          float *out)
+{
+    struct hdr_symbol sym[T_NSYM];
+    struct hdr_result res;
+    size_t unk, n = 0;
+
+    memset(&res, 0, sizeof(res));
+    for (size_t i = 0; i < T_NSYM; i++) {
+        int own = spam ? i < 10 : i >= 20 && i < 30;
+        double pr = own ? 0.6 : noise;
+
+        if (t_unif(s) < pr) {
+            snprintf(sym[n].name, sizeof(sym[n].name), "S%04zu", i);
+            sym[n].score = 0;
+            n++;
+        }
+    }
+    res.upstream = HDR_UPSTREAM_SA;
+    res.nsym = n;
+    res.sym = sym;
+    /* the upstream score overlaps between the classes: the symbols
+     * must carry the decision */
+    res.score = spam ? 1.0 + 7 * t_unif(s) : 7 * t_unif(s) - 1;
+    res.required = 5.0;
+    if (feat_vector(p, &res, out, feat_ninputs(p), &unk) != 0)
+        exit(1);
+}
+
+/* t_dataset - n examples, alternating spam and ham; a share flip of
+ * them carries the wrong label (mistaken verdicts) */
+static void
+t_dataset(const struct feat_profile *p, size_t n, double noise, double flip,
+          uint64_t seed, float **x, float **y)
+{
+    size_t nin = feat_ninputs(p);
+    uint64_t s = seed;
+
+    *x = xreallocarray(NULL, n * nin, sizeof(**x));
+    *y = xreallocarray(NULL, n, sizeof(**y));
+    for (size_t i = 0; i < n; i++) {
+        int spam = (int)(i % 2);
+
+        t_example(p, spam, noise, &s, *x + i * nin);
+        (*y)[i] = (float)(t_unif(&s) < flip ? !spam : spam);
+    }
+}
+
+/* t_check_thresholds - the definition, checked from outside */
+static void
+t_check_thresholds(struct model *m, const float *vx, const float *vy,
+                   size_t nv, double fpr, const char *label)
+{
+    const struct model_meta *mt = model_meta(m);
+    size_t nin = model_ninputs(m), nh = 0, ns = 0, ham_ge = 0,
+           spam_le = 0, ham_ge_below = 0, spam_le_above = 0;
+    double ts = mt->spam_threshold, th = mt->ham_threshold;
+    double below = -1, above = 2; /* nearest outputs outside */
+    double *out = xreallocarray(NULL, nv, sizeof(*out));
+
+    for (size_t i = 0; i < nv; i++) {
+        if (model_score(m, vx + i * nin, nin, &out[i]) != 0)
+            exit(1);
+        if (vy[i] >= 0.5f) {
+            ns++;
+            spam_le += out[i] <= th;
+            if (out[i] > th && out[i] < above)
+                above = out[i];
+        } else {
+            nh++;
+            ham_ge += out[i] >= ts;
+            if (out[i] < ts && out[i] > below)
+                below = out[i];
+        }
+    }
+    for (size_t i = 0; i < nv; i++) {
+        if (vy[i] >= 0.5f)
+            spam_le_above += out[i] <= above;
+        else
+            ham_ge_below += out[i] >= below;
+    }
+    ok(ts >= 0.5 && ts <= 1.0, "%s: spam threshold %.6f in [0.5, 1]", label,
+       ts);
+    ok(th >= 0.0 && th <= 0.5, "%s: ham threshold %.6f in [0, 0.5]", label,
+       th);
+    ok((double)ham_ge / (double)nh <= fpr,
+       "%s: ham at or above ts %zu of %zu, within %.3f", label, ham_ge, nh,
+       fpr);
+    ok((double)spam_le / (double)ns <= fpr,
+       "%s: spam at or below th %zu of %zu, within %.3f", label, spam_le, ns,
+       fpr);
+    /* lowest such p: lowering ts to the next ham output breaks the rate */
+    ok(ts == 0.5 || below < 0 || (double)ham_ge_below / (double)nh > fpr,
+       "%s: no lower spam threshold would do", label);
+    ok(th == 0.5 || above > 1 || (double)spam_le_above / (double)ns > fpr,
+       "%s: no higher ham threshold would do", label);
+    is_dbl(mt->val_fpr, ts < 1 ? (double)ham_ge / (double)nh : 0, 1e-12,
+           "%s: val_fpr is the ham share at or above ts", label);
+    free(out);
+}
+
+/* t_train - separable synthetic problem, noisy problem, errors */
+static void
+t_train(void)
+{
+    unsigned h[] = {8};
+    struct feat_profile *p = t_prof(T_NSYM, 0);
+    struct model *m, *m2, *bad;
+    struct model_train_opts opts = {200, 10, 0.01};
+    float *x, *y, *vx, *vy, *tx, *ty;
+    size_t n = 400, nv = 200;
+    char err[ERRLEN];
+    double auc, mse;
+    void *b1, *b2;
+    size_t l1, l2;
+
+    t_dataset(p, n, 0.1, 0, 1, &x, &y);
+    t_dataset(p, nv, 0.1, 0, 2, &vx, &vy);
+    t_dataset(p, 400, 0.1, 0, 3, &tx, &ty);
+    feat_profile_free(p);
+
+    m = t_model(T_NSYM, 0, h, 1, 42);
+    m2 = model_copy(m);
+    is_int(model_evaluate(m, tx, ty, 400, &auc, &mse), 0, "evaluate fresh");
+    diag("fresh net: test AUC %.4f MSE %.4f", auc, mse);
+    is_int(model_train(m, x, y, n, vx, vy, nv, &opts, err, sizeof(err)), 0,
+           "train on the separable problem");
+    diag("trained: %u epochs, val AUC %.4f MSE %.4f tpr %.3f fpr %.3f "
+         "ts %.4f th %.4f", model_meta(m)->epochs, model_meta(m)->val_auc,
+         model_meta(m)->val_mse, model_meta(m)->val_tpr,
+         model_meta(m)->val_fpr, model_meta(m)->spam_threshold,
+         model_meta(m)->ham_threshold);
+    ok(model_meta(m)->val_auc > 0.95, "val AUC %.4f > 0.95",
+       model_meta(m)->val_auc);
+    ok(model_meta(m)->epochs >= 1 && model_meta(m)->epochs < 200,
+       "early stopping after %u of at most 200 epochs",
+       model_meta(m)->epochs);
+    ok(model_meta(m)->val_mse < 0.1, "val MSE %.4f < 0.1",
+       model_meta(m)->val_mse);
+    ok(model_meta(m)->val_tpr > 0.5, "val TPR %.3f at the spam threshold",
+       model_meta(m)->val_tpr);
+    t_check_thresholds(m, vx, vy, nv, opts.target_fpr, "separable");
+    is_int(model_evaluate(m, tx, ty, 400, &auc, &mse), 0,
+           "evaluate on a test set");
+    ok(auc > 0.95, "test AUC %.4f > 0.95", auc);
+    is_int(model_evaluate(m, vx, vy, nv, &auc, &mse), 0,
+           "evaluate on the validation set");
+    is_dbl(auc, model_meta(m)->val_auc, 1e-12, "evaluate agrees: AUC");
+    is_dbl(mse, model_meta(m)->val_mse, 1e-12, "evaluate agrees: MSE");
+    is_int(model_evaluate(m, tx, ty, 0, &auc, &mse), 0, "evaluate n = 0");
+    is_dbl(auc, 0.5, 0, "n = 0 gives AUC 0.5");
+
+    /* training is deterministic: the copy trained alike is alike */
+    is_int(model_train(m2, x, y, n, vx, vy, nv, &opts, err, sizeof(err)), 0,
+           "train the copy taken before");
+    b1 = t_blob(m, &l1);
+    b2 = t_blob(m2, &l2);
+    ok(l1 == l2 && memcmp(b1, b2, l1) == 0, "same data, same model");
+    free(b1);
+    free(b2);
+    model_release(m2);
+
+    /* continued training keeps at least the validation error it had */
+    {
+        double before = model_meta(m)->val_mse;
+        struct model_train_opts o2 = {20, 3, 0.01};
+
+        is_int(model_train(m, x, y, n, vx, vy, nv, &o2, err, sizeof(err)), 0,
+               "continue training");
+        ok(model_meta(m)->val_mse <= before + 1e-12,
+           "validation MSE not worse (%.6f <= %.6f)", model_meta(m)->val_mse,
+           before);
+    }
+
+    /* without held-back examples the training set stands in */
+    m2 = t_model(T_NSYM, 0, h, 1, 43);
+    is_int(model_train(m2, x, y, n, NULL, NULL, 0, &opts, err, sizeof(err)),
+           0, "train with nv = 0");
+    ok(model_meta(m2)->val_auc > 0.95, "nv = 0: AUC on the training set");
+    t_check_thresholds(m2, x, y, n, opts.target_fpr, "nv = 0");
+    model_release(m2);
+
+    /* noisier symbols and 8 % wrong labels: the thresholds move off 0.5
+     * and the definitions are checked where they bite */
+    {
+        float *nx, *ny, *nvx, *nvy;
+        struct model_train_opts o3 = {100, 8, 0.05};
+        struct feat_profile *pp = t_prof(T_NSYM, 0);
+
+        t_dataset(pp, 600, 0.3, 0.08, 5, &nx, &ny);
+        t_dataset(pp, 400, 0.3, 0.08, 6, &nvx, &nvy);
+        feat_profile_free(pp);
+        m2 = t_model(T_NSYM, 0, h, 1, 44);
+        is_int(model_train(m2, nx, ny, 600, nvx, nvy, 400, &o3, err,
+                           sizeof(err)),
+               0, "train on the noisy problem");
+        diag("noisy: %u epochs, val AUC %.4f tpr %.3f fpr %.3f ts %.4f "
+             "th %.4f", model_meta(m2)->epochs, model_meta(m2)->val_auc,
+             model_meta(m2)->val_tpr, model_meta(m2)->val_fpr,
+             model_meta(m2)->spam_threshold, model_meta(m2)->ham_threshold);
+        t_check_thresholds(m2, nvx, nvy, 400, o3.target_fpr, "noisy");
+        model_release(m2);
+        free(nx);
+        free(ny);
+        free(nvx);
+        free(nvy);
+    }
+
+    /* refusals */
+    bad = t_model(T_NSYM, 0, h, 1, 1);
+    {
+        struct model_train_opts o0 = {0, 10, 0.01}, of = {10, 10, 1.5};
+
+        is_int(model_train(bad, x, y, n, vx, vy, nv, NULL, err, sizeof(err)),
+               -1, "no options: -1");
+        is_int(model_train(bad, x, y, n, vx, vy, nv, &o0, err, sizeof(err)),
+               -1, "max_epochs 0: -1");
+        is_int(model_train(bad, x, y, n, vx, vy, nv, &of, err, sizeof(err)),
+               -1, "target_fpr 1.5: -1");
+        is_int(model_train(bad, x, y, 0, vx, vy, nv, &opts, err,
+                           sizeof(err)),
+               -1, "no examples: -1");
+        x[5] = NAN;
+        is_int(model_train(bad, x, y, n, vx, vy, nv, &opts, err,
+                           sizeof(err)),
+               -1, "a NaN input: -1");
+        ok(strstr(err, "finite") != NULL, "... says why (%s)", err);
+    }
+    model_release(bad);
+    model_release(m);
+    free(x);
+    free(y);
+    free(vx);
+    free(vy);
+    free(tx);
+    free(ty);
+}
+
+/* --------------------------------------------------------- concurrency */
+
+#define T_THREADS 8
+#define T_VECS 64
+
+struct t_job {
+    struct model *m;
+    const float *x;
+    const double *want;
+    size_t nin;
+    unsigned iters;
+    unsigned long mismatches;
+    unsigned long failures;
+};
+
+/* t_worker - score the shared model, compare with the serial results */
+static void *
+t_worker(void *arg)
+{
+    struct t_job *j = arg;
+
+    for (unsigned i = 0; i < j->iters; i++) {
+        size_t v = i % T_VECS;
+        double p;
+
+        if (model_score(j->m, j->x + v * j->nin, j->nin, &p) != 0)
+            j->failures++;
+        else if (memcmp(&p, &j->want[v], sizeof(p)) != 0)
+            j->mismatches++;
+    }
+    return NULL;
+}
+
+/* t_current_worker - take and drop the current model many times */
+static void *
+t_current_worker(void *arg)
+{
+    struct t_job *j = arg;
+
+    for (unsigned i = 0; i < j->iters; i++) {
+        struct model *m = model_current_get();
+        double p;
+
+        if (m != NULL) {
+            if (model_score(m, j->x, model_ninputs(m), &p) != 0)
+                j->failures++;
+            model_release(m);
+        }
+    }
+    return NULL;
+}
+
+/* t_threads - 8 threads x 10k scores equal the serial results */
+static void
+t_threads(void)
+{
+    unsigned h[] = {16};
+    struct model *m = t_model(100, 0, h, 1, 99);
+    size_t nin = model_ninputs(m);
+    float *x = t_inputs(T_VECS, nin, 1234);
+    double want[T_VECS];
+    pthread_t th[T_THREADS];
+    struct t_job job[T_THREADS];
+    unsigned long mism = 0, fail = 0;
+    const char *env = getenv("T_MODEL_ITERS");
+    unsigned iters = env != NULL ? (unsigned)atoi(env) : 10000;
+
+    for (size_t v = 0; v < T_VECS; v++)
+        if (model_score(m, x + v * nin, nin, &want[v]) != 0)
+            exit(1);
+    for (int i = 0; i < T_THREADS; i++) {
+        job[i] = (struct t_job){m, x, want, nin, iters, 0, 0};
+        if (pthread_create(&th[i], NULL, t_worker, &job[i]) != 0)
+            exit(1);
+    }
+    for (int i = 0; i < T_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        mism += job[i].mismatches;
+        fail += job[i].failures;
+    }
+    is_int(fail, 0, "%d threads x %u scores: no failure", T_THREADS, iters);
+    is_int(mism, 0, "%d threads x %u scores: all equal the serial results",
+           T_THREADS, iters);
+
+    /* the current model swapped under readers */
+    model_current_set(model_acquire(m));
+    for (int i = 0; i < T_THREADS; i++) {
+        job[i] = (struct t_job){m, x, want, nin, iters / 10, 0, 0};
+        if (pthread_create(&th[i], NULL, t_current_worker, &job[i]) != 0)
+            exit(1);
+    }
+    for (unsigned k = 0; k < 50; k++) {
+        model_current_set(k % 5 == 4 ? NULL : model_copy(m));
+    }
+    fail = 0;
+    for (int i = 0; i < T_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        fail += job[i].failures;
+    }
+    is_int(fail, 0, "current model replaced 50 times under %d readers",
+           T_THREADS);
+    model_current_set(model_acquire(m));
+    {
+        struct model *c = model_current_get();
+
+        ok(c == m, "model_current_get returns what was set");
+        model_release(c);
+    }
+    model_current_set(NULL);
+    ok(model_current_get() == NULL, "cleared: NULL");
+    free(x);
+    model_release(m);
+}
+
+int
+main(int argc, char **argv)
+{
+    /* "t_model threads" runs only the concurrency part (for helgrind) */
+    if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+        t_threads();
+        return exit_status();
+    }
+    t_new();
+    t_roundtrip();
+    t_rejects();
+    t_limits();
+    t_golden();
+    t_adjust();
+    t_train();
+    t_threads();
+    return exit_status();
+}
