@@ -20,10 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "feat.h"
 
 #define STORE_MAX_SERVERS 8
 #define STORE_MAX_PREFIX 64
+#define STORE_MAX_BLOB (64u << 20) /* blob bytes; keep = MODEL_MAX_BLOB */
 
 struct store_opts {
     const char *servers;      /* "host:port", "[v6]:port" or "/path.sock",
@@ -41,7 +43,9 @@ struct store;
 /*
  * store_new - check and copy opts (nothing is borrowed past the call).
  * Does not connect. Returns NULL with the reason in err when a server
- * address or the prefix is malformed. store_free(NULL) does nothing.
+ * address or the prefix is malformed, a timeout is not positive or db is
+ * negative. store_free(NULL) does nothing; no other thread may be using
+ * st when it is freed.
  */
 struct store *store_new(const struct store_opts *opts, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
@@ -58,7 +62,7 @@ int store_model_head(struct store *st, char *digest, uint64_t *version)
 /*
  * store_model_get - the blob and version of profile digest, read in one
  * command so they belong together. *blob is malloc'd (caller frees).
- * Returns 1, 0 when absent, -1 on error or a blob over MODEL_MAX_BLOB.
+ * Returns 1, 0 when absent, -1 on error or a blob over STORE_MAX_BLOB.
  */
 int store_model_get(struct store *st, const char *digest, void **blob,
                     size_t *len, uint64_t *version)
@@ -76,6 +80,11 @@ int store_model_publish(struct store *st, const char *digest,
 /* store_model_delete - drop profile digest's model (and the live pointer
  * when it names digest). Returns 0 or -1. */
 int store_model_delete(struct store *st, const char *digest)
+    __attribute__((warn_unused_result));
+
+/* store_new_cfg - store_new() with the [redis] options of c
+ * (store_cfg.c). */
+struct store *store_new_cfg(const struct cfg *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* store_ping - 0 when a write server answers PING, else -1. */

@@ -1,2 +1,1070 @@
-#include "tap.h"
-int main(void) { skip_all("not written yet"); }
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * t_store - the store against real redis-servers: the one t/unit/store.sh
+ * starts (NM_REDIS_SOCK) and more that this test starts itself in
+ * NM_TMPDIR (password, restart, hung server, TCP). Setup commands go over
+ * a raw socket in RESP, so the test needs no hiredis. Skips without
+ * NM_REDIS_SOCK.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "model.h"
+#include "store.h"
+#include "../tap.h"
+
+_Static_assert(STORE_MAX_BLOB == MODEL_MAX_BLOB,
+               "store and model must agree on the blob limit");
+
+#define D1 "0123abcd"
+#define D2 "fedc9876"
+#define T_READERS 16
+#define T_ROUNDS 1000
+#define T_PUBLISHES 300
+#define T_BURST 8
+#define T_SIGPIPE_ROUNDS 300
+
+static const char *t_sock;   /* the main server, from store.sh */
+static const char *t_tmp;    /* NM_TMPDIR */
+static const char *t_server; /* REDIS_SERVER */
+
+/* t_now_ms - monotonic milliseconds */
+static int64_t
+t_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* t_sleep_ms - sleep */
+static void
+t_sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        continue;
+}
+
+/* t_opts - options for a store on servers with prefix */
+static struct store_opts
+t_opts(const char *servers, const char *prefix)
+{
+    struct store_opts o = {
+        .servers = servers,
+        .prefix = prefix,
+        .timeout_ms = 2000,
+        .connect_timeout_ms = 1000,
+    };
+
+    return o;
+}
+
+/* t_store - a store that must be valid */
+static struct store *
+t_store(const struct store_opts *o)
+{
+    char err[256] = "";
+    struct store *st = store_new(o, err, sizeof(err));
+
+    if (st == NULL) {
+        diag("store_new: %s", err);
+        exit(1);
+    }
+    return st;
+}
+
+/* t_unix_addr - path as an address; -1 when too long */
+static int
+t_unix_addr(const char *path, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path))
+        return -1;
+    memcpy(sa->sun_path, path, strlen(path) + 1);
+    return 0;
+}
+
+/* t_unix_connect - a connected unix socket, or -1 */
+static int
+t_unix_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd;
+
+    if (t_unix_addr(path, &sa) != 0 ||
+        (fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* t_write_all - write len bytes */
+static int
+t_write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* t_raw - send one command in RESP to the server on path; returns the
+ * first byte of the reply ('+', '-', ':', '$', '*') or -1 */
+static int
+t_raw(const char *path, int argc, const char **argv)
+{
+    char head[64], c = 0;
+    int fd = t_unix_connect(path), rc = -1;
+
+    if (fd < 0)
+        return -1;
+    snprintf(head, sizeof(head), "*%d\r\n", argc);
+    if (t_write_all(fd, head, strlen(head)) != 0)
+        goto out;
+    for (int i = 0; i < argc; i++) {
+        snprintf(head, sizeof(head), "$%zu\r\n", strlen(argv[i]));
+        if (t_write_all(fd, head, strlen(head)) != 0 ||
+            t_write_all(fd, argv[i], strlen(argv[i])) != 0 ||
+            t_write_all(fd, "\r\n", 2) != 0)
+            goto out;
+    }
+    if (read(fd, &c, 1) == 1)
+        rc = (unsigned char)c;
+out:
+    close(fd);
+    return rc;
+}
+
+/* t_redis_start - start redis-server on NM_TMPDIR/NAME.sock with extra
+ * arguments (at most 6); waits until it answers; returns its pid */
+static pid_t
+t_redis_start(const char *name, const char *const *extra, char *sock,
+              size_t socklen)
+{
+    char logpath[512];
+    const char *argv[32] = {
+        t_server, "--unixsocket", sock, "--unixsocketperm", "700",
+        "--dir", t_tmp, "--save", "", "--appendonly", "no",
+        "--daemonize", "no",
+    };
+    size_t n = 13;
+    int have_port = 0;
+    pid_t pid;
+
+    snprintf(sock, socklen, "%s/%s.sock", t_tmp, name);
+    snprintf(logpath, sizeof(logpath), "%s/%s.log", t_tmp, name);
+    for (; extra != NULL && *extra != NULL && n < 30; extra++) {
+        have_port |= strcmp(*extra, "--port") == 0;
+        argv[n++] = *extra;
+    }
+    if (!have_port) {
+        argv[n++] = "--port";
+        argv[n++] = "0";
+    }
+    argv[n] = NULL;
+    fflush(stdout);
+    if ((pid = fork()) < 0) {
+        diag("fork: %s", strerror(errno));
+        exit(1);
+    }
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execvp(t_server, (char *const *)argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 500; i++) {
+        const char *ping[] = { "PING" };
+        int status;
+
+        if (t_raw(sock, 1, ping) > 0)
+            return pid;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            diag("redis-server %s exited, see %s", name, logpath);
+            return -1;
+        }
+        t_sleep_ms(10);
+    }
+    diag("redis-server %s did not answer in 5 s, see %s", name, logpath);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* t_redis_stop - stop a server of t_redis_start and wait for it */
+static void
+t_redis_stop(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/*
+ * stderr capture, to check what the store logs
+ */
+struct t_capture {
+    int saved;
+    char path[512];
+};
+
+/* t_capture_begin - send stderr to a file */
+static void
+t_capture_begin(struct t_capture *cap, const char *name)
+{
+    int fd;
+
+    snprintf(cap->path, sizeof(cap->path), "%s/%s.stderr", t_tmp, name);
+    fflush(stderr);
+    cap->saved = dup(2);
+    fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+}
+
+/* t_capture_end - restore stderr; returns what was written (caller
+ * frees) */
+static char *
+t_capture_end(struct t_capture *cap)
+{
+    char *buf = calloc(1, 65536);
+    FILE *f;
+
+    fflush(stderr);
+    dup2(cap->saved, 2);
+    close(cap->saved);
+    if ((f = fopen(cap->path, "r")) != NULL) {
+        size_t n = fread(buf, 1, 65535, f);
+
+        buf[n] = '\0';
+        fclose(f);
+    }
+    fputs(buf, stderr); /* still visible in the test log */
+    return buf;
+}
+
+/*
+ * store_new option checks: no server is contacted
+ */
+struct t_parse_case {
+    const char *label;
+    const char *servers;
+    const char *read_servers;
+    const char *prefix;
+    int want_ok;
+};
+
+/* t_parse - the table of server lists and prefixes */
+static void
+t_parse(void)
+{
+    static char eight[256], nine[256], path107[128], path108[128];
+    static char pfx64[80], pfx65[80];
+    static const struct t_parse_case cases[] = {
+        { "unix socket", "/run/redis/redis.sock", NULL, "nm", 1 },
+        { "host:port", "127.0.0.1:6379", NULL, "nm", 1 },
+        { "name:port", "redis.example.org:6379", NULL, "nm", 1 },
+        { "[v6]:port", "[::1]:6379", NULL, "nm", 1 },
+        { "[v6 full]:port", "[2001:db8::12:1]:1", NULL, "nm", 1 },
+        { "list with blanks", " a:1 ,\tb:2 , /x.sock ", NULL, "nm", 1 },
+        { "max port", "h:65535", NULL, "nm", 1 },
+        { "read servers", "a:1", "/r.sock,b:2", "nm", 1 },
+        { "read servers empty", "a:1", "", "nm", 1 },
+        { "servers N=8", eight, NULL, "nm", 1 },
+        { "servers N+1=9", nine, NULL, "nm", 0 },
+        { "socket path N=107", path107, NULL, "nm", 1 },
+        { "socket path N+1=108", path108, NULL, "nm", 0 },
+        { "empty", "", NULL, "nm", 0 },
+        { "blank", "  ", NULL, "nm", 0 },
+        { "NULL servers", NULL, NULL, "nm", 0 },
+        { "empty entry", "a:1,,b:2", NULL, "nm", 0 },
+        { "trailing comma", "a:1,", NULL, "nm", 0 },
+        { "no port", "localhost", NULL, "nm", 0 },
+        { "empty port", "localhost:", NULL, "nm", 0 },
+        { "port 0", "localhost:0", NULL, "nm", 0 },
+        { "port 65536", "localhost:65536", NULL, "nm", 0 },
+        { "port -1", "localhost:-1", NULL, "nm", 0 },
+        { "port +80", "localhost:+80", NULL, "nm", 0 },
+        { "port 80x", "localhost:80x", NULL, "nm", 0 },
+        { "port with blank", "localhost: 80", NULL, "nm", 0 },
+        { "port 0080", "localhost:0080", NULL, "nm", 1 },
+        { "port too long", "localhost:000080", NULL, "nm", 0 },
+        { "empty host", ":6379", NULL, "nm", 0 },
+        { "bare v6", "::1:6379", NULL, "nm", 0 },
+        { "v6 without port", "[::1]", NULL, "nm", 0 },
+        { "v6 empty port", "[::1]:", NULL, "nm", 0 },
+        { "v6 unclosed", "[::1:6379", NULL, "nm", 0 },
+        { "v6 not an address", "[zz::1]:6379", NULL, "nm", 0 },
+        { "v6 empty", "[]:6379", NULL, "nm", 0 },
+        { "host with slash", "a/b:1", NULL, "nm", 0 },
+        { "relative path", "redis.sock", NULL, "nm", 0 },
+        { "bad read servers", "a:1", "b", "nm", 0 },
+        { "prefix chars", "a:1", NULL, "x:y.z-_A9", 1 },
+        { "prefix N=64", "a:1", NULL, pfx64, 1 },
+        { "prefix N+1=65", "a:1", NULL, pfx65, 0 },
+        { "prefix empty", "a:1", NULL, "", 0 },
+        { "prefix NULL", "a:1", NULL, NULL, 0 },
+        { "prefix blank", "a:1", NULL, "a b", 0 },
+        { "prefix slash", "a:1", NULL, "a/b", 0 },
+        { "prefix brace", "a:1", NULL, "{nm}", 0 },
+    };
+    size_t i;
+
+    eight[0] = nine[0] = '\0';
+    for (i = 0; i < 9; i++) {
+        char one[16];
+
+        snprintf(one, sizeof(one), "%sh%zu:%zu", i ? "," : "", i, 6000 + i);
+        if (i < 8)
+            strcat(eight, one);
+        strcat(nine, one);
+    }
+    path107[0] = '/';
+    memset(path107 + 1, 'p', 106);
+    path107[107] = '\0';
+    snprintf(path108, sizeof(path108), "%sq", path107);
+    memset(pfx64, 'a', 64);
+    pfx64[64] = '\0';
+    memset(pfx65, 'b', 65);
+    pfx65[65] = '\0';
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct t_parse_case *c = &cases[i];
+        struct store_opts o = t_opts(c->servers, c->prefix);
+        char err[256] = "";
+        struct store *st;
+
+        o.read_servers = c->read_servers;
+        st = store_new(&o, err, sizeof(err));
+        if (c->want_ok) {
+            if (!ok(st != NULL, "parse: %s", c->label))
+                diag("  err: %s", err);
+        } else {
+            ok(st == NULL && err[0] != '\0', "parse: %s rejected (%s)",
+               c->label, err);
+        }
+        store_free(st);
+    }
+
+    {
+        struct store_opts o = t_opts("a:1", "nm");
+        char err[256] = "";
+        struct store *st;
+
+        o.timeout_ms = 0;
+        st = store_new(&o, err, sizeof(err));
+        ok(st == NULL && err[0], "parse: timeout 0 rejected");
+        store_free(st);
+        o = t_opts("a:1", "nm");
+        o.connect_timeout_ms = -1;
+        st = store_new(&o, err, sizeof(err));
+        ok(st == NULL, "parse: connect timeout -1 rejected");
+        store_free(st);
+        o = t_opts("a:1", "nm");
+        o.db = -1;
+        st = store_new(&o, err, sizeof(err));
+        ok(st == NULL, "parse: db -1 rejected");
+        store_free(st);
+    }
+    store_free(NULL);
+    ok(1, "store_free(NULL) does nothing");
+}
+
+/* t_basic - publish, head, get, versions, prefixes, digests, delete */
+static void
+t_basic(void)
+{
+    struct store_opts o = t_opts(t_sock, "t1");
+    struct store *st = t_store(&o), *st2;
+    char digest[FEAT_DIGEST_LEN + 1] = "";
+    uint64_t v = 0, gv = 0;
+    void *blob = NULL;
+    size_t len = 0;
+
+    is_int(store_ping(st), 0, "ping");
+    is_int(store_model_head(st, digest, &v), 0, "head on empty db: 0");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 0,
+           "get of an absent digest: 0");
+    ok(blob == NULL, "get absent leaves no blob");
+
+    is_int(store_model_publish(st, D1, "hello", 5, &v), 0, "publish");
+    is_int(v, 1, "first publish: version 1");
+    is_int(store_model_head(st, digest, &v), 1, "head finds it");
+    is_str(digest, D1, "head digest");
+    is_int(v, 1, "head version 1");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get");
+    ok(len == 5 && memcmp(blob, "hello", 5) == 0, "get: same bytes");
+    is_int(gv, 1, "get: version 1");
+    free(blob);
+
+    is_int(store_model_publish(st, D1, "world!", 6, &v), 0, "publish again");
+    is_int(v, 2, "second publish: version 2");
+    is_int(store_model_head(st, digest, &v), 1, "head after 2nd publish");
+    is_int(v, 2, "head version 2");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get v2");
+    ok(len == 6 && memcmp(blob, "world!", 6) == 0 && gv == 2,
+       "get v2: new bytes, version 2");
+    free(blob);
+
+    /* a second prefix is independent */
+    o = t_opts(t_sock, "t2");
+    st2 = t_store(&o);
+    is_int(store_model_head(st2, digest, &v), 0, "prefix t2: empty");
+    is_int(store_model_publish(st2, D1, "other", 5, &v), 0, "t2: publish");
+    is_int(v, 1, "t2: version 1 (t1 at 2)");
+    is_int(store_model_head(st, digest, &v), 1, "t1 still there");
+    is_int(v, 2, "t1 still version 2");
+
+    /* two digests: current follows the last publish */
+    is_int(store_model_publish(st, D2, "d2", 2, &v), 0, "publish D2");
+    is_int(v, 1, "D2 version 1");
+    is_int(store_model_head(st, digest, &v), 1, "head after D2");
+    ok(strcmp(digest, D2) == 0 && v == 1, "current is D2 v1");
+    is_int(store_model_publish(st, D1, "d1", 2, &v), 0, "publish D1 again");
+    is_int(v, 3, "D1 version 3");
+    is_int(store_model_head(st, digest, &v), 1, "head after D1");
+    ok(strcmp(digest, D1) == 0 && v == 3, "current is D1 v3");
+
+    /* delete */
+    is_int(store_model_delete(st, D2), 0, "delete D2 (not current)");
+    is_int(store_model_get(st, D2, &blob, &len, &gv), 0, "D2 gone");
+    is_int(store_model_head(st, digest, &v), 1, "current D1 kept");
+    is_str(digest, D1, "still D1");
+    is_int(store_model_delete(st, D1), 0, "delete D1 (current)");
+    is_int(store_model_head(st, digest, &v), 0, "no model after delete");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 0, "D1 gone");
+    is_int(store_model_delete(st, D1), 0, "delete of absent digest: 0");
+    is_int(store_model_publish(st, D1, "x", 1, &v), 0, "publish after del");
+    is_int(v, 1, "version starts again at 1");
+    is_int(store_model_head(st2, digest, &v), 1, "t2 untouched");
+    ok(strcmp(digest, D1) == 0 && v == 1, "t2 still D1 v1");
+
+    /* bad digests */
+    is_int(store_model_publish(st, "0123ABCD", "x", 1, &v), -1,
+           "publish: uppercase digest rejected");
+    is_int(store_model_publish(st, "0123abc", "x", 1, &v), -1,
+           "publish: 7-char digest rejected");
+    is_int(store_model_publish(st, "0123abcde", "x", 1, &v), -1,
+           "publish: 9-char digest rejected");
+    is_int(store_model_get(st, "xyz", &blob, &len, &gv), -1,
+           "get: bad digest rejected");
+    is_int(store_model_delete(st, "../etc"), -1,
+           "delete: bad digest rejected");
+    store_free(st2);
+    store_free(st);
+}
+
+/* t_bad_data - what the store must not believe */
+static void
+t_bad_data(void)
+{
+    struct store_opts o = t_opts(t_sock, "t3");
+    struct store *st = t_store(&o);
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t v, gv;
+    void *blob;
+    size_t len;
+    const char *set_bad[] = { "SET", "t3:current", "NOTHEX!!" };
+    const char *set_short[] = { "SET", "t3:current", "abc" };
+    const char *set_orphan[] = { "SET", "t3:current", "99999999" };
+    const char *hset_ver[] = { "HSET", ("t3:model:" D1), "blob", "x",
+                               "version", "abc" };
+    const char *hset_zero[] = { "HSET", ("t3:model:" D1), "version", "0" };
+    const char *hset_noblob[] = { "HSET", ("t3:model:" D2), "version", "4" };
+    const char *set_cur[] = { "SET", "t3:current", D1 };
+    const char *wrongtype[] = { "SET", ("t3:model:" D2), "x" };
+
+    is_int(t_raw(t_sock, 3, set_bad), '+', "setup: current = NOTHEX!!");
+    is_int(store_model_head(st, digest, &v), -1, "head: non-hex current");
+    is_int(t_raw(t_sock, 3, set_short), '+', "setup: current = abc");
+    is_int(store_model_head(st, digest, &v), -1, "head: short current");
+    is_int(t_raw(t_sock, 3, set_orphan), '+', "setup: current w/o hash");
+    is_int(store_model_head(st, digest, &v), 0,
+           "head: current whose hash is missing is no model");
+    is_int(t_raw(t_sock, 6, hset_ver), ':', "setup: version abc");
+    is_int(t_raw(t_sock, 3, set_cur), '+', "setup: current D1");
+    is_int(store_model_head(st, digest, &v), -1, "head: version abc");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), -1, "get: version abc");
+    is_int(t_raw(t_sock, 4, hset_zero), ':', "setup: version 0");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), -1, "get: version 0");
+    is_int(t_raw(t_sock, 4, hset_noblob), ':', "setup: hash w/o blob");
+    is_int(store_model_get(st, D2, &blob, &len, &gv), -1, "get: no blob");
+    is_int(t_raw(t_sock, 3, wrongtype), '+', "setup: model key a string");
+    is_int(store_model_get(st, D2, &blob, &len, &gv), -1,
+           "get: WRONGTYPE is an error");
+    is_int(store_ping(st), 0, "store still usable after errors");
+    store_free(st);
+}
+
+/* t_blobs - binary blobs, the size limit at N and N+1 */
+static void
+t_blobs(void)
+{
+    struct store_opts o = t_opts(t_sock, "tb");
+    struct store *st;
+    unsigned char bin[1000];
+    unsigned char *big;
+    void *blob = NULL;
+    size_t len = 0;
+    uint64_t v, vn = 0, gv;
+    char n1[32];
+    const char *script =
+        "redis.call('HSET', KEYS[1], 'blob', string.rep('z', ARGV[1]), "
+        "'version', '7') return 1";
+    const char *eval[] = { "EVAL", script, "1", ("tb:model:" D2), n1 };
+
+    o.timeout_ms = 10000;
+    st = t_store(&o);
+    for (size_t i = 0; i < sizeof(bin); i++)
+        bin[i] = (unsigned char)(i % 3 == 0 ? 0 : i * 7);
+    bin[sizeof(bin) - 1] = 0;
+    is_int(store_model_publish(st, D1, bin, sizeof(bin), &v), 0,
+           "publish a blob with NUL bytes");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get it");
+    ok(len == sizeof(bin) && memcmp(blob, bin, len) == 0,
+       "binary blob round-trips (%zu bytes)", len);
+    free(blob);
+    is_int(store_model_publish(st, D1, "", 0, &v), 0, "publish empty blob");
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get empty blob");
+    is_int(len, 0, "empty blob: length 0");
+    free(blob);
+
+    big = malloc(STORE_MAX_BLOB + 1u);
+    for (size_t i = 0; i < STORE_MAX_BLOB + 1u; i++)
+        big[i] = (unsigned char)(i * 2654435761u >> 24);
+    is_int(store_model_publish(st, D1, big, STORE_MAX_BLOB, &vn), 0,
+           "publish N=STORE_MAX_BLOB bytes");
+    is_int(store_model_publish(st, D1, big, STORE_MAX_BLOB + 1u, &v), -1,
+           "publish N+1 bytes rejected");
+    /* 64 MiB transfers are slow under ASan: one get checks both. */
+    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get N bytes");
+    ok(len == STORE_MAX_BLOB && blob && memcmp(blob, big, len) == 0,
+       "N bytes round-trip");
+    is_int(gv, vn, "the rejected publish changed no version");
+    free(blob);
+    free(big);
+
+    /* N+1 bytes put there behind the store's back */
+    snprintf(n1, sizeof(n1), "%u", STORE_MAX_BLOB + 1u);
+    is_int(t_raw(t_sock, 5, eval), ':', "setup: N+1 bytes set directly");
+    blob = (void *)1;
+    is_int(store_model_get(st, D2, &blob, &len, &gv), -1,
+           "get of N+1 bytes rejected");
+    ok(blob == NULL, "no blob returned on rejection");
+    is_int(store_ping(st), 0, "store usable after the rejection");
+    store_free(st);
+}
+
+/* t_db - SELECT */
+static void
+t_db(void)
+{
+    struct store_opts o = t_opts(t_sock, "tdb");
+    struct store *s0, *s3, *s99;
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t v;
+
+    o.db = 3;
+    s3 = t_store(&o);
+    o.db = 0;
+    s0 = t_store(&o);
+    o.db = 99; /* redis has 16 databases by default */
+    s99 = t_store(&o);
+    is_int(store_model_publish(s3, D1, "db3", 3, &v), 0, "db 3: publish");
+    is_int(store_model_head(s0, digest, &v), 0, "db 0: nothing");
+    is_int(store_model_head(s3, digest, &v), 1, "db 3: found");
+    is_int(store_ping(s99), -1, "db 99: SELECT fails");
+    store_free(s0);
+    store_free(s3);
+    store_free(s99);
+}
+
+/* t_auth - AUTH with a good, a wrong and no password */
+static void
+t_auth(void)
+{
+    const char *extra[] = { "--requirepass", "s3cret pass", NULL };
+    char sock[512], digest[FEAT_DIGEST_LEN + 1];
+    struct t_capture cap;
+    struct store_opts o;
+    struct store *st;
+    uint64_t v;
+    pid_t pid;
+    char *out;
+
+    pid = t_redis_start("auth", extra, sock, sizeof(sock));
+    if (!ok(pid > 0, "auth: server with requirepass started"))
+        return;
+    o = t_opts(sock, "ta");
+    o.password = "s3cret pass";
+    st = t_store(&o);
+    is_int(store_model_publish(st, D1, "a", 1, &v), 0, "auth: good password");
+    is_int(store_model_head(st, digest, &v), 1, "auth: head");
+    store_free(st);
+
+    o.password = "wrong";
+    st = t_store(&o);
+    t_capture_begin(&cap, "auth-wrong");
+    is_int(store_model_head(st, digest, &v), -1, "auth: wrong password");
+    out = t_capture_end(&cap);
+    ok(strstr(out, "store: connect ") && strstr(out, sock) &&
+       strstr(out, "AUTH"), "auth: failure logged with server and AUTH");
+    free(out);
+    store_free(st);
+
+    o.password = "";
+    st = t_store(&o);
+    t_capture_begin(&cap, "auth-none");
+    is_int(store_model_head(st, digest, &v), -1, "auth: no password");
+    out = t_capture_end(&cap);
+    ok(strstr(out, "store: GET ta:current") && strstr(out, "NOAUTH"),
+       "auth: NOAUTH logged with the command");
+    free(out);
+    store_free(st);
+    t_redis_stop(pid);
+}
+
+/* calls of t_ping_thread that took 250 ms or more */
+static _Atomic int t_slow;
+
+/* t_ping_thread - one ping, for a burst */
+static void *
+t_ping_thread(void *arg)
+{
+    int64_t t0 = t_now_ms();
+
+    if (store_ping(arg) != -1)
+        diag("hung: a ping of the burst succeeded");
+    if (t_now_ms() - t0 >= 250)
+        atomic_fetch_add(&t_slow, 1);
+    return NULL;
+}
+
+/* t_down - Redis absent or hung: fail fast after the first failure */
+static void
+t_down(void)
+{
+    char path[512], digest[FEAT_DIGEST_LEN + 1];
+    struct sockaddr_un sa;
+    struct t_capture cap;
+    struct store_opts o;
+    struct store *st;
+    int64_t t0, t1;
+    int fails = 0, fd;
+    uint64_t v;
+    char *out;
+
+    snprintf(path, sizeof(path), "%s/nonexistent.sock", t_tmp);
+    o = t_opts(path, "td");
+    st = t_store(&o);
+    t_capture_begin(&cap, "down");
+    t0 = t_now_ms();
+    is_int(store_model_head(st, digest, &v), -1, "down: head fails");
+    for (int i = 0; i < 100; i++)
+        fails += store_model_head(st, digest, &v) == -1;
+    t1 = t_now_ms();
+    out = t_capture_end(&cap);
+    is_int(fails, 100, "down: 100 more calls fail");
+    ok(t1 - t0 < 1000, "down: 101 calls in %lld ms (< 1000)",
+       (long long)(t1 - t0));
+    ok(strstr(out, "store: connect ") && strstr(out, "nonexistent.sock"),
+       "down: connect failure logged");
+    free(out);
+    is_int(store_ping(st), -1, "down: ping fails");
+    store_free(st);
+
+    /* A server that accepts connections but never answers. */
+    snprintf(path, sizeof(path), "%s/hung.sock", t_tmp);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    unlink(path);
+    if (!ok(fd >= 0 && t_unix_addr(path, &sa) == 0 &&
+                bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                listen(fd, 128) == 0,
+            "hung: listening socket"))
+        return;
+    o = t_opts(path, "th");
+    o.timeout_ms = 300;
+    st = t_store(&o);
+    t0 = t_now_ms();
+    is_int(store_model_head(st, digest, &v), -1, "hung: head times out");
+    t1 = t_now_ms();
+    ok(t1 - t0 >= 250 && t1 - t0 < 2000, "hung: took the timeout (%lld ms)",
+       (long long)(t1 - t0));
+    fails = 0;
+    t0 = t_now_ms();
+    for (int i = 0; i < 100; i++)
+        fails += store_model_head(st, digest, &v) == -1;
+    t1 = t_now_ms();
+    is_int(fails, 100, "hung: 100 more calls fail");
+    ok(t1 - t0 < 50, "hung: backoff: 100 calls in %lld ms (< 50)",
+       (long long)(t1 - t0));
+    t_sleep_ms(150); /* past the first backoff of 100 ms */
+    t0 = t_now_ms();
+    is_int(store_ping(st), -1, "hung: after the backoff it tries again");
+    t1 = t_now_ms();
+    ok(t1 - t0 >= 250, "hung: and waits the timeout again (%lld ms)",
+       (long long)(t1 - t0));
+    t_sleep_ms(150); /* backoff is now 200 ms: still in it */
+    t0 = t_now_ms();
+    is_int(store_ping(st), -1, "hung: backoff doubled");
+    t1 = t_now_ms();
+    ok(t1 - t0 < 50, "hung: so this call failed fast (%lld ms)",
+       (long long)(t1 - t0));
+    store_free(st);
+
+    /* Callers that connected before the outage was noticed all fail;
+     * that is one failure, not a doubling per caller. */
+    st = t_store(&o);
+    {
+        pthread_t th[T_BURST];
+
+        for (int i = 0; i < T_BURST; i++)
+            pthread_create(&th[i], NULL, t_ping_thread, st);
+        for (int i = 0; i < T_BURST; i++)
+            pthread_join(th[i], NULL);
+    }
+    t_sleep_ms(150);
+    t0 = t_now_ms();
+    is_int(store_ping(st), -1, "hung: burst of %d failures", T_BURST);
+    t1 = t_now_ms();
+    ok(t1 - t0 >= 250, "hung: burst backed off 100 ms only, then probed "
+       "(%lld ms)", (long long)(t1 - t0));
+
+    /* When the backoff (now 200 ms) ends, one caller probes, the
+     * others keep failing fast. */
+    t_sleep_ms(250);
+    atomic_store(&t_slow, 0);
+    {
+        pthread_t th[T_BURST];
+
+        for (int i = 0; i < T_BURST; i++)
+            pthread_create(&th[i], NULL, t_ping_thread, st);
+        for (int i = 0; i < T_BURST; i++)
+            pthread_join(th[i], NULL);
+    }
+    is_int(atomic_load(&t_slow), 1, "hung: of %d callers one probed",
+           T_BURST);
+    store_free(st);
+    close(fd);
+    unlink(path);
+}
+
+/* t_closer - a "server" that accepts and at once closes connections */
+static void *
+t_closer(void *arg)
+{
+    int lfd = *(int *)arg, fd;
+
+    while ((fd = accept(lfd, NULL, NULL)) >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* t_sigpipe - writing to a closed connection must not kill us: this
+ * process does not ignore SIGPIPE, the store must guard its writes */
+static void
+t_sigpipe(void)
+{
+    char path[512];
+    struct sockaddr_un sa;
+    struct store_opts o;
+    pthread_t th;
+    int lfd, fails = 0;
+
+    snprintf(path, sizeof(path), "%s/closer.sock", t_tmp);
+    unlink(path);
+    lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (!ok(lfd >= 0 && t_unix_addr(path, &sa) == 0 &&
+                bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+                listen(lfd, 128) == 0,
+            "sigpipe: closing server"))
+        return;
+    pthread_create(&th, NULL, t_closer, &lfd);
+    o = t_opts(path, "tp");
+    o.password = "pw"; /* AUTH right after connect: races the close */
+    for (int i = 0; i < T_SIGPIPE_ROUNDS; i++) {
+        struct store *st = t_store(&o);
+
+        fails += store_ping(st) == -1;
+        store_free(st);
+    }
+    is_int(fails, T_SIGPIPE_ROUNDS, "sigpipe: %d connections closed by "
+           "the server fail, and we are alive", T_SIGPIPE_ROUNDS);
+    shutdown(lfd, SHUT_RDWR);
+    pthread_join(th, NULL);
+    close(lfd);
+    unlink(path);
+}
+
+/* t_reconnect - a restarted server is found again */
+static void
+t_reconnect(void)
+{
+    char sock[512], digest[FEAT_DIGEST_LEN + 1];
+    struct store_opts o;
+    struct store *st;
+    int64_t t0;
+    uint64_t v;
+    pid_t pid;
+    int rc = -1;
+
+    pid = t_redis_start("restart", NULL, sock, sizeof(sock));
+    if (!ok(pid > 0, "restart: server started"))
+        return;
+    o = t_opts(sock, "tr");
+    st = t_store(&o);
+    is_int(store_model_publish(st, D1, "r", 1, &v), 0, "restart: publish");
+
+    /* Quick restart while a context is idle: nothing is lost. */
+    t_redis_stop(pid);
+    pid = t_redis_start("restart", NULL, sock, sizeof(sock));
+    if (!ok(pid > 0, "restart: server restarted"))
+        goto out;
+    is_int(store_model_publish(st, D1, "r", 1, &v), 0,
+           "restart: publish on a dead idle context reconnects");
+    is_int(v, 1, "restart: fresh server, version 1");
+    is_int(store_model_head(st, digest, &v), 1, "restart: head");
+
+    /* Down for a while: calls fail, then it comes back. */
+    t_redis_stop(pid);
+    pid = -1;
+    is_int(store_model_head(st, digest, &v), -1, "restart: down: head");
+    is_int(store_model_publish(st, D1, "r", 1, &v), -1,
+           "restart: down: publish");
+    for (int i = 0; i < 5; i++) {
+        t_sleep_ms(120);
+        rc = store_ping(st);
+    }
+    is_int(rc, -1, "restart: still down after backoffs");
+    pid = t_redis_start("restart", NULL, sock, sizeof(sock));
+    if (!ok(pid > 0, "restart: server back"))
+        goto out;
+    t0 = t_now_ms();
+    while ((rc = store_ping(st)) != 0 && t_now_ms() - t0 < 6000)
+        t_sleep_ms(20);
+    is_int(rc, 0, "restart: store works again after %lld ms",
+           (long long)(t_now_ms() - t0));
+    ok(t_now_ms() - t0 <= 5200, "restart: within the 5 s backoff cap");
+    is_int(store_model_publish(st, D2, "r2", 2, &v), 0,
+           "restart: publish after the outage");
+    is_int(store_model_head(st, digest, &v), 1, "restart: head");
+    is_str(digest, D2, "restart: head sees it");
+out:
+    store_free(st);
+    t_redis_stop(pid);
+}
+
+/* t_tcp - TCP, IPv6 in brackets, server order and read servers */
+static void
+t_tcp(void)
+{
+    char sock[512], list[1024], port[16], digest[FEAT_DIGEST_LEN + 1];
+    const char *extra[] = { "--port", port, "--bind", "127.0.0.1", "-::1",
+                            NULL };
+    struct store_opts o;
+    struct store *st;
+    uint64_t v;
+    pid_t pid = -1;
+    int p = 0;
+
+    srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    for (int i = 0; i < 5 && pid < 0; i++) {
+        p = 20000 + rand() % 40000;
+        snprintf(port, sizeof(port), "%d", p);
+        pid = t_redis_start("tcp", extra, sock, sizeof(sock));
+    }
+    if (!ok(pid > 0, "tcp: server on 127.0.0.1:%d", p))
+        return;
+    snprintf(list, sizeof(list), "127.0.0.1:%d", p);
+    o = t_opts(list, "tt");
+    st = t_store(&o);
+    is_int(store_ping(st), 0, "tcp: ping over 127.0.0.1");
+    is_int(store_model_publish(st, D1, "tcp", 3, &v), 0, "tcp: publish");
+    store_free(st);
+
+    snprintf(list, sizeof(list), "[::1]:%d", p);
+    o = t_opts(list, "tt");
+    st = t_store(&o);
+    {
+        int fd6 = socket(AF_INET6, SOCK_STREAM, 0);
+        int rc = store_ping(st);
+
+        if (fd6 < 0 || rc != 0)
+            ok(1, "tcp: [::1] # SKIP no IPv6 loopback here");
+        else
+            is_int(rc, 0, "tcp: ping over [::1]");
+        if (fd6 >= 0)
+            close(fd6);
+    }
+    store_free(st);
+
+    /* the first server is down: the second answers */
+    snprintf(list, sizeof(list), "%s/none.sock, 127.0.0.1:%d", t_tmp, p);
+    o = t_opts(list, "tt");
+    st = t_store(&o);
+    is_int(store_model_head(st, digest, &v), 1, "order: falls to the 2nd");
+    is_int(v, 1, "order: version from the 2nd");
+    store_free(st);
+
+    /* reads and writes go to their own servers */
+    snprintf(list, sizeof(list), "%s/none.sock", t_tmp);
+    o = t_opts(list, "tt");
+    snprintf(sock, sizeof(sock), "127.0.0.1:%d", p);
+    o.read_servers = sock;
+    st = t_store(&o);
+    is_int(store_model_head(st, digest, &v), 1, "roles: head reads");
+    is_int(store_model_publish(st, D1, "w", 1, &v), -1,
+           "roles: publish needs the write server");
+    is_int(store_model_head(st, digest, &v), 1,
+           "roles: write backoff does not stop reads");
+    store_free(st);
+    t_redis_stop(pid);
+}
+
+/*
+ * concurrency: readers and one publisher on one store
+ */
+struct t_conc {
+    struct store *st;
+    _Atomic int errors;
+    _Atomic int done;
+};
+
+/* t_reader - head and get in a loop; versions never go back */
+static void *
+t_reader(void *arg)
+{
+    struct t_conc *c = arg;
+    char digest[FEAT_DIGEST_LEN + 1], want[32];
+    uint64_t last = 0, v, gv;
+    void *blob;
+    size_t len;
+
+    for (int i = 0; i < T_ROUNDS; i++) {
+        if (store_model_head(c->st, digest, &v) != 1 || v < last ||
+            strcmp(digest, D1) != 0) {
+            atomic_fetch_add(&c->errors, 1);
+            continue;
+        }
+        last = v;
+        if (store_model_get(c->st, D1, &blob, &len, &gv) != 1 || gv < v) {
+            atomic_fetch_add(&c->errors, 1);
+            continue;
+        }
+        /* the blob names its version: publish is atomic */
+        snprintf(want, sizeof(want), "v=%llu", (unsigned long long)gv);
+        if (len != strlen(want) || memcmp(blob, want, len) != 0)
+            atomic_fetch_add(&c->errors, 1);
+        last = gv;
+        free(blob);
+    }
+    return NULL;
+}
+
+/* t_publisher - publish T_PUBLISHES versions */
+static void *
+t_publisher(void *arg)
+{
+    struct t_conc *c = arg;
+    char blob[32];
+    uint64_t v;
+
+    for (int i = 2; i <= T_PUBLISHES; i++) {
+        snprintf(blob, sizeof(blob), "v=%d", i);
+        if (store_model_publish(c->st, D1, blob, strlen(blob), &v) != 0 ||
+            v != (uint64_t)i)
+            atomic_fetch_add(&c->errors, 1);
+    }
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* t_concurrency - 16 readers, 1 publisher */
+static void
+t_concurrency(void)
+{
+    struct store_opts o = t_opts(t_sock, "tc");
+    struct t_conc c = { .st = t_store(&o) };
+    pthread_t readers[T_READERS], pub;
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t v;
+
+    is_int(store_model_publish(c.st, D1, "v=1", 3, &v), 0, "conc: v1");
+    pthread_create(&pub, NULL, t_publisher, &c);
+    for (int i = 0; i < T_READERS; i++)
+        pthread_create(&readers[i], NULL, t_reader, &c);
+    for (int i = 0; i < T_READERS; i++)
+        pthread_join(readers[i], NULL);
+    pthread_join(pub, NULL);
+    is_int(atomic_load(&c.errors), 0,
+           "conc: %d threads x %d head+get, %d publishes: no error",
+           T_READERS, T_ROUNDS, T_PUBLISHES);
+    is_int(store_model_head(c.st, digest, &v), 1, "conc: head");
+    is_int(v, T_PUBLISHES, "conc: final version");
+    store_free(c.st);
+}
+
+/* main - run the cases */
+int
+main(void)
+{
+    t_sock = getenv("NM_REDIS_SOCK");
+    t_tmp = getenv("NM_TMPDIR");
+    t_server = getenv("REDIS_SERVER");
+    if (t_sock == NULL || t_sock[0] == '\0')
+        skip_all("NM_REDIS_SOCK not set (run t/unit/store.sh)");
+    if (t_tmp == NULL || t_tmp[0] == '\0')
+        skip_all("NM_TMPDIR not set (run t/unit/store.sh)");
+    if (t_server == NULL || t_server[0] == '\0')
+        t_server = "redis-server";
+    if (log_init("t_store", 1, NULL) != 0)
+        return 1;
+
+    t_parse();
+    t_basic();
+    t_bad_data();
+    t_blobs();
+    t_db();
+    t_auth();
+    t_down();
+    t_sigpipe();
+    t_reconnect();
+    t_tcp();
+    t_concurrency();
+    return exit_status();
+}

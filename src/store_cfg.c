@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * store_cfg - the bridge from the [redis] section to a store, shared by
+ * the daemon's threads and the admin tool so they connect alike.
+ */
+#include "config.h"
+#include "store.h"
+
+/* store_new_cfg - a store on c's servers */
+struct store *
+store_new_cfg(const struct cfg *c, char *err, size_t errlen)
+{
+    struct store_opts o = {
+        .servers = c->redis_servers,
+        .read_servers = c->redis_read_servers,
+        .password = c->redis_password,
+        .db = c->redis_db,
+        .prefix = c->redis_prefix,
+        .timeout_ms = c->redis_timeout_ms,
+        .connect_timeout_ms = c->redis_connect_timeout_ms,
+    };
+
+    return store_new(&o, err, errlen);
+}

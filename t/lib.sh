@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# t/lib.sh - helpers for the shell tests (POSIX sh), sourced by them:
+#   . "$top_srcdir/t/lib.sh"
+# Make sets top_srcdir, top_builddir and REDIS_SERVER; both dirs default
+# to "." when a test is run by hand from the build directory.
+#
+#   nm_tmpdir NAME      make and print $top_builddir/t/tmp/NAME.$$
+#   nm_redis_start DIR  start a private redis-server on DIR/redis.sock
+#                       (no TCP); sets NM_REDIS_SOCK and NM_REDIS_PID;
+#                       prints "1..0 # SKIP ..." and exits 0 when
+#                       redis-server or redis-cli is missing
+#   nm_redis_stop       stop it
+#   nm_track PID        have nm_cleanup kill PID too
+#   nm_cleanup          kill what was started, remove the tmp dirs (runs
+#                       at exit; NM_KEEP_TMP=1 keeps the dirs)
+
+: "${top_srcdir:=.}"
+: "${top_builddir:=.}"
+NM_REDIS_PID=
+NM_REDIS_SOCK=
+NM_PIDS=
+
+# nm_tmpdir NAME - usually called as d=$(nm_tmpdir NAME), in a subshell;
+# so the dirs are found again by name: $$ is the same in subshells.
+nm_tmpdir() {
+    _nm_d="$top_builddir/t/tmp/$1.$$"
+    mkdir -p "$_nm_d" || exit 1
+    echo "$_nm_d"
+}
+
+# nm_track PID - kill PID at exit
+nm_track() {
+    NM_PIDS="$NM_PIDS $1"
+}
+
+# nm_sleep_tenth - sleep 0.1 s where sleep takes fractions, else 1 s
+nm_sleep_tenth() {
+    sleep 0.1 2>/dev/null || sleep 1
+}
+
+# nm_redis_start DIR - a private redis-server; waits up to 5 s for PONG
+nm_redis_start() {
+    _nm_srv=${REDIS_SERVER:-redis-server}
+    _nm_cli=${REDIS_CLI:-redis-cli}
+    if ! command -v "$_nm_srv" >/dev/null 2>&1; then
+        echo "1..0 # SKIP redis-server missing"
+        exit 0
+    fi
+    if ! command -v "$_nm_cli" >/dev/null 2>&1; then
+        echo "1..0 # SKIP redis-cli missing"
+        exit 0
+    fi
+    NM_REDIS_SOCK=$1/redis.sock
+    if [ ${#NM_REDIS_SOCK} -gt 100 ]; then
+        echo "Bail out! socket path too long for AF_UNIX: $NM_REDIS_SOCK"
+        exit 1
+    fi
+    "$_nm_srv" --port 0 --unixsocket "$NM_REDIS_SOCK" --unixsocketperm 700 \
+        --dir "$1" --save '' --appendonly no --daemonize no \
+        >"$1/redis.log" 2>&1 &
+    NM_REDIS_PID=$!
+    _nm_i=0
+    while [ "$("$_nm_cli" -s "$NM_REDIS_SOCK" ping 2>/dev/null)" != PONG ]
+    do
+        _nm_i=$((_nm_i + 1))
+        if [ $_nm_i -ge 50 ] || ! kill -0 "$NM_REDIS_PID" 2>/dev/null; then
+            echo "Bail out! redis-server did not start, see $1/redis.log"
+            exit 1
+        fi
+        nm_sleep_tenth
+    done
+}
+
+# nm_redis_stop - stop the redis-server of nm_redis_start
+nm_redis_stop() {
+    if [ -n "$NM_REDIS_PID" ]; then
+        kill "$NM_REDIS_PID" 2>/dev/null
+        wait "$NM_REDIS_PID" 2>/dev/null
+        NM_REDIS_PID=
+    fi
+}
+
+# nm_cleanup - the exit trap
+nm_cleanup() {
+    nm_redis_stop
+    for _nm_p in $NM_PIDS; do
+        kill "$_nm_p" 2>/dev/null
+        wait "$_nm_p" 2>/dev/null
+    done
+    NM_PIDS=
+    if [ -z "$NM_KEEP_TMP" ]; then
+        for _nm_d in "$top_builddir"/t/tmp/*."$$"; do
+            [ -d "$_nm_d" ] && rm -rf "$_nm_d"
+        done
+    fi
+}
+
+trap nm_cleanup EXIT
+trap 'exit 1' HUP INT TERM
