@@ -222,7 +222,7 @@ static const struct cfg_def cfg_defs[] = {
       .flags = CFG_RELOAD | CFG_MIN_OPEN },
     { .section = "train", .key = "profile_grace", .type = CFG_DURATION_MS,
       .offset = CFG_OFF(profile_grace_ms), .def = "24h", .min = 1000,
-      .max = 2073600000, .flags = CFG_RELOAD },
+      .max = 86400000000.0, .flags = CFG_RELOAD },
     { .section = "train", .key = "queue_size", .type = CFG_LONG,
       .offset = CFG_OFF(queue_size), .def = "10000", .min = 1,
       .max = 1000000, .flags = CFG_RESTART },

@@ -1,1 +1,686 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * neural-milter-ctl - the admin tool: a table of subcommands, one
+ * function each, over the same modules as the daemon (cfg, hdr, feat,
+ * model, store, verdict), so what it prints is what the milter does. It
+ * talks to Redis directly; there is no control socket into the daemon.
+ * Single-threaded; logs to stderr.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "example.h"
+#include "hdr.h"
+#include "log.h"
+#include "model.h"
+#include "store.h"
+#include "trainer.h"
+#include "verdict.h"
+#include "watch.h"
+#include "xmalloc.h"
+
+#define CTL_DEFAULT_CONFIG SYSCONFDIR "/neural-milter/neural-milter.ini"
+#define CTL_MAX_FILE (64u << 20) /* bytes read from one message or blob */
+
+struct ctl {
+    struct cfg *cfg;
+    struct store *st;     /* made on first use */
+    int verbose;
+    int yes;              /* -y: do not ask before reset */
+};
+
+/* Tallies of `learn`. */
+struct ctl_learn {
+    int spam;
+    long queued, skipped, failed;
+};
+
+struct ctl_cmd {
+    const char *name;
+    const char *args;
+    int min_args;
+    int max_args;         /* -1: no limit */
+    int (*fn)(struct ctl *ctl, int argc, char **argv);
+    const char *help;
+};
+
+/* ctl_read - a whole file ("-" = stdin) up to CTL_MAX_FILE; NULL on
+ * error, reported on stderr */
+static char *
+ctl_read(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    size_t cap = 65536, n = 0, got;
+    char *buf;
+
+    if (f == NULL) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    buf = xmalloc(cap + 1);
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            if (cap >= CTL_MAX_FILE) {
+                fprintf(stderr, "neural-milter-ctl: %s: larger than %u "
+                        "bytes\n", path, CTL_MAX_FILE);
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            cap *= 2;
+            buf = xreallocarray(buf, cap + 1, 1);
+        }
+    }
+    if (buf != NULL && ferror(f)) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", path, strerror(errno));
+        free(buf);
+        buf = NULL;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf != NULL) {
+        buf[n] = '\0';
+        *len = n;
+    }
+    return buf;
+}
+
+/* ctl_seen_add - hdr_header_fn feeding a hdr_seen */
+static int
+ctl_seen_add(const char *name, const char *value, void *arg)
+{
+    (void)hdr_seen_add(arg, name, value);
+    return 0;
+}
+
+/* ctl_store - the store, connected lazily */
+static struct store *
+ctl_store(struct ctl *ctl)
+{
+    char err[256];
+
+    if (ctl->st == NULL &&
+        (ctl->st = store_new_cfg(ctl->cfg, err, sizeof(err))) == NULL)
+        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
+    return ctl->st;
+}
+
+/* ctl_load_model - the live model from Redis, or NULL (said why) */
+static struct model *
+ctl_load_model(struct ctl *ctl, int quiet_none)
+{
+    struct store *st = ctl_store(ctl);
+    struct model *m = NULL;
+
+    if (st == NULL)
+        return NULL;
+    switch (watch_poll_once(st, NULL, &m)) {
+    case 1:
+        return m;
+    case 0:
+        if (!quiet_none)
+            fprintf(stderr, "neural-milter-ctl: no model is published "
+                    "under prefix %s\n", ctl->cfg->redis_prefix);
+        return NULL;
+    default:
+        fprintf(stderr, "neural-milter-ctl: cannot load the model from "
+                "Redis (see the lines above)\n");
+        return NULL;
+    }
+}
+
+/* ctl_verdict_print - what the parser and model made of one message */
+static void
+ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
+{
+    const struct hdr_result *r = &v->res;
+    char hv[VERDICT_HEADER_MAX];
+
+    printf("%s:\n", path);
+    if (v->status != HDR_OK)
+        printf("  error: %s\n", v->err);
+    printf("  upstream: %s\n", hdr_upstream_name(r->upstream));
+    if (r->upstream == HDR_UPSTREAM_RSPAMD || r->upstream == HDR_UPSTREAM_SA) {
+        printf("  score: %.2f / %.2f\n", r->score, r->required);
+        printf("  action: %s%s\n", hdr_action_name(r->action),
+               r->is_spam ? " (spam)" : "");
+        printf("  symbols: %zu%s%s%s\n", r->nsym,
+               r->has_scores ? " with scores" : " without scores",
+               r->truncated ? ", truncated" : "",
+               r->inconsistent ? ", INCONSISTENT (scores do not add up)"
+                               : "");
+        printf("  label: %s\n", verdict_label_name(v->label));
+    }
+    if (v->model_id[0] != '\0')
+        printf("  model: %s, unknown symbols: %zu\n", v->model_id,
+               v->unknown);
+    if (v->scored)
+        printf("  p: %.4f, adjust: %+.2f\n", v->p, v->adjust);
+    if (verdict_header(v, hv, sizeof(hv)) == 0)
+        printf("  header: %s\n", hv);
+    if (symbols)
+        for (size_t i = 0; i < r->nsym; i++)
+            printf("    %-40s %7.2f\n", r->sym[i].name, r->sym[i].score);
+}
+
+/* ctl_messages - run verdict_compute over each file with model m */
+static int
+ctl_messages(struct ctl *ctl, int argc, char **argv, struct model *m)
+{
+    int bad = 0;
+
+    for (int i = 0; i < argc; i++) {
+        struct hdr_seen seen = { 0 };
+        struct verdict v;
+        size_t len;
+        char *msg = ctl_read(argv[i], &len);
+
+        if (msg == NULL) {
+            bad = 1;
+            continue;
+        }
+        hdr_message_headers(msg, len, ctl_seen_add, &seen);
+        verdict_compute(&v, &seen, ctl->cfg, m);
+        ctl_verdict_print(argv[i], &v, ctl->verbose);
+        if (v.status != HDR_OK)
+            bad = 1;
+        verdict_free(&v);
+        hdr_seen_free(&seen);
+        free(msg);
+    }
+    return bad ? 1 : 0;
+}
+
+/* ctl_parse - what the parser makes of each message's scanner header */
+static int
+ctl_parse(struct ctl *ctl, int argc, char **argv)
+{
+    return ctl_messages(ctl, argc, argv, NULL);
+}
+
+/* ctl_score - what the live model says of each message */
+static int
+ctl_score(struct ctl *ctl, int argc, char **argv)
+{
+    struct model *m = ctl_load_model(ctl, 0);
+    int rc;
+
+    if (m == NULL)
+        return 1;
+    rc = ctl_messages(ctl, argc, argv, m);
+    model_release(m);
+    return rc;
+}
+
+/* ctl_status_training - examples, lock and the last training */
+static void
+ctl_status_training(struct ctl *ctl)
+{
+    long nspam, nham, nnew, ttl;
+    char buf[1024];
+
+    if (store_example_counts(ctl->st, &nspam, &nham, &nnew) == 0)
+        printf("examples: %ld spam, %ld ham (cap %ld per class); %ld new "
+               "since the last training (trains at %ld, with at least %ld "
+               "of each class)\n", nspam, nham, ctl->cfg->max_examples, nnew,
+               ctl->cfg->threshold, ctl->cfg->min_class);
+    else
+        printf("examples: unknown (Redis unreachable)\n");
+    switch (store_lock_owner(ctl->st, buf, sizeof(buf), &ttl)) {
+    case 1:
+        printf("lock: held by %s (expires in %.1f s)\n", buf, ttl / 1e3);
+        break;
+    case 0:
+        printf("lock: free\n");
+        break;
+    default:
+        printf("lock: unknown\n");
+    }
+    if (store_train_outcome_get(ctl->st, buf, sizeof(buf)) == 1)
+        printf("last training: %s\n", buf);
+    else
+        printf("last training: none recorded\n");
+}
+
+/* ctl_status - the live model's profile, version and training facts */
+static int
+ctl_status(struct ctl *ctl, int argc, char **argv)
+{
+    struct model *m;
+    const struct model_meta *meta;
+    unsigned sizes[MODEL_MAX_LAYERS];
+    size_t nl;
+    char when[64] = "never";
+
+    (void)argc;
+    (void)argv;
+    printf("prefix: %s\n", ctl->cfg->redis_prefix);
+    if (ctl_store(ctl) == NULL)
+        return 1;
+    ctl_status_training(ctl);
+    if ((m = ctl_load_model(ctl, 1)) == NULL) {
+        printf("model: none\n");
+        return 0;
+    }
+    meta = model_meta(m);
+    nl = model_layers(m, sizes);
+    if (meta->trained_at > 0) {
+        time_t t = (time_t)meta->trained_at;
+        struct tm tm;
+
+        strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z",
+                 localtime_r(&t, &tm));
+    }
+    printf("model: %s\n", model_id(m));
+    printf("profile: %s, %zu symbols, %s\n",
+           feat_profile_digest(model_profile(m)),
+           feat_profile_nsym(model_profile(m)),
+           feat_profile_scores(model_profile(m)) ? "presence and scores"
+                                                 : "presence only");
+    printf("inputs: %zu\nlayers:", model_ninputs(m));
+    for (size_t i = 0; i < nl; i++)
+        printf(" %u", sizes[i]);
+    printf("\nthresholds: ham <= %.4f, spam >= %.4f\n", meta->ham_threshold,
+           meta->spam_threshold);
+    printf("trained: %s (%u epochs, %u trainings on this network)\n", when,
+           meta->epochs, meta->iterations);
+    printf("trained on: %u spam + %u ham (%u explicit)\n", meta->n_spam,
+           meta->n_ham, meta->n_explicit);
+    printf("validated on: %u spam + %u ham held back: AUC %.4f, MSE %.4f, "
+           "spam caught %.1f%% at %.2f%% false positives\n",
+           meta->n_val_spam, meta->n_val_ham, meta->val_auc, meta->val_mse,
+           100 * meta->val_tpr, 100 * meta->val_fpr);
+    model_release(m);
+    return 0;
+}
+
+/* ctl_export - write the live model's blob to a file */
+static int
+ctl_export(struct ctl *ctl, int argc, char **argv)
+{
+    struct store *st = ctl_store(ctl);
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t version;
+    void *blob;
+    size_t len;
+    FILE *f;
+    int rc;
+
+    (void)argc;
+    if (st == NULL)
+        return 1;
+    if ((rc = store_model_head(st, digest, &version)) <= 0 ||
+        (rc = store_model_get(st, digest, &blob, &len, &version)) <= 0) {
+        fprintf(stderr, "neural-milter-ctl: %s\n",
+                rc == 0 ? "no model is published" : "cannot read Redis");
+        return 1;
+    }
+    f = strcmp(argv[0], "-") == 0 ? stdout : fopen(argv[0], "wb");
+    if (f == NULL || fwrite(blob, 1, len, f) != len ||
+        (f != stdout && fclose(f) != 0)) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", argv[0],
+                strerror(errno));
+        free(blob);
+        return 1;
+    }
+    fprintf(stderr, "exported model %s.%" PRIu64 " (%zu bytes)\n", digest,
+            version, len);
+    free(blob);
+    return 0;
+}
+
+/* ctl_import - check a blob and publish it as the live model */
+static int
+ctl_import(struct ctl *ctl, int argc, char **argv)
+{
+    struct store *st;
+    struct model *m;
+    char err[256];
+    uint64_t version;
+    size_t len;
+    char *blob;
+    int rc = 1;
+
+    (void)argc;
+    if ((blob = ctl_read(argv[0], &len)) == NULL)
+        return 1;
+    if (model_from_blob(blob, len, &m, err, sizeof(err)) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: not a model: %s\n", argv[0],
+                err);
+        free(blob);
+        return 1;
+    }
+    if ((st = ctl_store(ctl)) != NULL &&
+        store_model_publish(st, feat_profile_digest(model_profile(m)), blob,
+                            len, &version) == 0) {
+        printf("published model %s.%" PRIu64 "\n",
+               feat_profile_digest(model_profile(m)), version);
+        rc = 0;
+    } else {
+        fprintf(stderr, "neural-milter-ctl: cannot publish to Redis\n");
+    }
+    model_release(m);
+    free(blob);
+    return rc;
+}
+
+/* ctl_learn_one - queue one message as an explicit verdict */
+static void
+ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
+{
+    struct hdr_seen seen = { 0 };
+    struct verdict v;
+    struct example ex;
+    char err[160];
+    void *blob;
+    size_t len, bloblen;
+    char *msg = ctl_read(path, &len);
+
+    if (msg == NULL) {
+        lt->failed++;
+        return;
+    }
+    hdr_message_headers(msg, len, ctl_seen_add, &seen);
+    verdict_compute(&v, &seen, ctl->cfg, NULL);
+    if (v.res.upstream != HDR_UPSTREAM_RSPAMD &&
+        v.res.upstream != HDR_UPSTREAM_SA) {
+        fprintf(stderr, "neural-milter-ctl: %s: skipped: upstream=%s%s%s\n",
+                path, hdr_upstream_name(v.res.upstream),
+                v.status != HDR_OK ? ": " : "",
+                v.status != HDR_OK ? v.err : "");
+        lt->skipped++;
+    } else if (v.res.inconsistent) {
+        fprintf(stderr, "neural-milter-ctl: %s: skipped: the scanner header "
+                "is inconsistent (edited or forged?)\n", path);
+        lt->skipped++;
+    } else if (example_from_result(&ex, &v.res, lt->spam, 1,
+                                   (int64_t)time(NULL)) != 0 ||
+               example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
+        example_free(&ex);
+        lt->failed++;
+    } else {
+        if (store_example_push(ctl->st, lt->spam, blob, bloblen,
+                               ctl->cfg->max_examples) == 0) {
+            lt->queued++;
+            if (ctl->verbose)
+                printf("%s: queued as %s\n", path, lt->spam ? "spam" : "ham");
+        } else {
+            lt->failed++;
+        }
+        free(blob);
+        example_free(&ex);
+    }
+    verdict_free(&v);
+    hdr_seen_free(&seen);
+    free(msg);
+}
+
+/* ctl_learn_path - a file, "-", or every file below a directory */
+static void
+ctl_learn_path(struct ctl *ctl, struct ctl_learn *lt, const char *path)
+{
+    struct stat sb;
+    struct dirent **list;
+    int n;
+
+    if (strcmp(path, "-") == 0 || stat(path, &sb) != 0 ||
+        !S_ISDIR(sb.st_mode)) {
+        ctl_learn_one(ctl, lt, path);
+        return;
+    }
+    if ((n = scandir(path, &list, NULL, alphasort)) < 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", path, strerror(errno));
+        lt->failed++;
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        if (list[i]->d_name[0] != '.') {
+            size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
+            char *sub = xmalloc(len);
+
+            snprintf(sub, len, "%s/%s", path, list[i]->d_name);
+            ctl_learn_path(ctl, lt, sub);
+            free(sub);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+/* ctl_learn - queue explicit verdicts: learn spam|ham FILE... */
+static int
+ctl_learn(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_learn lt = { 0 };
+
+    if (strcmp(argv[0], "spam") == 0)
+        lt.spam = 1;
+    else if (strcmp(argv[0], "ham") != 0) {
+        fprintf(stderr, "neural-milter-ctl: learn spam|ham FILE...\n");
+        return EX_USAGE;
+    }
+    if (ctl_store(ctl) == NULL)
+        return 1;
+    for (int i = 1; i < argc; i++)
+        ctl_learn_path(ctl, &lt, argv[i]);
+    printf("queued %ld %s examples, skipped %ld, failed %ld\n", lt.queued,
+           argv[0], lt.skipped, lt.failed);
+    return lt.failed ? 1 : 0;
+}
+
+/* ctl_train - train now, wait, print the validation figures */
+static int
+ctl_train(struct ctl *ctl, int argc, char **argv)
+{
+    struct trainer_report rep;
+    char token[256];
+    const struct model_meta *mt = &rep.meta;
+
+    (void)argc;
+    (void)argv;
+    if (ctl_store(ctl) == NULL)
+        return 1;
+    trainer_token(token, sizeof(token));
+    if (trainer_run(ctl->st, ctl->cfg, 1, token, &rep) != 0) {
+        fprintf(stderr, "neural-milter-ctl: train: %s\n", rep.reason);
+        return 1;
+    }
+    printf("result: %s\n", rep.reason);
+    printf("examples: %ld spam, %ld ham stored\n", rep.nspam, rep.nham);
+    if (!rep.trained)
+        return 1;
+    printf("model: %s (%s%s)\n", rep.model_id[0] ? rep.model_id : "none",
+           rep.fresh ? "fresh network" : "continued",
+           rep.new_profile ? ", new profile" : "");
+    printf("profile: %zu symbols\n", rep.nsym);
+    printf("trained on: %u spam + %u ham, %u epochs\n", mt->n_spam,
+           mt->n_ham, mt->epochs);
+    printf("held back: %u spam + %u ham\n", mt->n_val_spam, mt->n_val_ham);
+    printf("held-back AUC: %.4f\n", rep.auc_new);
+    if (rep.auc_old >= 0)
+        printf("live model %s on the same examples: AUC %.4f\n",
+               rep.old_id, rep.auc_old);
+    else
+        printf("live model: none\n");
+    printf("thresholds: ham <= %.4f, spam >= %.4f (spam caught %.1f%% at "
+           "%.2f%% false positives)\n", mt->ham_threshold,
+           mt->spam_threshold, 100 * mt->val_tpr, 100 * mt->val_fpr);
+    printf("seconds: %.1f\n", rep.seconds);
+    return rep.published ? 0 : 1;
+}
+
+/* ctl_confirm - ask unless -y */
+static int
+ctl_confirm(struct ctl *ctl, const char *what)
+{
+    char line[16];
+
+    if (ctl->yes)
+        return 1;
+    fprintf(stderr, "%s under prefix %s? Type yes: ", what,
+            ctl->cfg->redis_prefix);
+    return fgets(line, sizeof(line), stdin) != NULL &&
+           strcmp(line, "yes\n") == 0;
+}
+
+/* ctl_reset - reset model [DIGEST] | examples | all */
+static int
+ctl_reset(struct ctl *ctl, int argc, char **argv)
+{
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t version;
+    int model = strcmp(argv[0], "model") == 0;
+    int all = strcmp(argv[0], "all") == 0;
+    int rc = 0;
+
+    if ((!model && !all && strcmp(argv[0], "examples") != 0) ||
+        (argc > 1 && !model)) {
+        fprintf(stderr, "neural-milter-ctl: reset model [DIGEST] | "
+                "examples | all\n");
+        return EX_USAGE;
+    }
+    if (ctl_store(ctl) == NULL)
+        return 1;
+    if (model || all) {
+        if (argc > 1)
+            snprintf(digest, sizeof(digest), "%s", argv[1]);
+        else if (store_model_head(ctl->st, digest, &version) != 1) {
+            printf("no model is published\n");
+            digest[0] = '\0';
+        }
+        if (digest[0] != '\0') {
+            char what[64];
+
+            snprintf(what, sizeof(what), "Drop the model of profile %s",
+                     digest);
+            if (!ctl_confirm(ctl, what))
+                return 1;
+            if (store_model_delete(ctl->st, digest) != 0)
+                rc = 1;
+            else
+                printf("dropped the model of profile %s\n", digest);
+        }
+    }
+    if (!model) {
+        if (!ctl_confirm(ctl, "Drop all stored training examples"))
+            return 1;
+        if (store_examples_delete(ctl->st) != 0)
+            rc = 1;
+        else
+            printf("dropped all stored examples\n");
+    }
+    return rc;
+}
+
+static const struct ctl_cmd ctl_cmds[] = {
+    { "parse", "FILE...", 1, -1, ctl_parse,
+      "show what the parser makes of each message's scanner header" },
+    { "score", "FILE...", 1, -1, ctl_score,
+      "show what the live model says of each message" },
+    { "status", "", 0, 0, ctl_status,
+      "show the live model: profile, version, thresholds, training" },
+    { "export", "FILE", 1, 1, ctl_export,
+      "write the live model's blob to FILE (- for stdout)" },
+    { "import", "FILE", 1, 1, ctl_import,
+      "check a model blob and publish it as the live model" },
+    { "learn", "spam|ham FILE...", 2, -1, ctl_learn,
+      "queue explicit verdicts (files, directories, - for stdin)" },
+    { "train", "", 0, 0, ctl_train,
+      "train now, wait, and print the validation figures" },
+    { "reset", "model [DIGEST]|examples|all", 1, 2, ctl_reset,
+      "drop a profile's model or all stored examples (asks first)" },
+};
+#define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
+
+/* ctl_usage - the synopsis with the command table */
+static void
+ctl_usage(int code)
+{
+    FILE *out = code ? stderr : stdout;
+
+    fprintf(out, "usage: neural-milter-ctl [-c FILE] [-v] [-y] COMMAND "
+            "[ARG...]\n"
+            "  -c FILE  configuration (default %s)\n"
+            "  -v       more detail (parse, score: list the symbols)\n"
+            "  -y       do not ask before reset\n"
+            "commands:\n", CTL_DEFAULT_CONFIG);
+    for (size_t i = 0; i < CTL_NCMDS; i++)
+        fprintf(out, "  %s %s\n      %s\n", ctl_cmds[i].name,
+                ctl_cmds[i].args, ctl_cmds[i].help);
+    exit(code);
+}
+
+/* main - options, configuration, dispatch */
+int
+main(int argc, char **argv)
+{
+    struct ctl ctl = { 0 };
+    const char *config = NULL;
+    char err[8192];
+    int ch, rc;
+
+    while ((ch = getopt(argc, argv, "+c:hvVy")) != -1) {
+        switch (ch) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'v':
+            ctl.verbose = 1;
+            break;
+        case 'y':
+            ctl.yes = 1;
+            break;
+        case 'V':
+            printf("neural-milter-ctl %s\n", PACKAGE_VERSION);
+            return 0;
+        case 'h':
+            ctl_usage(0);
+            break;
+        default:
+            ctl_usage(EX_USAGE);
+        }
+    }
+    argc -= optind;
+    argv += optind;
+    if (argc < 1)
+        ctl_usage(EX_USAGE);
+    if (log_init("neural-milter-ctl", 1, NULL) != 0)
+        return EX_SOFTWARE;
+    log_set_level(LOG_LEVEL_WARN);
+
+    /* Without -c a missing default file means defaults, so that parse
+     * works before anything is installed; a named file must exist. */
+    if (config == NULL && access(CTL_DEFAULT_CONFIG, F_OK) != 0)
+        ctl.cfg = cfg_defaults();
+    else if ((ctl.cfg = cfg_load(config ? config : CTL_DEFAULT_CONFIG, err,
+                                 sizeof(err))) == NULL) {
+        fputs(err, stderr);
+        return EX_CONFIG;
+    }
+    for (size_t i = 0; i < CTL_NCMDS; i++) {
+        if (strcmp(argv[0], ctl_cmds[i].name) != 0)
+            continue;
+        if (argc - 1 < ctl_cmds[i].min_args ||
+            (ctl_cmds[i].max_args >= 0 && argc - 1 > ctl_cmds[i].max_args))
+            ctl_usage(EX_USAGE);
+        rc = ctl_cmds[i].fn(&ctl, argc - 1, argv + 1);
+        store_free(ctl.st);
+        cfg_release(ctl.cfg);
+        return rc;
+    }
+    fprintf(stderr, "neural-milter-ctl: unknown command %s\n", argv[0]);
+    ctl_usage(EX_USAGE);
+}

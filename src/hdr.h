@@ -153,9 +153,42 @@ typedef int hdr_header_fn(const char *name, const char *value, void *arg);
  * each to fn the way a milter sees it: continuation lines joined with
  * "\n" plus their original whitespace, one leading space of the value
  * removed. For the admin tool, benchmarks and tests. Returns the number of
- * fields handed over; a field longer than HDR_MAX_BYTES is cut there.
+ * fields handed over; a value longer than HDR_MAX_BYTES is cut after
+ * HDR_MAX_BYTES + 1 bytes, so that hdr_seen_add() still flags it oversize.
+ * A line that is neither a field nor a continuation ends the header block.
  */
 size_t hdr_message_headers(const char *msg, size_t len, hdr_header_fn *fn,
                            void *arg);
+
+/*
+ * Internal: shared by hdr.c, hdr_rspamd.c and hdr_sa.c only; other modules
+ * use the functions above. Pure, any thread, no logging.
+ */
+
+/* What hdr_symbol_add() did with a symbol. */
+enum hdr_sym_status {
+    HDR_SYM_ADDED,
+    HDR_SYM_DUPLICATE, /* name already present: the first copy is kept */
+    HDR_SYM_SKIPPED,   /* name longer than HDR_MAX_NAME: left out */
+    HDR_SYM_FULL,      /* HDR_MAX_SYMBOLS reached: left out */
+};
+
+/* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
+ * [A-Za-z0-9_]) to res->sym, growing it with the x-allocators. */
+enum hdr_sym_status hdr_symbol_add(struct hdr_result *res, const char *name,
+                                   size_t len, double score);
+
+/*
+ * hdr_number_scan - read a decimal number "[-+]?[0-9]+(.[0-9]+)?" at s
+ * (no exponent, no hex, no inf/nan). Returns the bytes used and stores the
+ * value in *out (-0 becomes 0) and, when printed_nonzero is not NULL,
+ * whether the text was anything but an unsigned zero ("0.00"); returns 0
+ * and leaves *out alone when s holds no such number or it is out of range.
+ */
+size_t hdr_number_scan(const char *s, double *out, int *printed_nonzero);
+
+/* hdr_errf - format a reason into err (which may be NULL or errlen 0). */
+void hdr_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif /* NM_HDR_H */

@@ -1,1 +1,350 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * main - startup order only: arguments, configuration, logging, the
+ * socket, privileges, daemon, signals, threads, then libmilter's loop.
+ * Signals are blocked before any thread exists; the signal thread
+ * sigwait()s for SIGUSR1 (reload) while libmilter's own signal thread
+ * handles SIGTERM, SIGINT and SIGHUP (orderly stop).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "milter.h"
+#include "model.h"
+#include "queue.h"
+#include "trainer.h"
+#include "watch.h"
+
+#define MAIN_DEFAULT_CONFIG SYSCONFDIR "/neural-milter/neural-milter.ini"
+#define MAIN_DRAIN_MS 30000 /* wait for sessions in progress at stop */
+
+struct main_opts {
+    const char *config;
+    int foreground;
+    int check;
+};
+
+/* The signal thread's state: written before it starts, then its own. */
+struct main_sig {
+    pthread_t thread;
+    const char *config;
+    sigset_t set;
+};
+
+/* main_usage - print the synopsis and exit */
+static void
+main_usage(int code)
+{
+    fprintf(code ? stderr : stdout,
+            "usage: neural-milter [-c FILE] [-f] [-t] [-V]\n"
+            "  -c FILE  configuration (default %s)\n"
+            "  -f       stay in the foreground, log to stderr\n"
+            "  -t       check the configuration and exit 0 (good) or 1\n"
+            "  -V       print the version and exit\n",
+            MAIN_DEFAULT_CONFIG);
+    exit(code);
+}
+
+/* main_args - parse the command line */
+static void
+main_args(int argc, char **argv, struct main_opts *o)
+{
+    int ch;
+
+    o->config = MAIN_DEFAULT_CONFIG;
+    while ((ch = getopt(argc, argv, "c:fhtV")) != -1) {
+        switch (ch) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'f':
+            o->foreground = 1;
+            break;
+        case 't':
+            o->check = 1;
+            break;
+        case 'V':
+            printf("neural-milter %s\n", PACKAGE_VERSION);
+            exit(0);
+        case 'h':
+            main_usage(0);
+            break;
+        default:
+            main_usage(EX_USAGE);
+        }
+    }
+    if (optind != argc)
+        main_usage(EX_USAGE);
+}
+
+/* main_check_ids - the user and group named in c exist; 0 or -1 */
+static int
+main_check_ids(const struct cfg *c, char *err, size_t errlen)
+{
+    if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
+        snprintf(err, errlen, "%s: [milter] user: no such user: %s\n",
+                 c->path, c->user);
+        return -1;
+    }
+    if (c->group[0] != '\0' && getgrnam(c->group) == NULL) {
+        snprintf(err, errlen, "%s: [milter] group: no such group: %s\n",
+                 c->path, c->group);
+        return -1;
+    }
+    return 0;
+}
+
+/* main_drop_privileges - become [milter] user/group when root */
+static void
+main_drop_privileges(const struct cfg *c)
+{
+    struct passwd *pw;
+    gid_t gid;
+
+    if (geteuid() != 0)
+        return;
+    if (c->user[0] == '\0') {
+        log_warnx("main: running as root; set [milter] user");
+        return;
+    }
+    if ((pw = getpwnam(c->user)) == NULL)
+        fatalx("main: no such user: %s", c->user);
+    gid = pw->pw_gid;
+    if (c->group[0] != '\0') {
+        struct group *gr = getgrnam(c->group);
+
+        if (gr == NULL)
+            fatalx("main: no such group: %s", c->group);
+        gid = gr->gr_gid;
+    }
+    if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 ||
+        setuid(pw->pw_uid) != 0)
+        fatal("main: cannot become %s", c->user);
+    if (setuid(0) == 0)
+        fatalx("main: could regain root after dropping it");
+}
+
+/* main_daemonize - detach from the terminal */
+static void
+main_daemonize(void)
+{
+    pid_t pid;
+    int fd;
+
+    if ((pid = fork()) < 0)
+        fatal("main: fork");
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        fatal("main: setsid");
+    if ((pid = fork()) < 0)
+        fatal("main: fork");
+    if (pid > 0)
+        _exit(0);
+    if (chdir("/") != 0)
+        fatal("main: chdir /");
+    if ((fd = open("/dev/null", O_RDWR)) < 0)
+        fatal("main: /dev/null");
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO)
+        close(fd);
+}
+
+/* main_pidfile - write our pid; owned by the user we become */
+static void
+main_pidfile(const struct cfg *c)
+{
+    FILE *f;
+
+    if (c->pidfile[0] == '\0')
+        return;
+    if ((f = fopen(c->pidfile, "w")) == NULL)
+        fatal("main: cannot write pid file %s", c->pidfile);
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0)
+        fatal("main: cannot write pid file %s", c->pidfile);
+    if (geteuid() == 0 && c->user[0] != '\0') {
+        struct passwd *pw = getpwnam(c->user);
+        struct group *gr = c->group[0] ? getgrnam(c->group) : NULL;
+
+        /* So the unprivileged daemon can remove it at stop. */
+        if (pw != NULL &&
+            chown(c->pidfile, pw->pw_uid, gr ? gr->gr_gid : pw->pw_gid) != 0)
+            log_warn("main: chown %s", c->pidfile);
+    }
+}
+
+/* main_mkparent - make the directory that will hold path when it is
+ * missing (as /run/neural-milter is after a reboot without systemd),
+ * owned by the user we become so it can remove its files */
+static void
+main_mkparent(const char *path, const struct cfg *c)
+{
+    char dir[1024];
+    char *slash;
+    struct passwd *pw;
+
+    if (path == NULL || path[0] != '/' ||
+        (size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+        return;
+    if ((slash = strrchr(dir, '/')) == dir)
+        return;
+    *slash = '\0';
+    if (mkdir(dir, 0755) != 0) {
+        if (errno != EEXIST)
+            log_warn("main: mkdir %s", dir);
+        return;
+    }
+    if (geteuid() == 0 && c->user[0] != '\0' &&
+        (pw = getpwnam(c->user)) != NULL &&
+        chown(dir, pw->pw_uid, pw->pw_gid) != 0)
+        log_warn("main: chown %s", dir);
+}
+
+/* main_log_restart_key - name a changed key that needs a restart */
+static void
+main_log_restart_key(const char *section, const char *key, void *arg)
+{
+    (void)arg;
+    log_warnx("main: reload: [%s] %s changed; it takes effect at the next "
+              "restart", section, key);
+}
+
+/* main_reload - SIGUSR1: load the file again and swap it in */
+static void
+main_reload(const char *path)
+{
+    char err[4096];
+    struct cfg *old, *c = cfg_load(path, err, sizeof(err));
+
+    if (c == NULL) {
+        log_warnx("main: reload of %s failed, keeping the running "
+                  "configuration:\n%s", path, err);
+        return;
+    }
+    old = cfg_current_get();
+    cfg_restart_keys(old, c, main_log_restart_key, NULL);
+    cfg_release(old);
+    log_set_level((enum log_level)c->log_level);
+    cfg_current_set(c);
+    log_info("main: reloaded %s", path);
+}
+
+/* main_sig_thread - wait for SIGUSR1; a pthread_kill at stop ends it */
+static void *
+main_sig_thread(void *arg)
+{
+    struct main_sig *s = arg;
+    int sig;
+
+    pthread_setname_np(pthread_self(), "nm-signal");
+    for (;;) {
+        if (sigwait(&s->set, &sig) != 0)
+            continue;
+        if (sig == SIGUSR2) /* our own stop request */
+            break;
+        if (sig == SIGUSR1)
+            main_reload(s->config);
+    }
+    return NULL;
+}
+
+/* main - start, serve, stop */
+int
+main(int argc, char **argv)
+{
+    struct main_opts o = { 0 };
+    struct main_sig sig = { 0 };
+    struct watch *w;
+    struct queue *q;
+    struct trainer *tr;
+    struct cfg *c;
+    char err[8192];
+    sigset_t all;
+    int rc;
+
+    main_args(argc, argv, &o);
+    c = cfg_load(o.config, err, sizeof(err));
+    if (c == NULL || main_check_ids(c, err, sizeof(err)) != 0) {
+        fputs(err, stderr);
+        return o.check ? 1 : EX_CONFIG;
+    }
+    if (o.check) {
+        printf("%s: configuration OK\n", o.config);
+        cfg_release(c);
+        return 0;
+    }
+    if (log_init("neural-milter", o.foreground, c->syslog_facility) != 0)
+        fatalx("main: unknown syslog facility %s", c->syslog_facility);
+    log_set_level((enum log_level)c->log_level);
+
+    /* Before any thread: libmilter's, ours, and the ones libraries start. */
+    sigemptyset(&all);
+    sigaddset(&all, SIGHUP);
+    sigaddset(&all, SIGTERM);
+    sigaddset(&all, SIGINT);
+    sigaddset(&all, SIGUSR1);
+    sigaddset(&all, SIGUSR2);
+    if (pthread_sigmask(SIG_BLOCK, &all, NULL) != 0)
+        fatalx("main: cannot block signals");
+    signal(SIGPIPE, SIG_IGN);
+
+    if (strncmp(c->socket, "unix:", 5) == 0 ||
+        strncmp(c->socket, "local:", 6) == 0)
+        main_mkparent(strchr(c->socket, ':') + 1, c);
+    main_mkparent(c->pidfile, c);
+    if (milter_setup(c, err, sizeof(err)) != 0)
+        fatalx("main: %s", err);
+    if (!o.foreground)
+        main_daemonize();
+    main_pidfile(c);
+    main_drop_privileges(c);
+    cfg_current_set(cfg_acquire(c));
+
+    sigemptyset(&sig.set);
+    sigaddset(&sig.set, SIGUSR1);
+    sigaddset(&sig.set, SIGUSR2);
+    sig.config = o.config;
+    if (pthread_create(&sig.thread, NULL, main_sig_thread, &sig) != 0)
+        fatalx("main: cannot start the signal thread");
+    if ((w = watch_start(c, err, sizeof(err))) == NULL ||
+        (q = queue_start(c, err, sizeof(err))) == NULL ||
+        (tr = trainer_start(c, err, sizeof(err))) == NULL)
+        fatalx("main: %s", err);
+    milter_set_queue(q);
+
+    log_info("main: neural-milter %s listening on %s", PACKAGE_VERSION,
+             c->socket);
+    rc = milter_run(MAIN_DRAIN_MS);
+    log_info("main: stopping");
+
+    trainer_stop(tr);
+    queue_stop(q, 5000);
+    watch_stop(w);
+    pthread_kill(sig.thread, SIGUSR2);
+    pthread_join(sig.thread, NULL);
+    if (c->pidfile[0] != '\0' && unlink(c->pidfile) != 0 && errno != ENOENT)
+        log_warn("main: cannot remove %s", c->pidfile);
+    model_current_set(NULL);
+    cfg_current_set(cfg_defaults());
+    cfg_release(c);
+    log_info("main: stopped");
+    return rc == 0 ? 0 : EX_SOFTWARE;
+}

@@ -1040,3 +1040,429 @@ store_ping(struct store *st)
 {
     return store_run(st, &st->role[0], store_op_ping, NULL, 1);
 }
+
+/*
+ * Training: examples, the new-example counter, the lock, the last
+ * outcome. Keys (doc/redis-keys.md):
+ *   PREFIX:ex:spam, PREFIX:ex:ham  lists of example records, newest first
+ *   PREFIX:ex:new                  examples added since the last training
+ *   PREFIX:train:lock              owner token, SET NX PX, renewed
+ *   PREFIX:train:last              one line: the last training's outcome
+ */
+
+/* KEYS: the class list, the counter; ARGV: record, cap. Trimming in the
+ * same script keeps the list at the cap with the oldest dropped. */
+static const char store_lua_push[] =
+    "redis.call('LPUSH', KEYS[1], ARGV[1])\n"
+    "redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[2]) - 1)\n"
+    "return redis.call('INCR', KEYS[2])\n";
+
+/* KEYS: the counter; ARGV: how many were used. Never below zero. */
+static const char store_lua_consume[] =
+    "local v = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])\n"
+    "if v < 0 then v = 0 end\n"
+    "redis.call('SET', KEYS[1], v)\n"
+    "return v\n";
+
+/* KEYS: the lock; ARGV: token, ttl ms. Only the owner renews. */
+static const char store_lua_renew[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "    return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
+/* KEYS: the lock; ARGV: token. Only the owner releases. */
+static const char store_lua_release[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "    return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+/* store_key - "PREFIX:suffix" */
+static void
+store_key(const struct store *st, const char *suffix, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%s", st->prefix, suffix);
+}
+
+/* store_reply_long - an integer reply, or a numeric bulk string */
+static int
+store_reply_long(const redisReply *r, long *out)
+{
+    if (r->type == REDIS_REPLY_INTEGER) {
+        *out = (long)r->integer;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_NIL) {
+        *out = 0;
+        return 0;
+    }
+    if (r->type == REDIS_REPLY_STRING && strlen(r->str) == r->len)
+        return util_parse_long(r->str, LONG_MIN, LONG_MAX, out);
+    return -1;
+}
+
+struct store_eval_arg {
+    const char *label;
+    const char *script;
+    int nkeys;
+    const char *keys[3];
+    int nargs;
+    const char *args[3];
+    size_t arglen[3];
+    long result;
+};
+
+/* store_op_eval - one script with an integer result */
+static int
+store_op_eval(struct store_call *call, void *arg)
+{
+    struct store_eval_arg *a = arg;
+    const char *argv[9];
+    size_t lens[9];
+    char nkeys[8];
+    int argc = 0;
+    redisReply *r;
+
+    snprintf(nkeys, sizeof(nkeys), "%d", a->nkeys);
+    argv[argc] = "EVAL";
+    lens[argc++] = 4;
+    argv[argc] = a->script;
+    lens[argc++] = strlen(a->script);
+    argv[argc] = nkeys;
+    lens[argc++] = strlen(nkeys);
+    for (int i = 0; i < a->nkeys; i++) {
+        argv[argc] = a->keys[i];
+        lens[argc++] = strlen(a->keys[i]);
+    }
+    for (int i = 0; i < a->nargs; i++) {
+        argv[argc] = a->args[i];
+        lens[argc++] = a->arglen[i] ? a->arglen[i] : strlen(a->args[i]);
+    }
+    if ((r = store_cmd(call, a->label, a->keys[0], argc, argv, lens)) == NULL)
+        return -1;
+    if (store_reply_long(r, &a->result) != 0) {
+        freeReplyObject(r);
+        return store_fail(call, "unexpected reply");
+    }
+    freeReplyObject(r);
+    return 0;
+}
+
+/* store_example_push - add one record to its class, capped */
+int
+store_example_push(struct store *st, int spam, const void *rec, size_t len,
+                   long max_examples)
+{
+    char list[STORE_KEY_MAX], cnt[STORE_KEY_MAX], cap[24];
+    struct store_eval_arg a = {
+        .label = "EVAL push", .script = store_lua_push, .nkeys = 2,
+        .keys = { list, cnt }, .nargs = 2, .args = { rec, cap },
+        .arglen = { len, 0 },
+    };
+
+    if (len == 0 || max_examples < 1)
+        return -1;
+    store_key(st, spam ? "ex:spam" : "ex:ham", list, sizeof(list));
+    store_key(st, "ex:new", cnt, sizeof(cnt));
+    snprintf(cap, sizeof(cap), "%ld", max_examples);
+    /* Not idempotent: a retry could store the example twice. */
+    return store_run(st, &st->role[0], store_op_eval, &a, 0) < 0 ? -1 : 0;
+}
+
+struct store_counts_arg {
+    long *nspam, *nham, *nnew;
+};
+
+/* store_op_counts - LLEN, LLEN, GET */
+static int
+store_op_counts(struct store_call *call, void *arg)
+{
+    struct store_counts_arg *a = arg;
+    char key[3][STORE_KEY_MAX];
+    const char *suffix[3] = { "ex:spam", "ex:ham", "ex:new" };
+    long *out[3] = { a->nspam, a->nham, a->nnew };
+
+    for (int i = 0; i < 3; i++) {
+        const char *argv[2] = { i < 2 ? "LLEN" : "GET", key[i] };
+        redisReply *r;
+
+        store_key(call->st, suffix[i], key[i], sizeof(key[i]));
+        if ((r = store_cmd(call, argv[0], key[i], 2, argv, NULL)) == NULL)
+            return -1;
+        if (store_reply_long(r, out[i]) != 0) {
+            freeReplyObject(r);
+            return store_fail(call, "not a number");
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* store_example_counts - examples per class and new since training */
+int
+store_example_counts(struct store *st, long *nspam, long *nham, long *nnew)
+{
+    struct store_counts_arg a = { nspam, nham, nnew };
+
+    return store_run(st, &st->role[0], store_op_counts, &a, 1) < 0 ? -1 : 0;
+}
+
+struct store_fetch_arg {
+    const char *key;
+    struct store_blob **out;
+    size_t *n;
+};
+
+/* store_op_fetch - LRANGE 0 -1 */
+static int
+store_op_fetch(struct store_call *call, void *arg)
+{
+    struct store_fetch_arg *a = arg;
+    const char *argv[] = { "LRANGE", a->key, "0", "-1" };
+    struct store_blob *b;
+    redisReply *r;
+    size_t k = 0;
+
+    if ((r = store_cmd(call, "LRANGE", a->key, 4, argv, NULL)) == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return store_fail(call, "unexpected reply");
+    }
+    b = xcalloc(r->elements + 1, sizeof(*b));
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || e->len == 0)
+            continue; /* not ours: the decoder would refuse it anyway */
+        b[k].data = xmalloc(e->len);
+        memcpy(b[k].data, e->str, e->len);
+        b[k].len = e->len;
+        k++;
+    }
+    freeReplyObject(r);
+    *a->out = b;
+    *a->n = k;
+    return 0;
+}
+
+/* store_examples_fetch - every record of one class, newest first */
+int
+store_examples_fetch(struct store *st, int spam, struct store_blob **out,
+                     size_t *n)
+{
+    char key[STORE_KEY_MAX];
+    struct store_fetch_arg a = { key, out, n };
+
+    *out = NULL;
+    *n = 0;
+    store_key(st, spam ? "ex:spam" : "ex:ham", key, sizeof(key));
+    return store_run(st, &st->role[0], store_op_fetch, &a, 1) < 0 ? -1 : 0;
+}
+
+/* store_blobs_free - free what store_examples_fetch returned */
+void
+store_blobs_free(struct store_blob *b, size_t n)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(b[i].data);
+    free(b);
+}
+
+/* store_new_consume - subtract what a training used from the counter */
+int
+store_new_consume(struct store *st, long n)
+{
+    char cnt[STORE_KEY_MAX], num[24];
+    struct store_eval_arg a = {
+        .label = "EVAL consume", .script = store_lua_consume, .nkeys = 1,
+        .keys = { cnt }, .nargs = 1, .args = { num },
+    };
+
+    store_key(st, "ex:new", cnt, sizeof(cnt));
+    snprintf(num, sizeof(num), "%ld", n);
+    return store_run(st, &st->role[0], store_op_eval, &a, 0) < 0 ? -1 : 0;
+}
+
+struct store_simple_arg {
+    const char *label;
+    int argc;
+    const char *argv[6];
+    redisReply *reply;        /* kept for the caller, who frees it */
+};
+
+/* store_op_simple - one command, reply handed back */
+static int
+store_op_simple(struct store_call *call, void *arg)
+{
+    struct store_simple_arg *a = arg;
+
+    a->reply = store_cmd(call, a->label, a->argc > 1 ? a->argv[1] : "",
+                         a->argc, a->argv, NULL);
+    return a->reply == NULL ? -1 : 0;
+}
+
+/* store_examples_delete - drop every example and the counter */
+int
+store_examples_delete(struct store *st)
+{
+    char k1[STORE_KEY_MAX], k2[STORE_KEY_MAX], k3[STORE_KEY_MAX];
+    struct store_simple_arg a = { "DEL", 4, { "DEL", k1, k2, k3 }, NULL };
+
+    store_key(st, "ex:spam", k1, sizeof(k1));
+    store_key(st, "ex:ham", k2, sizeof(k2));
+    store_key(st, "ex:new", k3, sizeof(k3));
+    if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
+        return -1;
+    freeReplyObject(a.reply);
+    return 0;
+}
+
+/* store_lock_acquire - SET NX PX with our token */
+int
+store_lock_acquire(struct store *st, const char *token, long ttl_ms)
+{
+    char key[STORE_KEY_MAX], ttl[24];
+    struct store_simple_arg a = {
+        "SET NX", 6, { "SET", key, token, "NX", "PX", ttl }, NULL };
+    int got;
+
+    store_key(st, "train:lock", key, sizeof(key));
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    /* Not retried: a lost reply could leave us holding a lock we think
+     * we did not get; it expires after ttl_ms then. */
+    if (store_run(st, &st->role[0], store_op_simple, &a, 0) < 0)
+        return -1;
+    got = a.reply->type == REDIS_REPLY_STATUS;
+    freeReplyObject(a.reply);
+    return got;
+}
+
+/* store_lock_script - renew or release, owner only */
+static int
+store_lock_script(struct store *st, const char *label, const char *script,
+                  const char *token, long ttl_ms)
+{
+    char key[STORE_KEY_MAX], ttl[24];
+    struct store_eval_arg a = {
+        .label = label, .script = script, .nkeys = 1, .keys = { key },
+        .nargs = ttl_ms > 0 ? 2 : 1, .args = { token, ttl },
+    };
+
+    store_key(st, "train:lock", key, sizeof(key));
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    if (store_run(st, &st->role[0], store_op_eval, &a, 1) < 0)
+        return -1;
+    return a.result > 0;
+}
+
+/* store_lock_renew - extend our lock */
+int
+store_lock_renew(struct store *st, const char *token, long ttl_ms)
+{
+    return store_lock_script(st, "EVAL renew", store_lua_renew, token,
+                             ttl_ms);
+}
+
+/* store_lock_release - drop our lock */
+int
+store_lock_release(struct store *st, const char *token)
+{
+    return store_lock_script(st, "EVAL release", store_lua_release, token,
+                             0);
+}
+
+struct store_owner_arg {
+    char *buf;
+    size_t len;
+    long *ttl_ms;
+};
+
+/* store_op_owner - GET and PTTL of the lock */
+static int
+store_op_owner(struct store_call *call, void *arg)
+{
+    struct store_owner_arg *a = arg;
+    char key[STORE_KEY_MAX];
+    const char *get[] = { "GET", key }, *pttl[] = { "PTTL", key };
+    redisReply *r;
+    int held;
+
+    store_key(call->st, "train:lock", key, sizeof(key));
+    if ((r = store_cmd(call, "GET", key, 2, get, NULL)) == NULL)
+        return -1;
+    held = r->type == REDIS_REPLY_STRING;
+    if (held)
+        snprintf(a->buf, a->len, "%.*s", (int)r->len, r->str);
+    freeReplyObject(r);
+    if (!held)
+        return 0;
+    if ((r = store_cmd(call, "PTTL", key, 2, pttl, NULL)) == NULL)
+        return -1;
+    if (store_reply_long(r, a->ttl_ms) != 0)
+        *a->ttl_ms = -1;
+    freeReplyObject(r);
+    return 1;
+}
+
+/* store_lock_owner - who holds the lock, for how long */
+int
+store_lock_owner(struct store *st, char *buf, size_t len, long *ttl_ms)
+{
+    struct store_owner_arg a = { buf, len, ttl_ms };
+
+    *ttl_ms = 0;
+    return store_run(st, &st->role[0], store_op_owner, &a, 1);
+}
+
+/* store_train_outcome_set - the last training's line */
+int
+store_train_outcome_set(struct store *st, const char *line)
+{
+    char key[STORE_KEY_MAX];
+    struct store_simple_arg a = { "SET", 3, { "SET", key, line }, NULL };
+
+    store_key(st, "train:last", key, sizeof(key));
+    if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
+        return -1;
+    freeReplyObject(a.reply);
+    return 0;
+}
+
+/* store_train_outcome_get - read it back */
+int
+store_train_outcome_get(struct store *st, char *buf, size_t len)
+{
+    char key[STORE_KEY_MAX];
+    struct store_simple_arg a = { "GET", 2, { "GET", key }, NULL };
+    int found;
+
+    store_key(st, "train:last", key, sizeof(key));
+    if (store_run(st, st->rd, store_op_simple, &a, 1) < 0)
+        return -1;
+    found = a.reply->type == REDIS_REPLY_STRING;
+    if (found)
+        snprintf(buf, len, "%.*s", (int)a.reply->len, a.reply->str);
+    freeReplyObject(a.reply);
+    return found;
+}
+
+/* store_model_expire - let an old profile's model go after seconds */
+int
+store_model_expire(struct store *st, const char *digest, long seconds)
+{
+    char key[STORE_KEY_MAX], sec[24];
+    struct store_simple_arg a = { "EXPIRE", 3, { "EXPIRE", key, sec }, NULL };
+
+    if (digest == NULL || !store_digest_ok(digest, strlen(digest)))
+        return -1;
+    store_key_model(st, digest, key, sizeof(key));
+    snprintf(sec, sizeof(sec), "%ld", seconds > 0 ? seconds : 1);
+    if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
+        return -1;
+    freeReplyObject(a.reply);
+    return 0;
+}

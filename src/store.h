@@ -90,4 +90,65 @@ struct store *store_new_cfg(const struct cfg *c, char *err, size_t errlen)
 /* store_ping - 0 when a write server answers PING, else -1. */
 int store_ping(struct store *st) __attribute__((warn_unused_result));
 
+/*
+ * Training (see doc/redis-keys.md). Write servers only, so a trainer never
+ * reads a replica that lags behind. All return -1 on a Redis error.
+ */
+
+/* store_example_push - LPUSH an encoded example to its class list, trim
+ * the list to max_examples (oldest dropped) and count it as new, in one
+ * script. Returns 0 or -1. */
+int store_example_push(struct store *st, int spam, const void *rec,
+                       size_t len, long max_examples)
+    __attribute__((warn_unused_result));
+
+/* store_example_counts - examples per class and new since the last
+ * training. Returns 0 or -1. */
+int store_example_counts(struct store *st, long *nspam, long *nham,
+                         long *nnew) __attribute__((warn_unused_result));
+
+struct store_blob {
+    void *data;
+    size_t len;
+};
+
+/* store_examples_fetch - every record of one class, newest first; *out
+ * is freed with store_blobs_free(). Returns 0 or -1. */
+int store_examples_fetch(struct store *st, int spam, struct store_blob **out,
+                         size_t *n) __attribute__((warn_unused_result));
+void store_blobs_free(struct store_blob *b, size_t n);
+
+/* store_new_consume - subtract n from the new-example counter (not
+ * below 0). Returns 0 or -1. */
+int store_new_consume(struct store *st, long n)
+    __attribute__((warn_unused_result));
+
+/* store_examples_delete - drop both lists and the counter. 0 or -1. */
+int store_examples_delete(struct store *st)
+    __attribute__((warn_unused_result));
+
+/* store_lock_acquire - the training lock for token, expiring after
+ * ttl_ms. Returns 1 when taken, 0 when someone holds it, -1. */
+int store_lock_acquire(struct store *st, const char *token, long ttl_ms)
+    __attribute__((warn_unused_result));
+/* store_lock_renew - extend it if token still owns it: 1, 0 lost, -1. */
+int store_lock_renew(struct store *st, const char *token, long ttl_ms)
+    __attribute__((warn_unused_result));
+/* store_lock_release - delete it if token owns it: 1, 0 not ours, -1. */
+int store_lock_release(struct store *st, const char *token);
+/* store_lock_owner - the holder's token into buf and the ms left:
+ * 1 held, 0 free, -1. */
+int store_lock_owner(struct store *st, char *buf, size_t len, long *ttl_ms);
+
+/* store_train_outcome_set/get - one line about the last training;
+ * get returns 1 found, 0 none, -1. */
+int store_train_outcome_set(struct store *st, const char *line)
+    __attribute__((warn_unused_result));
+int store_train_outcome_get(struct store *st, char *buf, size_t len);
+
+/* store_model_expire - expire profile digest's model after seconds (a
+ * replaced profile's grace period; a new publish removes the expiry). */
+int store_model_expire(struct store *st, const char *digest, long seconds)
+    __attribute__((warn_unused_result));
+
 #endif /* NM_STORE_H */

@@ -12,6 +12,9 @@
 #                       redis-server or redis-cli is missing
 #   nm_redis_stop       stop it
 #   nm_track PID        have nm_cleanup kill PID too
+#   nm_track_dir DIR    have nm_cleanup remove DIR too (outside t/tmp)
+#   nm_wait_for CMD N   run CMD every 0.1 s until it succeeds, at most N
+#                       times; returns its last status
 #   nm_cleanup          kill what was started, remove the tmp dirs (runs
 #                       at exit; NM_KEEP_TMP=1 keeps the dirs)
 
@@ -20,6 +23,7 @@
 NM_REDIS_PID=
 NM_REDIS_SOCK=
 NM_PIDS=
+NM_DIRS=
 
 # nm_tmpdir NAME - usually called as d=$(nm_tmpdir NAME), in a subshell;
 # so the dirs are found again by name: $$ is the same in subshells.
@@ -32,6 +36,22 @@ nm_tmpdir() {
 # nm_track PID - kill PID at exit
 nm_track() {
     NM_PIDS="$NM_PIDS $1"
+}
+
+# nm_track_dir DIR - remove DIR at exit
+nm_track_dir() {
+    NM_DIRS="$NM_DIRS $1"
+}
+
+# nm_wait_for CMD N - poll CMD (a string for eval) up to N times
+nm_wait_for() {
+    _nm_w=0
+    while ! eval "$1" >/dev/null 2>&1; do
+        _nm_w=$((_nm_w + 1))
+        [ "$_nm_w" -ge "$2" ] && return 1
+        nm_sleep_tenth
+    done
+    return 0
 }
 
 # nm_sleep_tenth - sleep 0.1 s where sleep takes fractions, else 1 s
@@ -83,6 +103,7 @@ nm_redis_stop() {
 
 # nm_cleanup - the exit trap
 nm_cleanup() {
+    command -v nm_postfix_stop >/dev/null 2>&1 && nm_postfix_stop
     nm_redis_stop
     for _nm_p in $NM_PIDS; do
         kill "$_nm_p" 2>/dev/null
@@ -90,7 +111,7 @@ nm_cleanup() {
     done
     NM_PIDS=
     if [ -z "$NM_KEEP_TMP" ]; then
-        for _nm_d in "$top_builddir"/t/tmp/*."$$"; do
+        for _nm_d in "$top_builddir"/t/tmp/*."$$" $NM_DIRS; do
             [ -d "$_nm_d" ] && rm -rf "$_nm_d"
         done
     fi

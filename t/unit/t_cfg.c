@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 35   /* keys in cfg_defs[] */
+#define NKEYS 40   /* keys in cfg_defs[] */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
 #define Q59                                                                  \
@@ -372,6 +372,11 @@ check_good(void)
     is_dbl(c->holdout, 0.2, 0, "holdout");
     is_dbl(c->target_fpr, 0.01, 0, "target_fpr");
     is_int(c->max_epochs, 300, "max_epochs");
+    is_int(c->check_interval_ms, 300000, "check_interval");
+    is_int(c->lock_ttl_ms, 120000, "lock_ttl");
+    is_dbl(c->profile_change, 0.2, 1e-12, "profile_change");
+    is_int(c->profile_grace_ms, 172800000, "profile_grace");
+    is_int(c->queue_size, 500, "queue_size");
     ok(strstr(c->path, "good.ini") != NULL, "path remembered");
     is_int(cfg_hidden_layers(c, 100, sizes), 2, "16,8: two layers");
     ok(sizes[0] == 16 && sizes[1] == 8, "16,8: sizes");
@@ -468,6 +473,11 @@ check_edges(void)
                c->spam_score == 1000 && c->holdout == 0.5 &&
                c->target_fpr == 0.2 && c->max_epochs == 100000,
            "edges_max: score and train values");
+        ok(c->check_interval_ms == 86400000 && c->lock_ttl_ms == 3600000 &&
+               c->profile_change == 1 &&
+               c->profile_grace_ms == 86400000000L &&
+               c->queue_size == 1000000,
+           "edges_max: trainer values");
     } else {
         diag("err:\n%s", err);
     }
@@ -483,6 +493,9 @@ check_edges(void)
                c->max_examples == 100 && c->min_class == 1 &&
                c->ham_score == -1000 && c->max_epochs == 1,
            "edges_min: score and train values");
+        ok(c->check_interval_ms == 100 && c->lock_ttl_ms == 1000 &&
+               c->profile_grace_ms == 1000 && c->queue_size == 1,
+           "edges_min: trainer values");
     } else {
         diag("err:\n%s", err);
     }
@@ -591,15 +604,15 @@ check_restart(void)
            "milter.socket milter.user milter.group milter.umask "
            "milter.pidfile milter.syslog_facility redis.servers "
            "redis.read_servers redis.password redis.db redis.prefix "
-           "redis.timeout redis.connect_timeout redis.watch_interval ",
-           "restart keys: all [milter]/[redis] restart keys, no reload "
-           "keys");
+           "redis.timeout redis.connect_timeout redis.watch_interval "
+           "train.queue_size ",
+           "restart keys: all restart keys, no reload keys");
     got[0] = '\0';
     cfg_restart_keys(d, l, restart_fn, got);
     is_str(got,
            "milter.umask redis.db redis.timeout redis.connect_timeout "
-           "redis.watch_interval ",
-           "restart keys: only those changed (score/train ignored)");
+           "redis.watch_interval train.queue_size ",
+           "restart keys: only those changed (reload keys ignored)");
     cfg_release(d);
     cfg_release(g);
     cfg_release(l);

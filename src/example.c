@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * example - the record, before compression, little-endian:
+ *   u8  format (1)
+ *   u8  flags: bit 0 spam, bit 1 explicit, bit 2 has_scores,
+ *       bits 3-4 upstream (1 rspamd, 2 spamassassin), bit 5 truncated
+ *   i64 time
+ *   i32 score * 100, i32 required * 100 (rounded)
+ *   u16 symbol count, then per symbol: u8 name length, the name, and
+ *       with has_scores an i32 score * 100
+ * Scores are kept at the scanners' printed precision (two decimals), so
+ * nothing is lost and a record is a few hundred bytes.
+ */
+#include "config.h"
+#include "example.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zstd.h>
+
+#include "xmalloc.h"
+
+#define EXAMPLE_FORMAT 1
+
+struct example_buf {
+    unsigned char *p;
+    size_t len, cap;
+};
+
+/* example_put - append bytes */
+static void
+example_put(struct example_buf *b, const void *src, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = (b->len + n) * 2;
+        b->p = xreallocarray(b->p, b->cap, 1);
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+/* example_put_int - append an n-byte little-endian integer */
+static void
+example_put_int(struct example_buf *b, uint64_t v, size_t n)
+{
+    unsigned char le[8];
+
+    for (size_t i = 0; i < n; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    example_put(b, le, n);
+}
+
+/* example_centi - a score in hundredths, clamped to int32 */
+static int32_t
+example_centi(double v)
+{
+    double c = round(v * 100.0);
+
+    if (!isfinite(c))
+        return 0;
+    if (c > 2147483647.0)
+        return 2147483647;
+    if (c < -2147483647.0)
+        return -2147483647;
+    return (int32_t)c;
+}
+
+/* example_from_result - copy a verdict into an example */
+int
+example_from_result(struct example *ex, const struct hdr_result *res,
+                    int spam, int explicit_, int64_t now)
+{
+    memset(ex, 0, sizeof(*ex));
+    if (res->upstream != HDR_UPSTREAM_RSPAMD &&
+        res->upstream != HDR_UPSTREAM_SA)
+        return -1;
+    ex->spam = spam != 0;
+    ex->explicit_ = explicit_ != 0;
+    ex->time = now;
+    ex->res = *res;
+    ex->res.sym = NULL;
+    if (res->nsym > 0) {
+        ex->res.sym = xreallocarray(NULL, res->nsym, sizeof(*res->sym));
+        memcpy(ex->res.sym, res->sym, res->nsym * sizeof(*res->sym));
+    }
+    return 0;
+}
+
+/* example_free - release the symbols */
+void
+example_free(struct example *ex)
+{
+    hdr_result_free(&ex->res);
+}
+
+/* example_encode - serialise and compress */
+int
+example_encode(const struct example *ex, void **blob, size_t *len, char *err,
+               size_t errlen)
+{
+    struct example_buf b = { 0 };
+    const struct hdr_result *r = &ex->res;
+    unsigned flags = (ex->spam ? 1u : 0) | (ex->explicit_ ? 2u : 0) |
+                     (r->has_scores ? 4u : 0) |
+                     ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
+                     (r->truncated ? 32u : 0);
+    size_t bound, n;
+    void *out;
+
+    if (r->nsym > 0xffff) {
+        snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
+        return -1;
+    }
+    example_put_int(&b, EXAMPLE_FORMAT, 1);
+    example_put_int(&b, flags, 1);
+    example_put_int(&b, (uint64_t)ex->time, 8);
+    example_put_int(&b, (uint32_t)example_centi(r->score), 4);
+    example_put_int(&b, (uint32_t)example_centi(r->required), 4);
+    example_put_int(&b, r->nsym, 2);
+    for (size_t i = 0; i < r->nsym; i++) {
+        size_t nl = strlen(r->sym[i].name);
+
+        example_put_int(&b, nl, 1);
+        example_put(&b, r->sym[i].name, nl);
+        if (r->has_scores)
+            example_put_int(&b, (uint32_t)example_centi(r->sym[i].score), 4);
+    }
+    if (b.len > EXAMPLE_MAX_RAW) {
+        snprintf(err, errlen, "record of %zu bytes is over the limit", b.len);
+        free(b.p);
+        return -1;
+    }
+    bound = ZSTD_compressBound(b.len);
+    out = xmalloc(bound);
+    n = ZSTD_compress(out, bound, b.p, b.len, 1);
+    free(b.p);
+    if (ZSTD_isError(n)) {
+        snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
+        free(out);
+        return -1;
+    }
+    *blob = out;
+    *len = n;
+    return 0;
+}
+
+struct example_rd {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+/* example_get_int - read an n-byte little-endian integer; -1 past end */
+static int
+example_get_int(struct example_rd *rd, size_t n, uint64_t *v)
+{
+    if (rd->len - rd->off < n)
+        return -1;
+    *v = 0;
+    for (size_t i = 0; i < n; i++)
+        *v |= (uint64_t)rd->p[rd->off + i] << (8 * i);
+    rd->off += n;
+    return 0;
+}
+
+/* example_valid_name - [A-Za-z0-9_]+ */
+static int
+example_valid_name(const unsigned char *s, size_t n)
+{
+    if (n == 0 || n > HDR_MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+/* example_decode - decompress and check every field */
+int
+example_decode(const void *blob, size_t len, struct example *ex, char *err,
+               size_t errlen)
+{
+    unsigned long long raw;
+    struct example_rd rd = { 0 };
+    unsigned char *buf;
+    uint64_t v, flags, nsym;
+    size_t n;
+
+    memset(ex, 0, sizeof(*ex));
+    if (len > EXAMPLE_MAX_BLOB) {
+        snprintf(err, errlen, "record of %zu bytes is over the limit", len);
+        return -1;
+    }
+    raw = ZSTD_getFrameContentSize(blob, len);
+    if (raw == ZSTD_CONTENTSIZE_UNKNOWN || raw == ZSTD_CONTENTSIZE_ERROR ||
+        raw > EXAMPLE_MAX_RAW || raw == 0) {
+        snprintf(err, errlen, "not a compressed example record");
+        return -1;
+    }
+    buf = xmalloc((size_t)raw);
+    n = ZSTD_decompress(buf, (size_t)raw, blob, len);
+    if (ZSTD_isError(n) || n != raw) {
+        snprintf(err, errlen, "zstd: %s",
+                 ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
+        free(buf);
+        return -1;
+    }
+    rd.p = buf;
+    rd.len = n;
+    if (example_get_int(&rd, 1, &v) != 0 || v != EXAMPLE_FORMAT ||
+        example_get_int(&rd, 1, &flags) != 0) {
+        snprintf(err, errlen, "unknown example format");
+        goto bad;
+    }
+    if (((flags >> 3) & 3) != 1 && ((flags >> 3) & 3) != 2) {
+        snprintf(err, errlen, "bad upstream in example");
+        goto bad;
+    }
+    ex->spam = (flags & 1) != 0;
+    ex->explicit_ = (flags & 2) != 0;
+    ex->res.has_scores = (flags & 4) != 0;
+    ex->res.upstream = ((flags >> 3) & 3) == 1 ? HDR_UPSTREAM_RSPAMD
+                                               : HDR_UPSTREAM_SA;
+    ex->res.truncated = (flags & 32) != 0;
+    if (example_get_int(&rd, 8, &v) != 0)
+        goto trunc;
+    ex->time = (int64_t)v;
+    if (example_get_int(&rd, 4, &v) != 0)
+        goto trunc;
+    ex->res.score = (int32_t)(uint32_t)v / 100.0;
+    if (example_get_int(&rd, 4, &v) != 0)
+        goto trunc;
+    ex->res.required = (int32_t)(uint32_t)v / 100.0;
+    if (example_get_int(&rd, 2, &nsym) != 0)
+        goto trunc;
+    if (nsym > HDR_MAX_SYMBOLS) {
+        snprintf(err, errlen, "%llu symbols is over the limit",
+                 (unsigned long long)nsym);
+        goto bad;
+    }
+    ex->res.sym = nsym ? xcalloc((size_t)nsym, sizeof(*ex->res.sym)) : NULL;
+    for (size_t i = 0; i < nsym; i++) {
+        struct hdr_symbol *s = &ex->res.sym[i];
+        uint64_t nl;
+
+        if (example_get_int(&rd, 1, &nl) != 0 || rd.len - rd.off < nl)
+            goto trunc;
+        if (!example_valid_name(rd.p + rd.off, (size_t)nl)) {
+            snprintf(err, errlen, "bad symbol name in example");
+            goto bad;
+        }
+        memcpy(s->name, rd.p + rd.off, (size_t)nl);
+        s->name[nl] = '\0';
+        rd.off += (size_t)nl;
+        if (ex->res.has_scores) {
+            if (example_get_int(&rd, 4, &v) != 0)
+                goto trunc;
+            s->score = (int32_t)(uint32_t)v / 100.0;
+        }
+        ex->res.nsym++;
+    }
+    if (rd.off != rd.len) {
+        snprintf(err, errlen, "trailing bytes in example");
+        goto bad;
+    }
+    free(buf);
+    return 0;
+trunc:
+    snprintf(err, errlen, "truncated example record");
+bad:
+    free(buf);
+    example_free(ex);
+    return -1;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * example - one training example in a form that does not depend on the
+ * profile: the label, whether it was an explicit verdict, and the
+ * scanner's verdict (symbol names with their scores), so that a new
+ * profile can be trained from the examples kept for the old one. Encoded
+ * compactly and compressed with zstd for Redis. Pure: no I/O, no
+ * logging; any thread.
+ *
+ * XXX: STYLE keeps <zstd.h> to model.c; examples are not models, and
+ * routing them through model.c would make the trainer's storage depend
+ * on the network code, so this module includes it too.
+ */
+#ifndef NM_EXAMPLE_H
+#define NM_EXAMPLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hdr.h"
+
+#define EXAMPLE_MAX_RAW (256u << 10)   /* decoded bytes of one record */
+#define EXAMPLE_MAX_BLOB (256u << 10)  /* compressed bytes */
+
+struct example {
+    int spam;              /* 1 spam, 0 ham */
+    int explicit_;         /* an admin's or user's verdict, not autolearn */
+    int64_t time;          /* unix time it was queued */
+    struct hdr_result res; /* upstream, score, required, symbols */
+};
+
+/*
+ * example_from_result - fill ex from res (copied), label and flag.
+ * Only Rspamd and SpamAssassin results can be examples: -1 otherwise.
+ */
+int example_from_result(struct example *ex, const struct hdr_result *res,
+                        int spam, int explicit_, int64_t now)
+    __attribute__((warn_unused_result));
+void example_free(struct example *ex);
+
+/* example_encode - *blob is malloc'd (caller frees); 0 or -1 + err. */
+int example_encode(const struct example *ex, void **blob, size_t *len,
+                   char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* example_decode - check and decode a blob into ex (caller frees with
+ * example_free()); 0 or -1 + err. */
+int example_decode(const void *blob, size_t len, struct example *ex,
+                   char *err, size_t errlen) __attribute__((warn_unused_result));
+
+#endif /* NM_EXAMPLE_H */

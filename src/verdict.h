@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * verdict - what neural-milter makes of one message: the scanner's
+ * verdict (hdr), the network's probability and the bounded adjustment
+ * (feat, model), the training label, and the header value that says so.
+ * One code path for the milter, the admin tool and the evaluation, so
+ * they cannot disagree. Pure: no I/O, no logging; any thread.
+ */
+#ifndef NM_VERDICT_H
+#define NM_VERDICT_H
+
+#include <stddef.h>
+
+#include "cfg.h"
+#include "hdr.h"
+#include "model.h"
+
+enum verdict_label { VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM };
+
+#define VERDICT_HEADER_MAX 256 /* our header value; well under 998 */
+
+struct verdict {
+    struct hdr_result res;   /* the scanner's verdict (owned) */
+    enum hdr_status status;  /* HDR_OK or why the header was unusable */
+    char err[160];           /* reason when status != HDR_OK */
+    int scored;              /* p and adjust come from a model */
+    double p;
+    double adjust;           /* 0 unless scored */
+    char model_id[MODEL_ID_LEN + 1]; /* "" = no model */
+    size_t unknown;          /* symbols the model's profile lacks */
+    enum verdict_label label;    /* what the upstream's verdict implies */
+    enum verdict_label learned;  /* what was queued (set by the caller) */
+};
+
+/*
+ * verdict_compute - evaluate seen under c (format, trust, weights,
+ * training rules) and score it with m (borrowed; NULL = no model).
+ * v is overwritten; release it with verdict_free(). Never fails: an
+ * unusable header gives upstream=none with status/err set, a failure
+ * of the model gives scored=0.
+ */
+void verdict_compute(struct verdict *v, const struct hdr_seen *seen,
+                     const struct cfg *c, struct model *m);
+void verdict_free(struct verdict *v);
+
+/*
+ * verdict_label_of - the training label the upstream's verdict implies
+ * under c: spam when the Rspamd action is one of spam_actions or, for
+ * SpamAssassin, the score is at least spam_score; ham when the score is
+ * below ham_score; none for no, ambiguous or inconsistent results.
+ */
+enum verdict_label verdict_label_of(const struct hdr_result *res,
+                                    const struct cfg *c);
+
+const char *verdict_label_name(enum verdict_label l); /* spam|ham|none */
+
+/*
+ * verdict_header - the X-Neural-Result value:
+ * "+3.75; p=0.981; model=2b8f1c0e.7; upstream=rspamd; score=7.50; learn=none"
+ * Returns 0, or -1 when buf is too small.
+ */
+int verdict_header(const struct verdict *v, char *buf, size_t len)
+    __attribute__((warn_unused_result));
+
+/* verdict_adjusted_header - the optional second header: upstream score
+ * plus adjustment, "%.2f"; -1 when there is no upstream score. */
+int verdict_adjusted_header(const struct verdict *v, char *buf, size_t len)
+    __attribute__((warn_unused_result));
+
+#endif /* NM_VERDICT_H */
