@@ -163,6 +163,8 @@ static const struct cfg_def cfg_defs[] = {
       .offset = CFG_OFF(watch_interval_ms), .def = "10s", .min = 100,
       .max = 3600000, .flags = CFG_RESTART },
 
+    { .section = "score", .key = "enabled", .type = CFG_BOOL,
+      .offset = CFG_OFF(score_enabled), .def = "yes", .flags = CFG_RELOAD },
     { .section = "score", .key = "spam_weight", .type = CFG_DOUBLE,
       .offset = CFG_OFF(spam_weight), .def = "5.0", .min = 0, .max = 100,
       .flags = CFG_RELOAD },

@@ -53,6 +53,7 @@ struct cfg {
     long watch_interval_ms;
 
     /* [score] */
+    int score_enabled;     /* no: header and learning only, no network */
     double spam_weight;
     double ham_weight;
 

@@ -96,8 +96,9 @@ verdict_compute(struct verdict *v, const struct hdr_seen *seen,
         return;
     }
     v->label = verdict_label_of(&v->res, c);
-    if (m != NULL && (v->res.upstream == HDR_UPSTREAM_RSPAMD ||
-                      v->res.upstream == HDR_UPSTREAM_SA))
+    if (m != NULL && c->score_enabled &&
+        (v->res.upstream == HDR_UPSTREAM_RSPAMD ||
+         v->res.upstream == HDR_UPSTREAM_SA))
         verdict_score(v, c, m);
 }
 

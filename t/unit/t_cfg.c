@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 40   /* keys in cfg_defs[] */
+#define NKEYS 41   /* keys in cfg_defs[] */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
 #define Q59                                                                  \
@@ -372,6 +372,7 @@ check_good(void)
     is_dbl(c->holdout, 0.2, 0, "holdout");
     is_dbl(c->target_fpr, 0.01, 0, "target_fpr");
     is_int(c->max_epochs, 300, "max_epochs");
+    is_int(c->score_enabled, 0, "[score] enabled");
     is_int(c->check_interval_ms, 300000, "check_interval");
     is_int(c->lock_ttl_ms, 120000, "lock_ttl");
     is_dbl(c->profile_change, 0.2, 1e-12, "profile_change");
