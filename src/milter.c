@@ -189,7 +189,9 @@ milter_learn(struct verdict *v, const struct cfg *c)
     size_t len;
     int spam = v->label == VERDICT_LABEL_SPAM;
 
-    if (milter_queue == NULL || !c->train_enabled || !c->autolearn ||
+    /* [train] enabled only says whether this instance trains; every
+     * instance queues, so a site can train on one host. */
+    if (milter_queue == NULL || !c->autolearn ||
         v->label == VERDICT_LABEL_NONE)
         return;
     if (example_from_result(&ex, &v->res, spam, 0, (int64_t)time(NULL)) != 0)

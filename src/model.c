@@ -1228,7 +1228,11 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     }
     for (size_t i = 0; i < n; i++) {
         memcpy(td->input[i], x + i * nin, nin * sizeof(fann_type));
-        td->output[i][0] = y[i] >= 0.5f ? 1.0f : 0.0f;
+        /* Smoothed targets keep the weights finite on separable data
+         * (autolearn's sure verdicts): with 0 and 1 the outputs saturate
+         * and rank nothing between the extremes. */
+        td->output[i][0] = y[i] >= 0.5f ? 1.0f - (fann_type)opts->smoothing
+                                        : (fann_type)opts->smoothing;
     }
     /* the weights change: idle copies would score with the old ones */
     model_pool_flush(m);

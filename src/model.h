@@ -110,6 +110,7 @@ struct model_train_opts {
     unsigned max_epochs;
     unsigned patience;      /* epochs without validation gain before stop */
     double target_fpr;      /* spam threshold chosen at this ham rate */
+    double smoothing;       /* targets: smoothing for ham, 1 - it for spam */
 };
 
 /*
