@@ -132,21 +132,63 @@ trainer_fetch(struct store *st, int spam, struct trainer_set *set)
     return 0;
 }
 
-/* trainer_split - hold back a share, by a hash of the example's content,
- * so an example stays on its side across trainings */
+/* trainer_mix - splitmix64's finaliser: FNV-1a's low bits alone split
+ * similar examples unevenly */
+static uint64_t
+trainer_mix(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+/* trainer_hash_cmp - order indices by their example's hash */
+static int
+trainer_hash_cmp(const void *a, const void *b, void *arg)
+{
+    const uint64_t *h = arg;
+    uint64_t x = h[*(const size_t *)a], y = h[*(const size_t *)b];
+
+    return (x > y) - (x < y);
+}
+
+/* trainer_split - hold back share of each class, chosen by a hash of the
+ * example's content, so an example stays on its side across trainings
+ * and both classes are represented among the held-back examples */
 static void
 trainer_split(struct trainer_set *set, double share)
 {
+    uint64_t *h = xreallocarray(NULL, set->n + 1, sizeof(*h));
+    size_t *idx = xreallocarray(NULL, set->n + 1, sizeof(*idx));
+
     for (size_t i = 0; i < set->n; i++) {
         const struct hdr_result *r = &set->ex[i].res;
-        uint64_t h = util_hash64(&set->ex[i].time, sizeof(set->ex[i].time),
+        uint64_t v = util_hash64(&set->ex[i].time, sizeof(set->ex[i].time),
                                  UTIL_HASH64_INIT);
 
         for (size_t k = 0; k < r->nsym; k++)
-            h = util_hash64(r->sym[k].name, strlen(r->sym[k].name), h);
-        h = util_hash64(&r->score, sizeof(r->score), h);
-        set->held[i] = (double)(h % 10000) < share * 10000;
+            v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
+        v = util_hash64(&r->score, sizeof(r->score), v);
+        h[i] = trainer_mix(v);
+        set->held[i] = 0;
     }
+    for (int spam = 0; spam <= 1; spam++) {
+        size_t n = 0, want;
+
+        for (size_t i = 0; i < set->n; i++)
+            if (set->ex[i].spam == spam)
+                idx[n++] = i;
+        qsort_r(idx, n, sizeof(*idx), trainer_hash_cmp, h);
+        want = (size_t)((double)n * share + 0.5);
+        if (want == 0 && n >= 2)
+            want = 1;
+        for (size_t k = 0; k < want && k < n; k++)
+            set->held[idx[k]] = 1;
+    }
+    free(h);
+    free(idx);
 }
 
 /* trainer_set_free - release a set */
@@ -675,18 +717,45 @@ struct trainer {
     pthread_t thread;
     struct store *st;        /* this thread's own connections */
     char token[256];
+    /* the example counts when a training was not published: the same
+     * data would give the same verdict, so wait for new examples */
+    long rejected_at[3];     /* this thread only */
     /* stop request: guarded by mu, signalled through cv */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop;
 };
 
+/* trainer_tick - one check of the thread */
+static void
+trainer_tick(struct trainer *t, const struct cfg *c)
+{
+    struct trainer_report rep;
+    long n[3];
+
+    if (t->rejected_at[0] + t->rejected_at[1] > 0 &&
+        store_example_counts(t->st, &n[0], &n[1], &n[2]) == 0 &&
+        memcmp(n, t->rejected_at, sizeof(n)) == 0) {
+        log_debug("trainer: no new examples since the last network was "
+                  "not published");
+        return;
+    }
+    if (trainer_run(t->st, c, 0, t->token, &rep) != 0)
+        return;
+    if (!rep.trained)
+        log_debug("trainer: %s", rep.reason);
+    if (rep.trained && !rep.published &&
+        store_example_counts(t->st, &n[0], &n[1], &n[2]) == 0)
+        memcpy(t->rejected_at, n, sizeof(n));
+    else if (rep.published)
+        memset(t->rejected_at, 0, sizeof(t->rejected_at));
+}
+
 /* trainer_main - the thread: check, maybe train, sleep */
 static void *
 trainer_main(void *arg)
 {
     struct trainer *t = arg;
-    struct trainer_report rep;
     struct timespec until;
 
     pthread_setname_np(pthread_self(), "nm-trainer");
@@ -700,9 +769,8 @@ trainer_main(void *arg)
         long interval = c->check_interval_ms;
 
         pthread_mutex_unlock(&t->mu);
-        if (c->train_enabled &&
-            trainer_run(t->st, c, 0, t->token, &rep) == 0 && !rep.trained)
-            log_debug("trainer: %s", rep.reason);
+        if (c->train_enabled)
+            trainer_tick(t, c);
         cfg_release(c);
         pthread_mutex_lock(&t->mu);
         clock_gettime(CLOCK_REALTIME, &until);
