@@ -20,12 +20,14 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "eval.h"
 #include "example.h"
 #include "hdr.h"
 #include "log.h"
 #include "model.h"
 #include "store.h"
 #include "trainer.h"
+#include "util.h"
 #include "verdict.h"
 #include "watch.h"
 #include "xmalloc.h"
@@ -585,6 +587,287 @@ ctl_reset(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* The files of an evaluation, by split and class. */
+struct ctl_files {
+    char **path;
+    size_t n, cap;
+};
+
+/* ctl_files_add - every regular file below path, sorted */
+static void
+ctl_files_add(struct ctl_files *f, const char *path)
+{
+    struct dirent **list;
+    struct stat sb;
+    int n;
+
+    if (stat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        if (f->n == f->cap) {
+            f->cap = f->cap ? 2 * f->cap : 1024;
+            f->path = xreallocarray(f->path, f->cap, sizeof(*f->path));
+        }
+        f->path[f->n++] = xstrdup(path);
+        return;
+    }
+    if ((n = scandir(path, &list, NULL, alphasort)) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (list[i]->d_name[0] != '.') {
+            size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
+            char *sub = xmalloc(len);
+
+            snprintf(sub, len, "%s/%s", path, list[i]->d_name);
+            ctl_files_add(f, sub);
+            free(sub);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+/* ctl_files_free - release a list */
+static void
+ctl_files_free(struct ctl_files *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->path[i]);
+    free(f->path);
+    memset(f, 0, sizeof(*f));
+}
+
+/* ctl_verdict_file - parse one message under c with model m */
+static int
+ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
+                 struct verdict *v)
+{
+    struct hdr_seen seen = { 0 };
+    size_t len;
+    char *msg = ctl_read(path, &len);
+
+    if (msg == NULL)
+        return -1;
+    hdr_message_headers(msg, len, ctl_seen_add, &seen);
+    verdict_compute(v, &seen, c, m);
+    hdr_seen_free(&seen);
+    free(msg);
+    return 0;
+}
+
+/* ctl_eval_group - the corpus group of a file: its name up to the last
+ * '_' ("hard-ham-1_00042.eml" → "hard-ham-1"), else "" */
+static void
+ctl_eval_group(const char *path, char *group, size_t len)
+{
+    const char *base = strrchr(path, '/'), *us;
+
+    base = base ? base + 1 : path;
+    us = strrchr(base, '_');
+    if (us == NULL || (size_t)(us - base) >= len) {
+        group[0] = '\0';
+        return;
+    }
+    snprintf(group, len, "%.*s", (int)(us - base), base);
+}
+
+/*
+ * ctl_eval_mode - one evaluation: queue the training files (explicit
+ * verdicts, or autolearn labels from the upstream's verdict), train with
+ * the trainer under a prefix of our own, then score the test files
+ */
+static int
+ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
+              struct ctl_files te[2], const char *svg)
+{
+    char prefix[80], token[256], err[256], title[128];
+    struct trainer_report rep;
+    struct eval_item *items;
+    struct model *m = NULL;
+    struct store *st;
+    size_t n = 0, nlabel[2] = { 0, 0 };
+    int rc = 1;
+
+    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
+             (long)getpid());
+    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
+        NULL) {
+        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
+        return 1;
+    }
+    for (int spam = 0; spam <= 1; spam++)
+        for (size_t i = 0; i < tr[spam].n; i++) {
+            struct verdict v;
+            struct example ex;
+            void *blob;
+            size_t len;
+            int label = spam;
+
+            if (ctl_verdict_file(ctl->cfg, tr[spam].path[i], NULL, &v) != 0)
+                continue;
+            if (autolearn)
+                label = v.label == VERDICT_LABEL_SPAM  ? 1
+                        : v.label == VERDICT_LABEL_HAM ? 0
+                                                       : -1;
+            if (label >= 0 && !v.res.inconsistent &&
+                example_from_result(&ex, &v.res, label, !autolearn,
+                                    (int64_t)time(NULL)) == 0) {
+                if (example_encode(&ex, &blob, &len, err, sizeof(err)) ==
+                        0 &&
+                    store_example_push(st, label, blob, len,
+                                       ctl->cfg->max_examples) == 0)
+                    nlabel[label]++;
+                free(blob);
+                example_free(&ex);
+            }
+            verdict_free(&v);
+        }
+    printf("== %s: %zu spam and %zu ham training examples%s\n",
+           autolearn ? "autolearn" : "explicit verdicts", nlabel[1],
+           nlabel[0], autolearn ? " (labelled by the upstream's verdict)"
+                                : "");
+    trainer_token(token, sizeof(token));
+    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
+        printf("training: %s\n", rep.reason);
+        goto out;
+    }
+    printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
+           "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
+           rep.auc_new);
+    if (watch_poll_once(st, NULL, &m) != 1) {
+        printf("cannot load the trained model back\n");
+        goto out;
+    }
+    items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+    for (int spam = 0; spam <= 1; spam++)
+        for (size_t i = 0; i < te[spam].n; i++) {
+            struct eval_item *it = &items[n];
+            struct verdict v;
+
+            if (ctl_verdict_file(ctl->cfg, te[spam].path[i], m, &v) != 0)
+                continue;
+            it->spam = spam;
+            ctl_eval_group(te[spam].path[i], it->group, sizeof(it->group));
+            it->has_upstream = v.res.upstream == HDR_UPSTREAM_RSPAMD ||
+                               v.res.upstream == HDR_UPSTREAM_SA;
+            it->upstream = v.res.score;
+            it->required = v.res.required;
+            it->has_p = v.scored;
+            it->p = v.p;
+            it->adjust = v.adjust;
+            n++;
+            verdict_free(&v);
+        }
+    snprintf(title, sizeof(title), "test split, %s",
+             autolearn ? "autolearn" : "explicit verdicts");
+    eval_report(stdout, title, items, n, model_meta(m)->spam_threshold);
+    rc = 0;
+    if (svg != NULL && eval_roc_svg(svg, title, items, n) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", svg, strerror(errno));
+        rc = 1;
+    }
+    free(items);
+out:
+    model_release(m);
+    /* Leave nothing behind under our prefix. */
+    if (rep.model_id[0] != '\0') {
+        char digest[FEAT_DIGEST_LEN + 1];
+
+        memcpy(digest, rep.model_id, FEAT_DIGEST_LEN);
+        digest[FEAT_DIGEST_LEN] = '\0';
+        if (store_model_delete(st, digest) != 0)
+            rc = 1;
+    }
+    if (store_examples_delete(st) != 0)
+        rc = 1;
+    store_free(st);
+    return rc;
+}
+
+/* ctl_eval_split - a file's side in a two-directory evaluation: 30% test,
+ * by a hash of its name, so reruns agree */
+static int
+ctl_eval_is_test(const char *path)
+{
+    const char *base = strrchr(path, '/');
+
+    base = base ? base + 1 : path;
+    return util_hash64(base, strlen(base), UTIL_HASH64_INIT) % 100 < 30;
+}
+
+/* ctl_eval - eval [-m explicit|autolearn|both] [-o ROC.svg] DIR | SPAM HAM */
+static int
+ctl_eval(struct ctl *ctl, int argc, char **argv)
+{
+    struct ctl_files tr[2] = { { 0 } }, te[2] = { { 0 } };
+    const char *mode = "both", *svg = NULL;
+    char path[4096];
+    int ch, rc = 0;
+
+    optind = 1;
+    while ((ch = getopt(argc + 1, argv - 1, "m:o:")) != -1) {
+        switch (ch) {
+        case 'm':
+            mode = optarg;
+            break;
+        case 'o':
+            svg = optarg;
+            break;
+        default:
+            return EX_USAGE;
+        }
+    }
+    argc -= optind - 1;
+    argv += optind - 1;
+    if ((argc != 1 && argc != 2) ||
+        (strcmp(mode, "both") && strcmp(mode, "explicit") &&
+         strcmp(mode, "autolearn"))) {
+        fprintf(stderr, "neural-milter-ctl: eval [-m explicit|autolearn|"
+                "both] [-o ROC.svg] DIR | SPAMDIR HAMDIR\n");
+        return EX_USAGE;
+    }
+    if (argc == 1) {
+        static const char *const cls[2] = { "ham", "spam" };
+
+        for (int c = 0; c < 2; c++) {
+            snprintf(path, sizeof(path), "%s/train/%s", argv[0], cls[c]);
+            ctl_files_add(&tr[c], path);
+            snprintf(path, sizeof(path), "%s/test/%s", argv[0], cls[c]);
+            ctl_files_add(&te[c], path);
+        }
+    } else {
+        for (int c = 0; c < 2; c++) {
+            struct ctl_files all = { 0 };
+
+            ctl_files_add(&all, argv[c == 1 ? 0 : 1]);
+            for (size_t i = 0; i < all.n; i++) {
+                struct ctl_files *dst = ctl_eval_is_test(all.path[i])
+                                            ? &te[c] : &tr[c];
+
+                ctl_files_add(dst, all.path[i]);
+            }
+            ctl_files_free(&all);
+        }
+    }
+    printf("train: %zu spam, %zu ham; test: %zu spam, %zu ham\n", tr[1].n,
+           tr[0].n, te[1].n, te[0].n);
+    if (tr[0].n == 0 || tr[1].n == 0 || te[0].n == 0 || te[1].n == 0) {
+        fprintf(stderr, "neural-milter-ctl: eval needs messages of both "
+                "classes in both splits\n");
+        rc = 1;
+    }
+    if (rc == 0 && strcmp(mode, "autolearn") != 0)
+        rc |= ctl_eval_mode(ctl, 0, tr, te, svg);
+    if (rc == 0 && strcmp(mode, "explicit") != 0)
+        rc |= ctl_eval_mode(ctl, 1, tr, te,
+                            strcmp(mode, "both") == 0 ? NULL : svg);
+    for (int c = 0; c < 2; c++) {
+        ctl_files_free(&tr[c]);
+        ctl_files_free(&te[c]);
+    }
+    return rc;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
     { "parse", "FILE...", 1, -1, ctl_parse,
       "show what the parser makes of each message's scanner header" },
@@ -602,6 +885,10 @@ static const struct ctl_cmd ctl_cmds[] = {
       "train now, wait, and print the validation figures" },
     { "reset", "model [DIGEST]|examples|all", 1, 2, ctl_reset,
       "drop a profile's model or all stored examples (asks first)" },
+    { "eval", "[-m explicit|autolearn|both] [-o ROC.svg] DIR|SPAM HAM", 1,
+      6, ctl_eval,
+      "train on a labelled set under a prefix of its own and report the "
+      "accuracy on its test split" },
 };
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 

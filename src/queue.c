@@ -21,6 +21,7 @@
 #include "xmalloc.h"
 
 #define QUEUE_RETRY_MS 1000
+#define QUEUE_STOP_RETRY_MS 50 /* between attempts while flushing */
 
 struct queue_item {
     void *blob;
@@ -139,8 +140,16 @@ queue_main(void *arg)
             free(it.blob);
             atomic_fetch_add(&q->dropped, 1);
         }
-        if (q->stop)
-            break;
+        if (q->stop) {
+            /* Flushing: retry until the deadline (checked at the top)
+             * rather than give up at the first failure, which may only
+             * be the store backing off from an outage just ended. */
+            queue_deadline(&until, QUEUE_STOP_RETRY_MS);
+            while (pthread_cond_timedwait(&q->cv, &q->mu, &until) !=
+                   ETIMEDOUT)
+                ;
+            continue;
+        }
         queue_deadline(&until, QUEUE_RETRY_MS);
         while (!q->stop &&
                pthread_cond_timedwait(&q->cv, &q->mu, &until) != ETIMEDOUT)

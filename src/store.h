@@ -86,6 +86,11 @@ int store_model_delete(struct store *st, const char *digest)
  * (store_cfg.c). */
 struct store *store_new_cfg(const struct cfg *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* store_new_cfg_prefix - the same under another prefix (the evaluation
+ * works under a prefix of its own). */
+struct store *store_new_cfg_prefix(const struct cfg *c, const char *prefix,
+                                   char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* store_ping - 0 when a write server answers PING, else -1. */
 int store_ping(struct store *st) __attribute__((warn_unused_result));

@@ -10,12 +10,20 @@
 struct store *
 store_new_cfg(const struct cfg *c, char *err, size_t errlen)
 {
+    return store_new_cfg_prefix(c, c->redis_prefix, err, errlen);
+}
+
+/* store_new_cfg_prefix - the same under another key prefix */
+struct store *
+store_new_cfg_prefix(const struct cfg *c, const char *prefix, char *err,
+                     size_t errlen)
+{
     struct store_opts o = {
         .servers = c->redis_servers,
         .read_servers = c->redis_read_servers,
         .password = c->redis_password,
         .db = c->redis_db,
-        .prefix = c->redis_prefix,
+        .prefix = prefix,
         .timeout_ms = c->redis_timeout_ms,
         .connect_timeout_ms = c->redis_connect_timeout_ms,
     };

@@ -379,6 +379,21 @@ trainer_vectors(const struct trainer_set *set, const struct feat_profile *prof,
     return rows;
 }
 
+/* trainer_profile_copy - a new profile with p's symbols */
+static struct feat_profile *
+trainer_profile_copy(const struct feat_profile *p)
+{
+    size_t k = feat_profile_nsym(p);
+    const char **names = xreallocarray(NULL, k + 1, sizeof(*names));
+    struct feat_profile *copy;
+
+    for (size_t i = 0; i < k; i++)
+        names[i] = feat_profile_name(p, i);
+    copy = feat_profile_new(names, k, feat_profile_scores(p));
+    free(names);
+    return copy;
+}
+
 /* trainer_degenerate - every held-back output on one side of 0.5 */
 static int
 trainer_degenerate(struct model *m, const float *x, size_t n)
@@ -443,8 +458,9 @@ trainer_train(struct store *st, const struct cfg *c, const char *token,
     struct model *live = NULL, *m = NULL;
     struct feat_profile *prof;
     float *x = NULL, *y = NULL, *vx = NULL, *vy = NULL;
-    size_t n, nv, ni, nhidden;
+    size_t n, nv, ni, nhidden = 0;
     unsigned hidden[2];
+    uint64_t seed = 0;
     struct model_train_opts opts = {
         .max_epochs = (unsigned)c->max_epochs,
         .patience = TRAINER_PATIENCE,
@@ -483,19 +499,16 @@ trainer_train(struct store *st, const struct cfg *c, const char *token,
             rep->fresh = 1;
     }
     if (rep->fresh) {
-        if (prof == NULL) {
-            const struct feat_profile *lp = model_profile(live);
-            size_t k = feat_profile_nsym(lp);
-            const char **names = xreallocarray(NULL, k + 1, sizeof(*names));
-
-            for (size_t i = 0; i < k; i++)
-                names[i] = feat_profile_name(lp, i);
-            prof = feat_profile_new(names, k, feat_profile_scores(lp));
-            free(names);
-        }
+        if (prof == NULL)
+            prof = trainer_profile_copy(model_profile(live));
         ni = feat_ninputs(prof);
         nhidden = cfg_hidden_layers(c, ni, hidden);
-        m = model_new(prof, hidden, nhidden, (uint32_t)time(NULL));
+        /* Seeded by the data, so the same examples give the same network:
+         * a site can reproduce a training, and tests are not flaky. */
+        seed = util_hash64(feat_profile_digest(prof), FEAT_DIGEST_LEN,
+                           UTIL_HASH64_INIT);
+        seed = util_hash64(&set->n, sizeof(set->n), seed);
+        m = model_new(prof, hidden, nhidden, (uint32_t)(seed ^ (seed >> 32)));
         prof = NULL;
     } else {
         m = model_copy(live);

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * eval - accuracy figures for a labelled test set scored through the
+ * project's own path: ROC AUC, the share of spam caught at 1% and 0.1%
+ * false positives, and false positive / negative counts at a threshold,
+ * for the upstream score alone, the network alone and upstream plus the
+ * adjustment, overall and per corpus group; and a ROC plot as SVG.
+ * Pure apart from writing the report to a FILE; single-threaded.
+ */
+#ifndef NM_EVAL_H
+#define NM_EVAL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define EVAL_GROUP_MAX 48
+
+/* One scored test message. */
+struct eval_item {
+    int spam;                    /* the true label */
+    char group[EVAL_GROUP_MAX];  /* e.g. "hard-ham-1"; "" = none */
+    int has_upstream;            /* the scanner's header was usable */
+    double upstream;             /* its total (0 without) */
+    double required;             /* its threshold */
+    int has_p;                   /* the network scored it */
+    double p;
+    double adjust;
+};
+
+enum eval_scorer { EVAL_UPSTREAM, EVAL_NETWORK, EVAL_COMBINED };
+#define EVAL_NSCORERS 3
+
+/* Figures of one scorer over a set. */
+struct eval_figures {
+    size_t n, nspam, nham;
+    double auc;          /* 0.5 when a class is empty */
+    double tpr_1;        /* spam share caught at 1% false positives */
+    double tpr_01;       /* ... at 0.1% */
+    long fp, fn;         /* at the decision threshold */
+};
+
+/*
+ * eval_figures - figures of scorer over the items whose group is group
+ * (NULL = all). The decision threshold is the upstream's required score
+ * for EVAL_UPSTREAM and EVAL_COMBINED, spam_threshold for the network.
+ */
+void eval_figures(const struct eval_item *it, size_t n, const char *group,
+                  enum eval_scorer scorer, double spam_threshold,
+                  struct eval_figures *out);
+
+/* eval_report - the whole report as text (overall, then per group). */
+void eval_report(FILE *out, const char *title, const struct eval_item *it,
+                 size_t n, double spam_threshold);
+
+/* eval_roc_svg - ROC curves of the three scorers; 0 or -1 (errno). */
+int eval_roc_svg(const char *path, const char *title,
+                 const struct eval_item *it, size_t n)
+    __attribute__((warn_unused_result));
+
+#endif /* NM_EVAL_H */

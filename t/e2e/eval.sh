@@ -1,0 +1,79 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+# eval.sh - `neural-milter-ctl eval` on the real corpus, both scanners,
+# both modes, through the project's own parser, trainer and model and a
+# real Redis. Asserts the figures stay at the level measured when the
+# network was tuned (see the issue notes and BENCHMARKS.md), and that the
+# ROC plot is written. Skips when the corpus is absent.
+. "$top_srcdir/t/lib.sh"
+. "$top_srcdir/t/lib_corpus.sh"
+
+corpus=$(nm_corpus_unpack) || {
+    echo "1..0 # SKIP corpus absent (../shared/corpus)"
+    exit 0
+}
+ctl="$top_builddir/src/neural-milter-ctl"
+dir=$(nm_tmpdir eval)
+nm_redis_start "$dir"
+printf '[redis]\nservers = %s\nprefix = nmeval\n' "$NM_REDIS_SOCK" \
+    > "$dir/nm.ini"
+echo "1..10"
+
+# figure FILE MODE SCORER COLUMN: one number of the "all:" table of MODE
+figure() {
+    awk -v mode="$2" -v who="$3" -v col="$4" '
+        /^== test split, / { m = ($0 ~ mode) }
+        m && /^all:/ { t = 1; next }
+        m && t && index($0, who) == 3 {
+            rest = substr($0, length(who) + 3); sub(/^ +/, "", rest)
+            split(rest, f, " +")
+            gsub("%", "", f[col]); print f[col]; exit }' "$1"
+}
+
+# above X MIN: true when X >= MIN
+above() {
+    awk -v x="$1" -v m="$2" 'BEGIN { exit !(x + 0 >= m + 0) }'
+}
+
+for scanner in rspamd spamassassin; do
+    "$ctl" -c "$dir/nm.ini" eval -o "$dir/$scanner.svg" "$corpus/$scanner" \
+        > "$dir/$scanner.out" 2>&1
+    rc=$?
+    sed 's/^/# /' "$dir/$scanner.out" | grep -v '^#   *\(upstream\|network\) .* -  ' | head -40
+    [ $rc = 0 ] && echo "ok - $scanner: eval ran" ||
+        echo "not ok - $scanner: eval ran (exit $rc)"
+    up=$(figure "$dir/$scanner.out" explicit "upstream alone" 1)
+    net=$(figure "$dir/$scanner.out" explicit "network alone" 1)
+    tpr=$(figure "$dir/$scanner.out" explicit "network alone" 2)
+    auto=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 1)
+    # The bars are below the issue's targets (AUC 0.99, 95% at 1%): the
+    # figures vary with the held-back split (measured: Rspamd AUC
+    # 0.991-0.996, SpamAssassin 0.977-0.991), and CI must not flip.
+    if above "$net" 0.97; then
+        echo "ok - $scanner explicit: network AUC $net (target 0.99)"
+    else
+        echo "not ok - $scanner explicit: network AUC '$net' >= 0.97"
+    fi
+    if above "$tpr" 75; then
+        echo "ok - $scanner explicit: $tpr% of spam caught at 1% false positives (target 95%)"
+    else
+        echo "not ok - $scanner explicit: '$tpr'% of spam caught at 1% false positives"
+    fi
+    if [ -n "$auto" ] && above "$auto" "$up" && [ "$auto" != "$up" ]; then
+        echo "ok - $scanner autolearn: upstream + adjust AUC $auto beats upstream $up"
+    else
+        echo "not ok - $scanner autolearn: upstream + adjust AUC '$auto' beats upstream '$up'"
+    fi
+done
+if grep -q '<polyline' "$dir/rspamd.svg" 2>/dev/null; then
+    echo "ok - ROC plot written as SVG"
+else
+    echo "not ok - ROC plot written as SVG"
+fi
+left=$(redis-cli -s "$NM_REDIS_SOCK" --scan --pattern 'nmeval.eval.*' |
+    grep -v ':train:last$' | wc -l)
+if [ "$left" = 0 ]; then
+    echo "ok - eval left no models or examples in Redis"
+else
+    echo "not ok - eval left $left keys in Redis"
+fi
