@@ -24,7 +24,7 @@ ctl="$top_builddir/src/neural-milter-ctl"
 replay="$top_builddir/contrib/bench/nm-replay"
 dir=$(nm_tmpdir learn)
 nm_redis_start "$dir"
-echo "1..8"
+echo "1..9"
 
 # ini NAME PREFIX EXTRA...: write $dir/NAME.ini
 ini() {
@@ -121,6 +121,18 @@ else
 fi
 stop a
 stop b
+
+# The same figure from `neural-milter-ctl eval` (parser, trainer and model
+# called directly) must agree with the milter path within noise.
+"$ctl" -c "$dir/a.ini" eval -m explicit "$corpus/rspamd" > "$dir/eval.out" 2>&1
+auce=$(awk '/^all:/ { t = 1; next } t && /^  network alone/ { print $3; exit }' \
+    "$dir/eval.out")
+if awk -v x="$auca" -v y="$auce" \
+    'BEGIN { d = x - y; if (d < 0) d = -d; exit !(y > 0 && d <= 0.01) }'; then
+    echo "ok - milter path AUC $auca agrees with ctl eval's $auce within 0.01"
+else
+    echo "not ok - milter path AUC $auca agrees with ctl eval's '$auce' within 0.01"
+fi
 
 # --- 2. autolearn only, SpamAssassin -----------------------------------
 # The first daemon only queues (enabled = no), so the training below sees
