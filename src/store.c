@@ -52,10 +52,12 @@ static const char store_lua_publish[] =
     "return v\n";
 
 /* KEYS: the model hash, the current pointer; ARGV: digest. The GET
- * (which can fail) before the first write, as above. */
+ * (which can fail) before the first write, as above. The version field
+ * stays, so a model published again for this profile gets a higher
+ * version and every instance notices it. */
 static const char store_lua_delete[] =
     "local cur = redis.call('GET', KEYS[2])\n"
-    "local n = redis.call('DEL', KEYS[1])\n"
+    "local n = redis.call('HDEL', KEYS[1], 'blob', 'published')\n"
     "if cur == ARGV[1] then\n"
     "    redis.call('DEL', KEYS[2])\n"
     "end\n"
@@ -667,7 +669,7 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
     struct store_call call;
     enum store_origin origin;
     sigset_t oldmask;
-    int rc, pending;
+    int rc, pending, stale;
 
     pending = store_sigpipe_block(&oldmask);
     for (int attempt = 0;; attempt++) {
@@ -691,8 +693,10 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
                         call.why);
             break;
         }
+        /* store_stale() reads the context: ask before freeing it. */
+        stale = origin == STORE_POOLED && store_stale(&call);
         redisFree(call.c);
-        if (origin == STORE_POOLED && store_stale(&call)) {
+        if (stale) {
             store_role_failed(st, r, STORE_STALE);
             if (idempotent && attempt == 0) {
                 log_debug("store: %s: %s; retrying on a new connection",
@@ -881,7 +885,8 @@ store_op_get(struct store_call *call, void *arg)
     }
     blob = r->element[0];
     ver = r->element[1];
-    if (blob->type == REDIS_REPLY_NIL && ver->type == REDIS_REPLY_NIL) {
+    /* No blob: never published, or deleted (the version stays). */
+    if (blob->type == REDIS_REPLY_NIL) {
         freeReplyObject(r);
         return 0;
     }

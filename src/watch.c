@@ -89,6 +89,16 @@ watch_poll(struct watch *w)
         return;
     }
     switch (watch_poll_once(w->st, cur, &m)) {
+    case 0:
+        /* Nothing published (an admin's reset), not Redis being away
+         * (that is -1): stop scoring with a model the site dropped. */
+        if (cur != NULL &&
+            store_model_head(w->st, digest, &version) == 0) {
+            log_info("watch: model %s is no longer in Redis; scoring "
+                     "stops until a new one is published", model_id(cur));
+            model_current_set(NULL);
+        }
+        break;
     case 1: {
         const struct model_meta *meta = model_meta(m);
         unsigned sizes[MODEL_MAX_LAYERS];
@@ -109,8 +119,6 @@ watch_poll(struct watch *w)
             snprintf(w->bad_digest, sizeof(w->bad_digest), "%s", digest);
             w->bad_version = version;
         }
-        break;
-    default:
         break;
     }
     model_release(cur);

@@ -24,7 +24,7 @@ ctl="$top_builddir/src/neural-milter-ctl"
 replay="$top_builddir/contrib/bench/nm-replay"
 dir=$(nm_tmpdir learn)
 nm_redis_start "$dir"
-echo "1..9"
+echo "1..10"
 
 # ini NAME PREFIX EXTRA...: write $dir/NAME.ini
 ini() {
@@ -119,6 +119,15 @@ if cmp -s "$dir/a.scores" "$dir/b.scores"; then
 else
     echo "not ok - both daemons give every test message the same p"
 fi
+# An admin's reset: the daemons stop scoring with the dropped model.
+"$ctl" -y -c "$dir/a.ini" reset model > /dev/null
+nm_wait_for "grep -q 'is no longer in Redis' $dir/a.log" 100
+after=$("$replay" -s "unix:$dir/a.sock" "$corpus/rspamd/test/spam" 2>/dev/null |
+    head -n 1 | cut -f3)
+case $after in
+*"p=none; model=none"*) echo "ok - after reset model the daemon scores no more: $after" ;;
+*) echo "not ok - after reset model the daemon scores no more: $after" ;;
+esac
 stop a
 stop b
 
