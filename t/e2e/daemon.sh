@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+# daemon.sh - the daemon's conventions: -t and -V, detaching with a pid
+# file, a stale socket removed at start, the privilege drop when started
+# as root, SIGUSR1 reload (and the keys it cannot apply logged), SIGTERM
+# stopping it and removing the pid file.
+. "$top_srcdir/t/lib.sh"
+
+daemon="$top_builddir/src/neural-milter"
+replay="$top_builddir/contrib/bench/nm-replay"
+sample="$top_srcdir/contrib/samples/rspamd-spam.eml"
+dir=$(nm_tmpdir daemon)
+chmod 755 "$dir"
+n=0
+
+t_ok() { # t_ok STATUS NAME
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+
+echo "1..13"
+"$daemon" -V | grep -q '^neural-milter [0-9]'
+t_ok $? "-V prints the version"
+
+printf '[milter]\nsocket = unix:%s/nm.sock\n' "$dir" > "$dir/good.ini"
+"$daemon" -t -c "$dir/good.ini" > "$dir/t.out" 2>&1
+t_ok $? "-t on a good file exits 0"
+printf '[milter]\nsokcet = x\n[nosuch]\n' > "$dir/bad.ini"
+"$daemon" -t -c "$dir/bad.ini" > "$dir/t.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q "bad.ini:2: .*sokcet" "$dir/t.out" &&
+    grep -q "bad.ini:3: .*nosuch" "$dir/t.out"
+t_ok $? "-t on a bad file exits 1 and names file and line of each problem"
+sed 's/^/# /' "$dir/t.out"
+"$daemon" -t -c "$dir/missing.ini" > "$dir/t.out" 2>&1
+[ $? = 1 ] && grep -q "missing.ini:0: " "$dir/t.out"
+t_ok $? "-t on a missing file exits 1 and says so"
+
+# A stale socket, as a crash leaves it, is removed at start.
+"$daemon" -f -c "$dir/good.ini" 2> /dev/null &
+crashed=$!
+nm_wait_for "test -S $dir/nm.sock" 100
+kill -KILL "$crashed"
+wait "$crashed" 2> /dev/null
+user=
+[ "$(id -u)" = 0 ] && id nobody > /dev/null 2>&1 && user=nobody
+cat > "$dir/nm.ini" <<INI
+[milter]
+socket = unix:$dir/nm.sock
+pidfile = $dir/run/nm.pid
+user = $user
+log_level = debug
+[redis]
+servers = $dir/no-redis.sock
+INI
+"$daemon" -c "$dir/nm.ini"
+t_ok $? "starts and detaches (exit 0)"
+nm_wait_for "test -s $dir/run/nm.pid && test -S $dir/nm.sock" 100
+pid=$(cat "$dir/run/nm.pid" 2>/dev/null)
+[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+t_ok $? "writes a pid file naming a live process ($pid)"
+[ -n "$pid" ] && nm_track "$pid"
+[ -S "$dir/nm.sock" ]
+t_ok $? "the stale socket file was replaced by a live socket"
+if [ -n "$user" ]; then
+    uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
+    [ "$uid" = "$(id -u nobody)" ]
+    t_ok $? "started as root, runs as $user (uid $uid)"
+else
+    echo "ok $((n = n + 1)) # SKIP not root or no user nobody"
+fi
+"$replay" -s "unix:$dir/nm.sock" "$sample" 2> /dev/null |
+    grep -q 'upstream=rspamd; score=9.20;'
+t_ok $? "answers: header with upstream=rspamd score=9.20"
+
+# SIGUSR1: the header name reloads; a socket change is logged.
+sed -i "s|^log_level = debug|log_level = debug\n[header]\nname = X-Reloaded|" \
+    "$dir/nm.ini"
+sed -i "s|^socket = .*|socket = unix:$dir/other.sock|" "$dir/nm.ini"
+kill -USR1 "$pid"
+nm_wait_for "\"$replay\" -s unix:$dir/nm.sock -H X-Reloaded $sample 2>/dev/null |
+    grep -q 'upstream=rspamd'" 50
+t_ok $? "SIGUSR1: the new header name is used"
+kill -0 "$pid" 2> /dev/null && [ -S "$dir/nm.sock" ] && [ ! -e "$dir/other.sock" ]
+t_ok $? "SIGUSR1: still serving on the old socket (a socket change needs a restart)"
+printf '[milter]\nsokcet = x\n' > "$dir/broken.ini"
+cp "$dir/nm.ini" "$dir/nm.ini.good"
+cp "$dir/broken.ini" "$dir/nm.ini"
+kill -USR1 "$pid"
+sleep 0.5
+"$replay" -s "unix:$dir/nm.sock" -H X-Reloaded "$sample" 2> /dev/null |
+    grep -q 'upstream=rspamd'
+t_ok $? "SIGUSR1 with a broken file keeps the running configuration"
+
+kill -TERM "$pid"
+nm_wait_for "! kill -0 $pid" 100
+! kill -0 "$pid" 2> /dev/null && [ ! -e "$dir/run/nm.pid" ]
+t_ok $? "SIGTERM stops it and the pid file is removed"
