@@ -182,6 +182,7 @@ replay_worker(void *arg)
             v = mc_added(&res, r->header);
             pthread_mutex_lock(&r->out_mu);
             printf("%s\t%c\t%s\n", m->path, res.reply, v ? v : "-");
+            fflush(stdout); /* a line per message, even if we die later */
             pthread_mutex_unlock(&r->out_mu);
         }
         mc_result_free(&res);
@@ -275,5 +276,17 @@ main(int argc, char **argv)
             elapsed > 0 ? (double)nok / elapsed : 0,
             nok ? ok[nok / 2] : 0, nok ? ok[(nok * 99) / 100] : 0,
             nok ? ok[nok - 1] : 0);
+    for (size_t i = 0; i < r.nmsg; i++) {
+        for (size_t k = 0; k < r.msg[i].nhdr; k++) {
+            free((char *)r.msg[i].hdr[k].name);
+            free((char *)r.msg[i].hdr[k].value);
+        }
+        free(r.msg[i].hdr);
+        free(r.msg[i].path);
+    }
+    free(r.msg);
+    free(r.lat_ms);
+    free(ok);
+    free(th);
     return atomic_load(&r.errors) ? 1 : 0;
 }
