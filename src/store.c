@@ -1471,3 +1471,38 @@ store_model_expire(struct store *st, const char *digest, long seconds)
     freeReplyObject(a.reply);
     return 0;
 }
+
+struct store_version_arg {
+    const char *digest;
+    uint64_t *version;
+};
+
+/* store_op_version - HGET the version field alone */
+static int
+store_op_version(struct store_call *call, void *arg)
+{
+    struct store_version_arg *a = arg;
+    char key[STORE_KEY_MAX];
+    const char *argv[] = { "HGET", key, "version" };
+    redisReply *r;
+    int found;
+
+    store_key_model(call->st, a->digest, key, sizeof(key));
+    if ((r = store_cmd(call, "HGET", key, 3, argv, NULL)) == NULL)
+        return -1;
+    found = r->type != REDIS_REPLY_NIL &&
+            store_reply_version(r, a->version) == 0;
+    freeReplyObject(r);
+    return found;
+}
+
+/* store_model_version - the version counter of digest, blob or not */
+int
+store_model_version(struct store *st, const char *digest, uint64_t *version)
+{
+    struct store_version_arg a = { digest, version };
+
+    if (digest == NULL || !store_digest_ok(digest, strlen(digest)))
+        return -1;
+    return store_run(st, st->rd, store_op_version, &a, 1);
+}

@@ -92,6 +92,12 @@ struct store *store_new_cfg_prefix(const struct cfg *c, const char *prefix,
                                    char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* store_model_version - digest's version counter, which a delete keeps
+ * (so a deleted model can be told from a Redis that lost everything).
+ * Returns 1 found, 0 absent, -1. */
+int store_model_version(struct store *st, const char *digest,
+                        uint64_t *version) __attribute__((warn_unused_result));
+
 /* store_ping - 0 when a write server answers PING, else -1. */
 int store_ping(struct store *st) __attribute__((warn_unused_result));
 

@@ -90,12 +90,15 @@ watch_poll(struct watch *w)
     }
     switch (watch_poll_once(w->st, cur, &m)) {
     case 0:
-        /* Nothing published (an admin's reset), not Redis being away
-         * (that is -1): stop scoring with a model the site dropped. */
-        if (cur != NULL &&
-            store_model_head(w->st, digest, &version) == 0) {
-            log_info("watch: model %s is no longer in Redis; scoring "
-                     "stops until a new one is published", model_id(cur));
+        /* Nothing published. After an admin's reset the model's version
+         * counter is still there: stop scoring with a model the site
+         * dropped. A Redis that restarted empty has no counter either:
+         * keep the model in memory, mail is better served by it. */
+        if (cur != NULL && store_model_head(w->st, digest, &version) == 0 &&
+            store_model_version(w->st, feat_profile_digest(model_profile(cur)),
+                                &version) == 1) {
+            log_info("watch: model %s was reset in Redis; scoring stops "
+                     "until a new one is published", model_id(cur));
             model_current_set(NULL);
         }
         break;

@@ -121,7 +121,7 @@ else
 fi
 # An admin's reset: the daemons stop scoring with the dropped model.
 "$ctl" -y -c "$dir/a.ini" reset model > /dev/null
-nm_wait_for "grep -q 'is no longer in Redis' $dir/a.log" 100
+nm_wait_for "grep -q 'was reset in Redis' $dir/a.log" 100
 after=$("$replay" -s "unix:$dir/a.sock" "$corpus/rspamd/test/spam" 2>/dev/null |
     head -n 1 | cut -f3)
 case $after in

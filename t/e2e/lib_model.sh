@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# t/e2e/lib_model.sh - sourced by the e2e tests that need a trained model
+# (after t/lib.sh): synthetic Rspamd messages and a small trained network.
+#   nm_synth DIR N      write N spam (DIR/spam/) and N ham (DIR/ham/)
+#                       messages; spam fires some of SPAMSYM_1..8, ham
+#                       some of HAMSYM_1..8, in Rspamd 3.x's folded form
+#   nm_model_build INI DIR
+#                       learn DIR/spam and DIR/ham through neural-milter-ctl
+#                       and train; prints nothing, returns ctl's status
+# NM_CTL names neural-milter-ctl (default: the build's).
+
+: "${NM_CTL:=$top_builddir/src/neural-milter-ctl}"
+
+# nm_synth_one FILE CLASS I - one message; its symbols and scores depend
+# on I, and the total is their exact sum (consistent, as Rspamd writes it)
+nm_synth_one() {
+    awk -v cls="$2" -v i="$3" 'BEGIN {
+        pre = cls == "spam" ? "SPAMSYM_" : "HAMSYM_"
+        n = 0
+        for (k = 1; k <= 8; k++) {
+            # symbol 1 always fires, the others in about 4 of 5 messages;
+            # scores vary a little, so every message is a distinct example
+            if (k > 1 && (i * 7 + k * k * 3) % 5 == 0)
+                continue
+            s = (k % 3 + 1) * 0.5 + ((i * k) % 7) * 0.1
+            s = cls == "spam" ? 3 * s : -s
+            name[++n] = pre k
+            sc[n] = s
+            tot += s
+        }
+        if (cls == "spam") {
+            act = "reject"; flag = "True"
+        } else {
+            act = "no action"; flag = "False"
+        }
+        printf "X-Spamd-Result: default: %s [%.2f / 15.00];\n", flag, tot
+        for (k = 1; k <= n; k++)
+            printf "\t%s(%.2f)[]%s\n", name[k], sc[k], k < n ? ";" : ""
+        printf "X-Rspamd-Action: %s\n", act
+        printf "From: sender%d@example.org\nTo: user@example.net\n", i
+        printf "Subject: synthetic %s %d\n", cls, i
+        printf "Message-ID: <%s-%d@example.org>\n\nHello %d.\n", cls, i, i
+    }' > "$1"
+}
+
+# nm_synth DIR N - N messages of each class
+nm_synth() {
+    mkdir -p "$1/spam" "$1/ham" || return 1
+    _nm_i=1
+    while [ "$_nm_i" -le "$2" ]; do
+        _nm_n=$(printf '%03d' "$_nm_i")
+        nm_synth_one "$1/spam/spam-$_nm_n.eml" spam "$_nm_i"
+        nm_synth_one "$1/ham/ham-$_nm_n.eml" ham "$_nm_i"
+        _nm_i=$((_nm_i + 1))
+    done
+}
+
+# nm_model_build INI DIR - learn both classes and train
+nm_model_build() {
+    "$NM_CTL" -c "$1" learn spam "$2/spam" >/dev/null &&
+        "$NM_CTL" -c "$1" learn ham "$2/ham" >/dev/null &&
+        "$NM_CTL" -c "$1" train >/dev/null
+}
