@@ -163,17 +163,36 @@ trainer_split(struct trainer_set *set, double share)
     uint64_t *h = xreallocarray(NULL, set->n + 1, sizeof(*h));
     size_t *idx = xreallocarray(NULL, set->n + 1, sizeof(*idx));
 
+    struct example *sorted;
+    uint64_t *hs;
+
+    /* The content alone (not the time it was queued): the same messages
+     * give the same split, and copies of one message stay together. */
     for (size_t i = 0; i < set->n; i++) {
         const struct hdr_result *r = &set->ex[i].res;
-        uint64_t v = util_hash64(&set->ex[i].time, sizeof(set->ex[i].time),
+        uint64_t v = util_hash64(&set->ex[i].spam, sizeof(set->ex[i].spam),
                                  UTIL_HASH64_INIT);
 
         for (size_t k = 0; k < r->nsym; k++)
             v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
         v = util_hash64(&r->score, sizeof(r->score), v);
         h[i] = trainer_mix(v);
+        idx[i] = i;
+    }
+    /* Put the examples in hash order too, so the order they arrived in
+     * (queue timing) does not change the network either. */
+    qsort_r(idx, set->n, sizeof(*idx), trainer_hash_cmp, h);
+    sorted = xreallocarray(NULL, set->n + 1, sizeof(*sorted));
+    hs = xreallocarray(NULL, set->n + 1, sizeof(*hs));
+    for (size_t i = 0; i < set->n; i++) {
+        sorted[i] = set->ex[idx[i]];
+        hs[i] = h[idx[i]];
         set->held[i] = 0;
     }
+    memcpy(set->ex, sorted, set->n * sizeof(*sorted));
+    memcpy(h, hs, set->n * sizeof(*hs));
+    free(sorted);
+    free(hs);
     for (int spam = 0; spam <= 1; spam++) {
         size_t n = 0, want;
 
