@@ -378,6 +378,56 @@ ctl_import(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* A list of message files (learn, eval). */
+struct ctl_files {
+    char **path;
+    size_t n, cap;
+};
+
+/* ctl_files_add - every regular file below path, sorted */
+static void
+ctl_files_add(struct ctl_files *f, const char *path)
+{
+    struct dirent **list;
+    struct stat sb;
+    int n;
+
+    if (stat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        if (f->n == f->cap) {
+            f->cap = f->cap ? 2 * f->cap : 1024;
+            f->path = xreallocarray(f->path, f->cap, sizeof(*f->path));
+        }
+        f->path[f->n++] = xstrdup(path);
+        return;
+    }
+    if ((n = scandir(path, &list, NULL, alphasort)) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (list[i]->d_name[0] != '.') {
+            size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
+            char *sub = xmalloc(len);
+
+            snprintf(sub, len, "%s/%s", path, list[i]->d_name);
+            ctl_files_add(f, sub);
+            free(sub);
+        }
+        free(list[i]);
+    }
+    free(list);
+}
+
+/* ctl_files_free - release a list */
+static void
+ctl_files_free(struct ctl_files *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->path[i]);
+    free(f->path);
+    memset(f, 0, sizeof(*f));
+}
+
 /* ctl_learn_one - queue one message as an explicit verdict */
 static void
 ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
@@ -430,38 +480,6 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
     free(msg);
 }
 
-/* ctl_learn_path - a file, "-", or every file below a directory */
-static void
-ctl_learn_path(struct ctl *ctl, struct ctl_learn *lt, const char *path)
-{
-    struct stat sb;
-    struct dirent **list;
-    int n;
-
-    if (strcmp(path, "-") == 0 || stat(path, &sb) != 0 ||
-        !S_ISDIR(sb.st_mode)) {
-        ctl_learn_one(ctl, lt, path);
-        return;
-    }
-    if ((n = scandir(path, &list, NULL, alphasort)) < 0) {
-        fprintf(stderr, "neural-milter-ctl: %s: %s\n", path, strerror(errno));
-        lt->failed++;
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        if (list[i]->d_name[0] != '.') {
-            size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
-            char *sub = xmalloc(len);
-
-            snprintf(sub, len, "%s/%s", path, list[i]->d_name);
-            ctl_learn_path(ctl, lt, sub);
-            free(sub);
-        }
-        free(list[i]);
-    }
-    free(list);
-}
-
 /* ctl_learn - queue explicit verdicts: learn spam|ham FILE... */
 static int
 ctl_learn(struct ctl *ctl, int argc, char **argv)
@@ -476,8 +494,20 @@ ctl_learn(struct ctl *ctl, int argc, char **argv)
     }
     if (ctl_store(ctl) == NULL)
         return 1;
-    for (int i = 1; i < argc; i++)
-        ctl_learn_path(ctl, &lt, argv[i]);
+    for (int i = 1; i < argc; i++) {
+        struct ctl_files f = { 0 };
+
+        if (strcmp(argv[i], "-") == 0) {
+            ctl_learn_one(ctl, &lt, "-");
+            continue;
+        }
+        ctl_files_add(&f, argv[i]);
+        if (f.n == 0) /* missing or empty: let the reader say why */
+            ctl_learn_one(ctl, &lt, argv[i]);
+        for (size_t k = 0; k < f.n; k++)
+            ctl_learn_one(ctl, &lt, f.path[k]);
+        ctl_files_free(&f);
+    }
     printf("queued %ld %s examples, skipped %ld, failed %ld\n", lt.queued,
            argv[0], lt.skipped, lt.failed);
     return lt.failed ? 1 : 0;
@@ -585,56 +615,6 @@ ctl_reset(struct ctl *ctl, int argc, char **argv)
             printf("dropped all stored examples\n");
     }
     return rc;
-}
-
-/* The files of an evaluation, by split and class. */
-struct ctl_files {
-    char **path;
-    size_t n, cap;
-};
-
-/* ctl_files_add - every regular file below path, sorted */
-static void
-ctl_files_add(struct ctl_files *f, const char *path)
-{
-    struct dirent **list;
-    struct stat sb;
-    int n;
-
-    if (stat(path, &sb) != 0)
-        return;
-    if (!S_ISDIR(sb.st_mode)) {
-        if (f->n == f->cap) {
-            f->cap = f->cap ? 2 * f->cap : 1024;
-            f->path = xreallocarray(f->path, f->cap, sizeof(*f->path));
-        }
-        f->path[f->n++] = xstrdup(path);
-        return;
-    }
-    if ((n = scandir(path, &list, NULL, alphasort)) < 0)
-        return;
-    for (int i = 0; i < n; i++) {
-        if (list[i]->d_name[0] != '.') {
-            size_t len = strlen(path) + strlen(list[i]->d_name) + 2;
-            char *sub = xmalloc(len);
-
-            snprintf(sub, len, "%s/%s", path, list[i]->d_name);
-            ctl_files_add(f, sub);
-            free(sub);
-        }
-        free(list[i]);
-    }
-    free(list);
-}
-
-/* ctl_files_free - release a list */
-static void
-ctl_files_free(struct ctl_files *f)
-{
-    for (size_t i = 0; i < f->n; i++)
-        free(f->path[i]);
-    free(f->path);
-    memset(f, 0, sizeof(*f));
 }
 
 /* ctl_verdict_file - parse one message under c with model m */
