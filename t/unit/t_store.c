@@ -550,7 +550,7 @@ t_blobs(void)
         "'version', '7') return 1";
     const char *eval[] = { "EVAL", script, "1", ("tb:model:" D2), n1 };
 
-    o.timeout_ms = 10000;
+    o.timeout_ms = 30000; /* 64 MiB through a loaded 2-CPU machine */
     st = t_store(&o);
     for (size_t i = 0; i < sizeof(bin); i++)
         bin[i] = (unsigned char)(i % 3 == 0 ? 0 : i * 7);
