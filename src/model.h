@@ -111,11 +111,21 @@ struct model_train_opts {
     unsigned patience;      /* epochs without validation gain before stop */
     double target_fpr;      /* spam threshold chosen at this ham rate */
     double smoothing;       /* targets: smoothing for ham, 1 - it for spam */
+    double learning_rate;   /* of the per-example (incremental) updates */
+    uint64_t seed;          /* of the order the examples are shown in */
 };
 
 /*
+ * model_input_mute - set the weights from input i to zero: an input the
+ * training examples never set then adds nothing when scoring, instead of
+ * whatever its random initial weights would add.
+ */
+void model_input_mute(struct model *m, size_t i);
+
+/*
  * model_train - train m on n examples (x: n * ninputs floats row-major,
- * y: n labels 1 = spam, 0 = ham, already balanced by the caller), with
+ * y: n labels 1 = spam, 0 = ham, already balanced by the caller) by
+ * per-example gradient steps in an order shuffled each epoch, with
  * early stopping on the nv held-back examples (vx, vy), keeping the
  * weights of the best validation epoch. Then chooses the thresholds on
  * the held-back examples and fills the validation fields of the meta

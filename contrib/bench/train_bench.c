@@ -165,6 +165,9 @@ bench_one(const struct cfg *c, const float *x, const float *y, size_t nt,
         .max_epochs = BENCH_MAX_EPOCHS,
         .patience = BENCH_PATIENCE,
         .target_fpr = BENCH_TARGET_FPR,
+        .smoothing = 0.1,
+        .learning_rate = 0.05,
+        .seed = seed,
     };
     struct feat_profile *p = bench_profile();
     unsigned hidden[2];

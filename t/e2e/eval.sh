@@ -17,7 +17,7 @@ dir=$(nm_tmpdir eval)
 nm_redis_start "$dir"
 printf '[redis]\nservers = %s\nprefix = nmeval\n' "$NM_REDIS_SOCK" \
     > "$dir/nm.ini"
-echo "1..10"
+echo "1..12"
 
 # figure FILE MODE SCORER COLUMN: one number of the "all:" table of MODE
 figure() {
@@ -46,18 +46,28 @@ for scanner in rspamd spamassassin; do
     net=$(figure "$dir/$scanner.out" explicit "network alone" 1)
     tpr=$(figure "$dir/$scanner.out" explicit "network alone" 2)
     auto=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 1)
-    # The bars are below the targets (AUC 0.99, 95% at 1%): the
-    # figures vary with the held-back split (measured: Rspamd AUC
-    # 0.991-0.996, SpamAssassin 0.977-0.991), and CI must not flip.
-    if above "$net" 0.97; then
-        echo "ok - $scanner explicit: network AUC $net (target 0.99)"
+    # The targets. Training is reproducible (split, order and
+    # initial weights follow the examples), so these figures do not
+    # wander between runs; measured: Rspamd 0.9978 / 97.2%, SpamAssassin
+    # 0.9916 / 96.3% (other held-back shares: 0.9916-0.9939, 95.4-96.3%).
+    if above "$net" 0.99; then
+        echo "ok - $scanner explicit: network AUC $net >= 0.99"
     else
-        echo "not ok - $scanner explicit: network AUC '$net' >= 0.97"
+        echo "not ok - $scanner explicit: network AUC '$net' >= 0.99"
     fi
-    if above "$tpr" 75; then
-        echo "ok - $scanner explicit: $tpr% of spam caught at 1% false positives (target 95%)"
+    if above "$tpr" 95; then
+        echo "ok - $scanner explicit: $tpr% of spam caught at 1% false positives (>= 95%)"
     else
-        echo "not ok - $scanner explicit: '$tpr'% of spam caught at 1% false positives"
+        echo "not ok - $scanner explicit: '$tpr'% of spam caught at 1% false positives (>= 95%)"
+    fi
+    # Autolearn's examples are all sure verdicts: its adjustment must not
+    # push ham over the upstream's own threshold.
+    upfp=$(figure "$dir/$scanner.out" autolearn "upstream alone" 4)
+    autofp=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 4)
+    if [ -n "$autofp" ] && [ "$autofp" -le "$upfp" ]; then
+        echo "ok - $scanner autolearn: false positives at the upstream's threshold $autofp (upstream alone $upfp)"
+    else
+        echo "not ok - $scanner autolearn: false positives '$autofp' <= upstream alone '$upfp'"
     fi
     if [ -n "$auto" ] && above "$auto" "$up" && [ "$auto" != "$up" ]; then
         echo "ok - $scanner autolearn: upstream + adjust AUC $auto beats upstream $up"

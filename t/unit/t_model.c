@@ -273,6 +273,26 @@ t_new(void)
        "score in [0, 1]");
     is_int(model_score(m, x, 11, &p), -1, "score with n - 1 inputs: -1");
     is_int(model_score(m, x, 13, &p), -1, "score with n + 1 inputs: -1");
+
+    /* a muted input no longer moves the score; the others still do */
+    {
+        struct model *mm = t_model(10, 0, h1, 1, 1);
+        double p0 = -1, p1 = -2, q = -3;
+        int r0, r1, rq;
+
+        model_input_mute(mm, 10);
+        model_input_mute(mm, 12); /* out of range: ignored */
+        x[10] = 0;
+        r0 = model_score(mm, x, 12, &p0);
+        x[10] = 1;
+        r1 = model_score(mm, x, 12, &p1);
+        x[11] = x[11] > 0.5f ? 0 : 1;
+        rq = model_score(mm, x, 12, &q);
+        ok(r0 == 0 && r1 == 0 && p1 == p0,
+           "muted input 10: 0 and 1 give the same p (%.9f, %.9f)", p0, p1);
+        ok(rq == 0 && q != p1, "input 11 still moves p (%.9f, %.9f)", p1, q);
+        model_release(mm);
+    }
     free(x);
 
     /* the same seed gives the same net, another seed another one */
@@ -1023,7 +1043,8 @@ t_check_thresholds(struct model *m, const float *vx, const float *vy,
 {
     const struct model_meta *mt = model_meta(m);
     size_t nin = model_ninputs(m), nh = 0, ns = 0, ham_ge = 0,
-           spam_le = 0, ham_ge_below = 0, spam_le_above = 0;
+           spam_le = 0, ham_ge_below = 0, spam_le_above = 0, spam_lt = 0,
+           spam_at_ts = 0;
     double ts = mt->spam_threshold, th = mt->ham_threshold;
     double below = -1, above = 2; /* nearest outputs outside */
     double *out = xreallocarray(NULL, nv, sizeof(*out));
@@ -1034,6 +1055,8 @@ t_check_thresholds(struct model *m, const float *vx, const float *vy,
         if (vy[i] >= 0.5f) {
             ns++;
             spam_le += out[i] <= th;
+            spam_lt += out[i] < ts;
+            spam_at_ts += out[i] == ts;
             if (out[i] > th && out[i] < above)
                 above = out[i];
         } else {
@@ -1059,8 +1082,10 @@ t_check_thresholds(struct model *m, const float *vx, const float *vy,
     ok((double)spam_le / (double)ns <= fpr,
        "%s: spam at or below th %zu of %zu, within %.3f", label, spam_le, ns,
        fpr);
-    /* lowest such p: lowering ts to the next ham output breaks the rate */
-    ok(ts == 0.5 || below < 0 || (double)ham_ge_below / (double)nh > fpr,
+    /* lowest such p: lowering ts to the next ham output breaks the rate,
+     * or ts is the edge of the spam (where the classes do not overlap) */
+    ok(ts == 0.5 || below < 0 || (double)ham_ge_below / (double)nh > fpr ||
+           (spam_at_ts && (double)spam_lt / (double)ns <= fpr),
        "%s: no lower spam threshold would do", label);
     ok(th == 0.5 || above > 1 || (double)spam_le_above / (double)ns > fpr,
        "%s: no higher ham threshold would do", label);
@@ -1076,7 +1101,7 @@ t_train(void)
     unsigned h[] = {8};
     struct feat_profile *p = t_prof(T_NSYM, 0);
     struct model *m, *m2, *bad;
-    struct model_train_opts opts = {200, 10, 0.01, 0};
+    struct model_train_opts opts = {200, 10, 0.01, 0.05, 0.05, 1};
     float *x, *y, *vx, *vy, *tx, *ty;
     size_t n = 400, nv = 200;
     char err[ERRLEN];
@@ -1110,6 +1135,10 @@ t_train(void)
     ok(model_meta(m)->val_tpr > 0.5, "val TPR %.3f at the spam threshold",
        model_meta(m)->val_tpr);
     t_check_thresholds(m, vx, vy, nv, opts.target_fpr, "separable");
+    /* no overlap: not the floor, but the edge of the spam */
+    ok(model_meta(m)->spam_threshold > 0.5,
+       "separable: spam threshold %.4f at the spam's edge, above 0.5",
+       model_meta(m)->spam_threshold);
     is_int(model_evaluate(m, tx, ty, 400, &auc, &mse), 0,
            "evaluate on a test set");
     ok(auc > 0.95, "test AUC %.4f > 0.95", auc);
@@ -1133,7 +1162,7 @@ t_train(void)
     /* continued training keeps at least the validation error it had */
     {
         double before = model_meta(m)->val_mse;
-        struct model_train_opts o2 = {20, 3, 0.01, 0};
+        struct model_train_opts o2 = {20, 3, 0.01, 0, 0.05, 2};
 
         is_int(model_train(m, x, y, n, vx, vy, nv, &o2, err, sizeof(err)), 0,
                "continue training");
@@ -1154,7 +1183,7 @@ t_train(void)
      * and the definitions are checked where they bite */
     {
         float *nx, *ny, *nvx, *nvy;
-        struct model_train_opts o3 = {100, 8, 0.05, 0};
+        struct model_train_opts o3 = {100, 8, 0.05, 0, 0.05, 3};
         struct feat_profile *pp = t_prof(T_NSYM, 0);
 
         t_dataset(pp, 600, 0.3, 0.08, 5, &nx, &ny);
@@ -1179,7 +1208,8 @@ t_train(void)
     /* refusals */
     bad = t_model(T_NSYM, 0, h, 1, 1);
     {
-        struct model_train_opts o0 = {0, 10, 0.01, 0}, of = {10, 10, 1.5, 0};
+        struct model_train_opts o0 = {0, 10, 0.01, 0, 0.05, 1},
+                                of = {10, 10, 1.5, 0, 0.05, 1};
 
         is_int(model_train(bad, x, y, n, vx, vy, nv, NULL, err, sizeof(err)),
                -1, "no options: -1");

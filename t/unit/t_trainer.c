@@ -396,6 +396,36 @@ t_live(struct store *st, struct model_meta *meta, uint64_t *version,
     return 0;
 }
 
+/* t_score_blind - the live model gives a result the same p whatever its
+ * upstream score: 1 yes, 0 no, -1 no model */
+static int
+t_score_blind(struct store *st, struct t_gen *g, const struct t_mix *mix)
+{
+    struct model *m;
+    struct hdr_result r;
+    size_t ni;
+    float *x;
+    double p[2] = { -1, -2 };
+    int rc = 1;
+
+    if (watch_poll_once(st, NULL, &m) != 1)
+        return -1;
+    ni = model_ninputs(m);
+    x = xcalloc(ni, sizeof(*x));
+    t_result(g, mix, 1, &r);
+    for (int i = 0; i < 2; i++) {
+        r.score = i ? 14.0 : -3.0;
+        if (feat_vector(model_profile(m), &r, x, ni, NULL) != 0 ||
+            model_score(m, x, ni, &p[i]) != 0)
+            rc = 0;
+    }
+    diag("p at score -3: %.9f, at 14: %.9f", p[0], p[1]);
+    hdr_result_free(&r);
+    free(x);
+    model_release(m);
+    return rc && p[0] == p[1];
+}
+
 /* t_report - one line about a run, for the log */
 static void
 t_report(const char *what, int rc, const struct trainer_report *rep)
@@ -880,6 +910,10 @@ t_case_iterations(void)
         is_int(meta.iterations, want_iter[i],
                "iterations: run %d: meta.iterations", i + 1);
         is_int(v, i + 1, "iterations: run %d: version", i + 1);
+        /* autolearned examples only: the upstream's score, hidden from
+         * them, must not move p through untrained weights either */
+        is_int(t_score_blind(st, &g, &mix), 1,
+               "iterations: run %d: p ignores the upstream score", i + 1);
     }
     store_free(st);
     cfg_release(c);
