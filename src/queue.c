@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * queue - a ring of encoded examples under one mutex; the writer takes
- * one at a time and pushes it with store_example_push(). A failed push
- * puts the example back and pauses the writer (1 s) so a Redis outage
- * costs the milter threads nothing but a full queue.
+ * queue - a ring of encoded examples under one mutex; the writer takes up
+ * to QUEUE_BATCH at a time and pushes them with one
+ * store_example_push_batch(). It gathers for up to QUEUE_GATHER_MS
+ * before it writes, so a milter thread wakes it about once per batch, not
+ * once per message. A failed push puts the batch back and pauses the
+ * writer (1 s) so a Redis outage costs the milter threads nothing but a
+ * full queue.
  */
 #include "config.h"
 #include "queue.h"
@@ -22,6 +25,8 @@
 
 #define QUEUE_RETRY_MS 1000
 #define QUEUE_STOP_RETRY_MS 50 /* between attempts while flushing */
+#define QUEUE_BATCH 64         /* examples per Redis script */
+#define QUEUE_GATHER_MS 100    /* an example waits at most this long */
 
 struct queue_item {
     void *blob;
@@ -74,7 +79,10 @@ queue_put(struct queue *q, int spam, void *blob, size_t len)
     q->ring[(q->head + q->n) % q->cap] =
         (struct queue_item){ .blob = blob, .len = len, .spam = spam };
     q->n++;
-    pthread_cond_signal(&q->cv);
+    /* the writer sleeps on an empty queue, or gathers until a batch is
+     * full: only those two moments need a wake-up */
+    if (q->n == 1 || q->n == QUEUE_BATCH)
+        pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return 0;
 }
@@ -86,74 +94,114 @@ queue_dropped(struct queue *q)
     return atomic_load(&q->dropped);
 }
 
+/* queue_wait_until - timed wait on the queue's cv until *until, or
+ * until done() holds; with mu held */
+static void
+queue_wait_until(struct queue *q, const struct timespec *until,
+                 int (*done)(const struct queue *))
+{
+    while (!done(q) &&
+           pthread_cond_timedwait(&q->cv, &q->mu, until) != ETIMEDOUT)
+        ;
+}
+
+static int
+queue_gathered(const struct queue *q)
+{
+    return q->stop || q->n >= QUEUE_BATCH;
+}
+
+static int
+queue_stopping(const struct queue *q)
+{
+    return q->stop;
+}
+
+static int
+queue_never(const struct queue *q)
+{
+    (void)q;
+    return 0;
+}
+
+/* queue_past - now is at or after *t */
+static int
+queue_past(const struct timespec *t)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    return now.tv_sec > t->tv_sec ||
+           (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
 /* queue_main - the writer */
 static void *
 queue_main(void *arg)
 {
     struct queue *q = arg;
+    struct queue_item it[QUEUE_BATCH];
+    struct store_example ex[QUEUE_BATCH];
     struct timespec until, stop_at = { 0, 0 };
 
     pthread_setname_np(pthread_self(), "nm-writer");
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        struct queue_item it;
         struct cfg *c;
+        size_t k;
         int rc;
 
         while (q->n == 0 && !q->stop)
             pthread_cond_wait(&q->cv, &q->mu);
         if (q->n == 0)
             break;
+        if (!q->stop) {
+            queue_deadline(&until, QUEUE_GATHER_MS);
+            queue_wait_until(q, &until, queue_gathered);
+        }
         if (q->stop) {
-            struct timespec now;
-
             if (stop_at.tv_sec == 0)
                 queue_deadline(&stop_at, q->deadline_ms);
-            clock_gettime(CLOCK_REALTIME, &now);
-            if (now.tv_sec > stop_at.tv_sec ||
-                (now.tv_sec == stop_at.tv_sec &&
-                 now.tv_nsec >= stop_at.tv_nsec))
+            if (queue_past(&stop_at))
                 break;
         }
-        it = q->ring[q->head];
-        q->head = (q->head + 1) % q->cap;
-        q->n--;
+        for (k = 0; k < QUEUE_BATCH && q->n > 0; k++) {
+            it[k] = q->ring[q->head];
+            q->head = (q->head + 1) % q->cap;
+            q->n--;
+            ex[k] = (struct store_example){ it[k].spam, it[k].blob,
+                                            it[k].len };
+        }
         pthread_mutex_unlock(&q->mu);
 
         c = cfg_current_get();
-        rc = store_example_push(q->st, it.spam, it.blob, it.len,
-                                c->max_examples);
+        rc = store_example_push_batch(q->st, ex, k, c->max_examples);
         cfg_release(c);
 
         pthread_mutex_lock(&q->mu);
         if (rc == 0) {
-            free(it.blob);
-            atomic_fetch_add(&q->written, 1);
+            for (size_t i = 0; i < k; i++)
+                free(it[i].blob);
+            atomic_fetch_add(&q->written, k);
             continue;
         }
-        /* Put it back at the head unless the ring filled meanwhile. */
-        if (q->n < q->cap) {
+        /* Put the batch back at the head, in order, as far as the ring
+         * has room (it may have filled meanwhile); drop the rest. */
+        while (k > 0 && q->n < q->cap) {
+            k--;
             q->head = (q->head + q->cap - 1) % q->cap;
-            q->ring[q->head] = it;
+            q->ring[q->head] = it[k];
             q->n++;
-        } else {
-            free(it.blob);
-            atomic_fetch_add(&q->dropped, 1);
         }
-        if (q->stop) {
-            /* Flushing: retry until the deadline (checked at the top)
-             * rather than give up at the first failure, which may only
-             * be the store backing off from an outage just ended. */
-            queue_deadline(&until, QUEUE_STOP_RETRY_MS);
-            while (pthread_cond_timedwait(&q->cv, &q->mu, &until) !=
-                   ETIMEDOUT)
-                ;
-            continue;
-        }
-        queue_deadline(&until, QUEUE_RETRY_MS);
-        while (!q->stop &&
-               pthread_cond_timedwait(&q->cv, &q->mu, &until) != ETIMEDOUT)
-            ;
+        for (size_t i = 0; i < k; i++)
+            free(it[i].blob);
+        atomic_fetch_add(&q->dropped, k);
+        /* Flushing: retry until the deadline (checked at the top) rather
+         * than give up at the first failure, which may only be the store
+         * backing off from an outage just ended. */
+        queue_deadline(&until, q->stop ? QUEUE_STOP_RETRY_MS
+                                       : QUEUE_RETRY_MS);
+        queue_wait_until(q, &until, q->stop ? queue_never : queue_stopping);
     }
     pthread_mutex_unlock(&q->mu);
     return NULL;

@@ -113,6 +113,21 @@ int store_example_push(struct store *st, int spam, const void *rec,
                        size_t len, long max_examples)
     __attribute__((warn_unused_result));
 
+/* One encoded example for store_example_push_batch(). */
+struct store_example {
+    int spam;
+    const void *rec;
+    size_t len;
+};
+
+/* store_example_push_batch - store_example_push() for n (1 ..
+ * STORE_BATCH_MAX) examples in one script, in order. 0 or -1 (none
+ * stored, or, like any write whose reply was lost, perhaps all). */
+#define STORE_BATCH_MAX 256
+int store_example_push_batch(struct store *st, const struct store_example *ex,
+                             size_t n, long max_examples)
+    __attribute__((warn_unused_result));
+
 /* store_example_counts - examples per class and new since the last
  * training. Returns 0 or -1. */
 int store_example_counts(struct store *st, long *nspam, long *nham,

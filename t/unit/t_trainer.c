@@ -154,6 +154,49 @@ t_raw_int(const char *cmd, const char *key)
     return v;
 }
 
+/* t_eval_calls - EVAL calls the server has run (INFO commandstats), or
+ * -1 */
+static long
+t_eval_calls(void)
+{
+    static const char tag[] = "cmdstat_eval:calls=";
+    static const char cmd[] = "*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n";
+    char head[64], *body, *at;
+    int fd = t_unix_connect(t_sock);
+    long want, v = -1;
+    size_t n = 0;
+    ssize_t r;
+
+    if (fd < 0)
+        return -1;
+    if (t_write_all(fd, cmd, sizeof(cmd) - 1) != 0) {
+        close(fd);
+        return -1;
+    }
+    while (n + 1 < sizeof(head) && read(fd, &head[n], 1) == 1 &&
+           head[n] != '\n')
+        n++;
+    head[n] = '\0';
+    if (n > 0 && head[n - 1] == '\r')
+        head[n - 1] = '\0';
+    if (head[0] != '$' ||
+        util_parse_long(head + 1, 1, 1 << 20, &want) != 0) {
+        close(fd);
+        return -1;
+    }
+    body = xcalloc((size_t)want + 1, 1);
+    for (n = 0; n < (size_t)want; n += (size_t)r)
+        if ((r = read(fd, body + n, (size_t)want - n)) <= 0)
+            break;
+    close(fd);
+    if ((at = strstr(body, tag)) == NULL)
+        v = 0; /* no EVAL yet */
+    else
+        v = strtol(at + sizeof(tag) - 1, NULL, 10);
+    free(body);
+    return v;
+}
+
 /* t_key - "prefix:suffix" */
 static void
 t_key(char *buf, size_t len, const char *prefix, const char *suffix)
@@ -536,6 +579,60 @@ t_case_store(void)
     rc = store_example_counts(st, &ns, &nh, &nn);
     ok(rc == 0 && ns == 3 && nn == 5,
        "store: refusals stored and counted nothing");
+
+    /* A batch: classes mixed, order kept, counted once each, capped;
+     * anything malformed refuses the whole batch. */
+    {
+        struct cfg *cb = t_cfg("batch", t_sock, "t-batch", "");
+        struct store *sb = t_store(cb);
+        struct store_example ex[5], bad[2];
+        struct store_example *big =
+            xcalloc(STORE_BATCH_MAX + 1, sizeof(*big));
+        char bkey[T_KEY];
+
+        for (int i = 0; i < 5; i++)
+            ex[i] = (struct store_example){ i % 2 == 0, b[i], len[i] };
+        is_int(store_example_push_batch(sb, ex, 5, 100), 0,
+               "batch: 5 examples, spam and ham mixed");
+        want[0] = b[4], want[1] = b[2], want[2] = b[0];
+        wantlen[0] = len[4], wantlen[1] = len[2], wantlen[2] = len[0];
+        ok(t_records(sb, 1, want, wantlen, 3),
+           "batch: spam 0, 2, 4 fetched newest first, bytes identical");
+        want[0] = b[3], want[1] = b[1];
+        wantlen[0] = len[3], wantlen[1] = len[1];
+        ok(t_records(sb, 0, want, wantlen, 2),
+           "batch: ham 1, 3 fetched newest first");
+        rc = store_example_counts(sb, &ns, &nh, &nn);
+        ok(rc == 0 && ns == 3 && nh == 2 && nn == 5,
+           "batch: 3 spam, 2 ham, 5 new (%ld %ld %ld)", ns, nh, nn);
+        is_int(store_example_push_batch(sb, ex, 5, 2), 0,
+               "batch: again with a cap of 2");
+        rc = store_example_counts(sb, &ns, &nh, &nn);
+        ok(rc == 0 && ns == 2 && nh == 2 && nn == 10,
+           "batch: both lists trimmed to 2, 10 new (%ld %ld %ld)", ns, nh,
+           nn);
+        bad[0] = ex[0];
+        bad[1] = (struct store_example){ 1, b[1], 0 };
+        is_int(store_example_push_batch(sb, bad, 2, 100), -1,
+               "batch: an empty record refuses the batch");
+        is_int(store_example_push_batch(sb, ex, 0, 100), -1,
+               "batch: 0 examples refused");
+        for (size_t i = 0; i <= STORE_BATCH_MAX; i++)
+            big[i] = ex[0];
+        is_int(store_example_push_batch(sb, big, STORE_BATCH_MAX + 1, 100),
+               -1, "batch: STORE_BATCH_MAX + 1 refused");
+        rc = store_example_counts(sb, &ns, &nh, &nn);
+        ok(rc == 0 && ns == 2 && nn == 10,
+           "batch: refusals stored nothing (%ld %ld)", ns, nn);
+        is_int(store_example_push_batch(sb, big, STORE_BATCH_MAX, 1000), 0,
+               "batch: STORE_BATCH_MAX examples in one");
+        t_key(bkey, sizeof(bkey), "t-batch", "ex:spam");
+        is_int(t_raw_int("LLEN", bkey), STORE_BATCH_MAX + 2,
+               "batch: all of them stored");
+        free(big);
+        store_free(sb);
+        cfg_release(cb);
+    }
     for (int i = 0; i < 5; i++)
         free(b[i]);
 
@@ -1281,7 +1378,9 @@ t_case_queue(void)
     if ((q = queue_start(c, err, sizeof(err))) == NULL)
         exit(1);
     is_int(t_queue_fill(q, &g, 3), 3, "queue: 3 put, Redis down");
-    t_sleep_ms(40); /* the writer failed: the store backs off 100 ms */
+    /* the writer gathers for 100 ms, fails, and the store backs off for
+     * 100 ms more */
+    t_sleep_ms(150);
     if (symlink(t_sock, link3) != 0)
         diag("symlink: %s", strerror(errno));
     queue_stop(q, 3000);
@@ -1290,6 +1389,40 @@ t_case_queue(void)
     cfg_release(c);
     store_free(st);
     cfg_release(live);
+}
+
+/* t_case_batch - the writer writes in batches, and a lone example still
+ * arrives soon */
+static void
+t_case_batch(void)
+{
+    struct cfg *c = t_cfg("qbatch", t_sock, "t-qbatch", "queue_size = 1000\n");
+    struct store *st = t_store(c);
+    struct t_gen g = { 0xba7cu, 1700000000 };
+    struct queue *q;
+    char err[256] = "";
+    long calls;
+    int64_t t0;
+
+    cfg_current_set(cfg_acquire(c));
+    if ((q = queue_start(c, err, sizeof(err))) == NULL)
+        exit(1);
+    t0 = t_now_ms();
+    is_int(t_queue_fill(q, &g, 1), 1, "batch: one example put");
+    is_int(t_poll_count(st, 1, 5000), 1, "batch: a lone example arrives");
+    t0 = t_now_ms() - t0;
+    ok(t0 < 2000, "batch: ... after %lld ms (gathering 100 ms)",
+       (long long)t0);
+    calls = t_eval_calls();
+    is_int(t_queue_fill(q, &g, 300), 300, "batch: 300 put at once");
+    is_int(t_poll_count(st, 301, 5000), 301, "batch: all 300 arrive");
+    diag("EVAL calls before: %ld", calls);
+    calls = t_eval_calls() - calls;
+    ok(calls >= 5 && calls <= 20,
+       "batch: 300 examples in %ld scripts (batches of up to 64)", calls);
+    queue_stop(q, 3000);
+    store_free(st);
+    cfg_release(c);
 }
 
 /* main - run the cases */
@@ -1318,6 +1451,7 @@ main(void)
     t_case_stolen();
     t_case_bad_records();
     t_case_queue();
+    t_case_batch();
     diag("%.1f s", (double)(t_now_ms() - t0) / 1000.0);
     return exit_status();
 }
