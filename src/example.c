@@ -15,6 +15,7 @@
 #include "example.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,46 @@ example_free(struct example *ex)
     hdr_result_free(&ex->res);
 }
 
+/* One compression context per thread, kept: ZSTD_compress() sets up and
+ * frees a context per call, which for a record of a few hundred bytes
+ * cost more than the compression (21k of 24k instructions per message by
+ * callgrind). libmilter's threads come and go, so the key's destructor
+ * frees a thread's context when it ends. */
+static pthread_key_t example_cctx_key;
+static pthread_once_t example_cctx_once = PTHREAD_ONCE_INIT;
+static int example_cctx_ok;
+
+static void
+example_cctx_free(void *cctx)
+{
+    ZSTD_freeCCtx(cctx);
+}
+
+static void
+example_cctx_init(void)
+{
+    example_cctx_ok = pthread_key_create(&example_cctx_key,
+                                         example_cctx_free) == 0;
+}
+
+/* example_cctx - this thread's context, or NULL (then a one-off call) */
+static ZSTD_CCtx *
+example_cctx(void)
+{
+    ZSTD_CCtx *c;
+
+    pthread_once(&example_cctx_once, example_cctx_init);
+    if (!example_cctx_ok)
+        return NULL;
+    if ((c = pthread_getspecific(example_cctx_key)) == NULL &&
+        (c = ZSTD_createCCtx()) != NULL &&
+        pthread_setspecific(example_cctx_key, c) != 0) {
+        ZSTD_freeCCtx(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* example_encode - serialise and compress */
 int
 example_encode(const struct example *ex, void **blob, size_t *len, char *err,
@@ -108,6 +149,7 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
                      ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
                      (r->truncated ? 32u : 0);
     size_t bound, n;
+    ZSTD_CCtx *cctx;
     void *out;
 
     if (r->nsym > 0xffff) {
@@ -135,7 +177,9 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
     }
     bound = ZSTD_compressBound(b.len);
     out = xmalloc(bound);
-    n = ZSTD_compress(out, bound, b.p, b.len, 1);
+    cctx = example_cctx();
+    n = cctx ? ZSTD_compressCCtx(cctx, out, bound, b.p, b.len, 1)
+             : ZSTD_compress(out, bound, b.p, b.len, 1);
     free(b.p);
     if (ZSTD_isError(n)) {
         snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
