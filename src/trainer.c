@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -803,9 +804,22 @@ trainer_main(void *arg)
 
     pthread_setname_np(pthread_self(), "nm-trainer");
     /* Training must not slow scoring: the lowest CPU priority for this
-     * thread only (Linux applies nice per thread id). */
+     * thread only (Linux applies nice per thread id), and SCHED_IDLE on
+     * top: nice 19 still holds a CPU against a woken milter thread for a
+     * while, SCHED_IDLE yields it at once, and the kernel places wake-ups
+     * on a CPU that runs only idle-class work as if it were free. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
         log_warn("trainer: cannot lower the priority");
+#ifdef SCHED_IDLE
+    {
+        struct sched_param sp = { .sched_priority = 0 };
+        int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+
+        if (rc != 0)
+            log_warnx("trainer: cannot switch to SCHED_IDLE: %s",
+                      strerror(rc));
+    }
+#endif
     pthread_mutex_lock(&t->mu);
     while (!t->stop) {
         struct cfg *c = cfg_current_get();

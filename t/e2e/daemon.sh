@@ -18,7 +18,7 @@ t_ok() { # t_ok STATUS NAME
     if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
 }
 
-echo "1..13"
+echo "1..14"
 "$daemon" -V | grep -q '^neural-milter [0-9]'
 t_ok $? "-V prints the version"
 
@@ -72,6 +72,17 @@ fi
 "$replay" -s "unix:$dir/nm.sock" "$sample" 2> /dev/null |
     grep -q 'upstream=rspamd; score=9.00;'
 t_ok $? "answers: header with upstream=rspamd score=9.00"
+
+# The trainer thread runs as SCHED_IDLE at nice 19 (field 19 of stat is
+# nice, 41 the policy: 5 = SCHED_IDLE); the milter threads do not.
+sched=
+for t in /proc/"$pid"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = nm-trainer ] || continue
+    sched=$(sed 's/.*) //' "$t/stat" | awk '{ print $17 "/" $39 }')
+done
+main=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $17 "/" $39 }')
+[ "$sched" = 19/5 ] && [ "$main" = 0/0 ]
+t_ok $? "the trainer thread runs at nice 19 as SCHED_IDLE ($sched), the rest at 0/SCHED_OTHER ($main)"
 
 # SIGUSR1: the header name reloads; a socket change is logged.
 sed -i "s|^log_level = debug|log_level = debug\n[header]\nname = X-Reloaded|" \
