@@ -11,6 +11,7 @@
 #include "hdr.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1099,6 +1100,49 @@ test_seen(void)
     ok(res.sym == NULL && res.nsym == 0, "hdr_result_free zeroes");
 }
 
+/* test_numbers - hdr_number_scan() gives exactly strtod()'s double, on
+ * its own fast path (up to 15 digits) and beyond it */
+static void
+test_numbers(void)
+{
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    size_t bad = 0, tried = 0;
+    char text[40], first[40] = "";
+
+    for (int i = 0; i < 200000; i++) {
+        int ndig, dotpos, neg;
+        size_t n = 0, got;
+        double v = -1, want;
+
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        ndig = 1 + (int)(rng % 18);         /* 1..18: past the fast path */
+        dotpos = (int)((rng >> 8) % (uint64_t)(ndig + 1)); /* ndig: none */
+        neg = (int)((rng >> 16) & 1);
+        if (neg)
+            text[n++] = '-';
+        for (int d = 0; d < ndig; d++) {
+            if (d == dotpos && d > 0)
+                text[n++] = '.';
+            text[n++] = (char)('0' + (rng >> (20 + 2 * (d % 20))) % 10);
+        }
+        text[n] = '\0';
+        want = strtod(text, NULL) + 0.0;
+        if (want < -1e6 || want > 1e6)
+            continue;
+        tried++;
+        got = hdr_number_scan(text, &v, NULL);
+        if (got != n || memcmp(&v, &want, sizeof(v)) != 0) {
+            if (bad++ == 0)
+                snprintf(first, sizeof(first), "%s", text);
+        }
+    }
+    ok(bad == 0 && tried > 100000,
+       "numbers: %zu random texts of 1-18 digits read as strtod() does "
+       "(%zu differ, first '%s')", tried, bad, first);
+}
+
 int
 main(void)
 {
@@ -1115,5 +1159,6 @@ main(void)
     test_split();
     test_names();
     test_seen();
+    test_numbers();
     return exit_status();
 }
