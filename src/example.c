@@ -100,8 +100,8 @@ example_free(struct example *ex)
 /* One compression context per thread, kept: ZSTD_compress() sets up and
  * frees a context per call, which for a record of a few hundred bytes
  * cost more than the compression (21k of 24k instructions per message by
- * callgrind). libmilter's threads come and go, so the key's destructor
- * frees a thread's context when it ends. */
+ * callgrind). The key's destructor frees a thread's context when it
+ * ends. */
 static pthread_key_t example_cctx_key;
 static pthread_once_t example_cctx_once = PTHREAD_ONCE_INIT;
 static int example_cctx_ok;
@@ -137,10 +137,10 @@ example_cctx(void)
     return c;
 }
 
-/* example_encode - serialise and compress */
+/* example_serialize - the uncompressed record */
 int
-example_encode(const struct example *ex, void **blob, size_t *len, char *err,
-               size_t errlen)
+example_serialize(const struct example *ex, void **raw, size_t *len,
+                  char *err, size_t errlen)
 {
     struct example_buf b = { 0 };
     const struct hdr_result *r = &ex->res;
@@ -148,9 +148,6 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
                      (r->has_scores ? 4u : 0) |
                      ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
                      (r->truncated ? 32u : 0);
-    size_t bound, n;
-    ZSTD_CCtx *cctx;
-    void *out;
 
     if (r->nsym > 0xffff) {
         snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
@@ -175,12 +172,29 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
         free(b.p);
         return -1;
     }
-    bound = ZSTD_compressBound(b.len);
+    *raw = b.p;
+    *len = b.len;
+    return 0;
+}
+
+/* example_compress - zstd level 1 with this thread's context */
+int
+example_compress(const void *raw, size_t rawlen, void **blob, size_t *len,
+                 char *err, size_t errlen)
+{
+    size_t bound, n;
+    ZSTD_CCtx *cctx;
+    void *out;
+
+    if (rawlen == 0 || rawlen > EXAMPLE_MAX_RAW) {
+        snprintf(err, errlen, "record of %zu bytes is not a record", rawlen);
+        return -1;
+    }
+    bound = ZSTD_compressBound(rawlen);
     out = xmalloc(bound);
     cctx = example_cctx();
-    n = cctx ? ZSTD_compressCCtx(cctx, out, bound, b.p, b.len, 1)
-             : ZSTD_compress(out, bound, b.p, b.len, 1);
-    free(b.p);
+    n = cctx ? ZSTD_compressCCtx(cctx, out, bound, raw, rawlen, 1)
+             : ZSTD_compress(out, bound, raw, rawlen, 1);
     if (ZSTD_isError(n)) {
         snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
         free(out);
@@ -189,6 +203,22 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
     *blob = out;
     *len = n;
     return 0;
+}
+
+/* example_encode - serialise and compress */
+int
+example_encode(const struct example *ex, void **blob, size_t *len, char *err,
+               size_t errlen)
+{
+    void *raw;
+    size_t rawlen;
+    int rc;
+
+    if (example_serialize(ex, &raw, &rawlen, err, errlen) != 0)
+        return -1;
+    rc = example_compress(raw, rawlen, blob, len, err, errlen);
+    free(raw);
+    return rc;
 }
 
 struct example_rd {

@@ -38,9 +38,23 @@ int example_from_result(struct example *ex, const struct hdr_result *res,
     __attribute__((warn_unused_result));
 void example_free(struct example *ex);
 
-/* example_encode - *blob is malloc'd (caller frees); 0 or -1 + err. */
+/* example_encode - *blob is malloc'd (caller frees); 0 or -1 + err.
+ * The same as example_serialize() then example_compress(). */
 int example_encode(const struct example *ex, void **blob, size_t *len,
                    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* example_serialize - the record before compression (*raw malloc'd):
+ * cheap, for the milter threads; the writer thread compresses. */
+int example_serialize(const struct example *ex, void **raw, size_t *len,
+                      char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* example_compress - compress a serialized record into a blob as
+ * example_decode() reads it. Keeps one compression context per calling
+ * thread (freed when the thread ends): meant for long-lived threads. */
+int example_compress(const void *raw, size_t rawlen, void **blob, size_t *len,
+                     char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* example_decode - check and decode a blob into ex (caller frees with
  * example_free()); 0 or -1 + err. */

@@ -196,7 +196,9 @@ milter_learn(struct verdict *v, const struct cfg *c)
         return;
     if (example_from_result(&ex, &v->res, spam, 0, (int64_t)time(NULL)) != 0)
         return;
-    if (example_encode(&ex, &blob, &len, err, sizeof(err)) == 0 &&
+    /* serialised only: the writer thread compresses, off the mail's
+     * path */
+    if (example_serialize(&ex, &blob, &len, err, sizeof(err)) == 0 &&
         queue_put(milter_queue, spam, blob, len) == 0)
         v->learned = v->label;
     example_free(&ex);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * queue - a ring of encoded examples under one mutex; the writer takes up
- * to QUEUE_BATCH at a time and pushes them with one
+ * queue - a ring of serialized examples under one mutex; the writer takes
+ * up to QUEUE_BATCH at a time, compresses them (off the mail's path, with
+ * one long-lived zstd context) and pushes them with one
  * store_example_push_batch(). It gathers for up to QUEUE_GATHER_MS
  * before it writes, so a milter thread wakes it about once per batch, not
  * once per message. A failed push puts the batch back and pauses the
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "example.h"
 #include "log.h"
 #include "store.h"
 #include "xmalloc.h"
@@ -135,6 +137,34 @@ queue_past(const struct timespec *t)
            (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+/* queue_compress - compress the *k raw records of it into zb, described
+ * by ex; a record that does not compress is dropped (and it shrinks).
+ * Returns how many ex describe (*k after the drops). */
+static size_t
+queue_compress(struct queue *q, struct queue_item *it, size_t *k,
+               struct store_example *ex, void **zb)
+{
+    size_t n = 0;
+    char err[128];
+
+    for (size_t i = 0; i < *k; i++) {
+        size_t zlen;
+
+        if (example_compress(it[i].blob, it[i].len, &zb[n], &zlen, err,
+                             sizeof(err)) != 0) {
+            log_warnx("queue: dropping an example: %s", err);
+            free(it[i].blob);
+            atomic_fetch_add(&q->dropped, 1);
+            continue;
+        }
+        it[n] = it[i];
+        ex[n] = (struct store_example){ it[n].spam, zb[n], zlen };
+        n++;
+    }
+    *k = n;
+    return n;
+}
+
 /* queue_main - the writer */
 static void *
 queue_main(void *arg)
@@ -142,13 +172,14 @@ queue_main(void *arg)
     struct queue *q = arg;
     struct queue_item it[QUEUE_BATCH];
     struct store_example ex[QUEUE_BATCH];
+    void *zb[QUEUE_BATCH];
     struct timespec until, stop_at = { 0, 0 };
 
     pthread_setname_np(pthread_self(), "nm-writer");
     pthread_mutex_lock(&q->mu);
     for (;;) {
         struct cfg *c;
-        size_t k;
+        size_t k, nz;
         int rc;
 
         while (q->n == 0 && !q->stop)
@@ -169,20 +200,22 @@ queue_main(void *arg)
             it[k] = q->ring[q->head];
             q->head = (q->head + 1) % q->cap;
             q->n--;
-            ex[k] = (struct store_example){ it[k].spam, it[k].blob,
-                                            it[k].len };
         }
         pthread_mutex_unlock(&q->mu);
 
+        nz = queue_compress(q, it, &k, ex, zb);
         c = cfg_current_get();
-        rc = store_example_push_batch(q->st, ex, k, c->max_examples);
+        rc = nz ? store_example_push_batch(q->st, ex, nz, c->max_examples)
+                : 0;
         cfg_release(c);
+        for (size_t i = 0; i < nz; i++)
+            free(zb[i]);
 
         pthread_mutex_lock(&q->mu);
         if (rc == 0) {
             for (size_t i = 0; i < k; i++)
                 free(it[i].blob);
-            atomic_fetch_add(&q->written, k);
+            atomic_fetch_add(&q->written, nz);
             continue;
         }
         /* Put the batch back at the head, in order, as far as the ring

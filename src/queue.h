@@ -22,11 +22,12 @@ struct queue *queue_start(const struct cfg *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /*
- * queue_put - queue an encoded example (blob is taken: the queue frees
- * it). Returns 0 when queued, -1 when the queue was full (dropped and
- * counted). Any thread; holds a mutex for a few instructions.
+ * queue_put - queue a serialized example (example_serialize(); raw is
+ * taken: the queue frees it). The writer compresses it. Returns 0 when
+ * queued, -1 when the queue was full (dropped and counted). Any thread;
+ * holds a mutex for a few instructions.
  */
-int queue_put(struct queue *q, int spam, void *blob, size_t len);
+int queue_put(struct queue *q, int spam, void *raw, size_t len);
 
 /* queue_dropped - examples dropped so far. */
 uint64_t queue_dropped(struct queue *q);

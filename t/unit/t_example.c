@@ -66,6 +66,27 @@ check_roundtrip(void)
                     fabs(back.res.sym[i].score - r.sym[i].score) < 1e-9;
         ok(same, "names and scores");
     }
+    /* the queue's split: serialized in a milter thread, compressed in
+     * the writer; the same bytes as example_encode(), context kept or not */
+    {
+        void *raw, *z1 = NULL, *z2 = NULL;
+        size_t rawlen, l1 = 0, l2 = 0;
+
+        ok(example_serialize(&ex, &raw, &rawlen, err, sizeof(err)) == 0 &&
+               rawlen > len,
+           "serialize: %zu bytes before compression", rawlen);
+        ok(example_compress(raw, rawlen, &z1, &l1, err, sizeof(err)) == 0 &&
+               example_compress(raw, rawlen, &z2, &l2, err, sizeof(err)) ==
+                   0 &&
+               l1 == len && l2 == len && memcmp(z1, blob, len) == 0 &&
+               memcmp(z2, blob, len) == 0,
+           "compress(serialize) is encode, twice on one context");
+        is_int(example_compress(raw, 0, &z2, &l2, err, sizeof(err)), -1,
+               "compress: an empty record is refused");
+        free(raw);
+        free(z1);
+        free(z2);
+    }
     example_free(&back);
     free(blob);
     example_free(&ex);

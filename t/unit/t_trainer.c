@@ -374,9 +374,11 @@ t_result(struct t_gen *g, const struct t_mix *mix, int spam,
     r->score = (double)(int)(t_rand(g) * 1000) / 100.0;
 }
 
-/* t_blob - an encoded example; exits on failure */
+/* t_record - an example, encoded (compressed) or only serialized (as
+ * the queue takes it); exits on failure */
 static void *
-t_blob(struct t_gen *g, const struct t_mix *mix, int spam, size_t *len)
+t_record(struct t_gen *g, const struct t_mix *mix, int spam, size_t *len,
+         int compressed)
 {
     struct hdr_result r;
     struct example ex;
@@ -385,13 +387,22 @@ t_blob(struct t_gen *g, const struct t_mix *mix, int spam, size_t *len)
 
     t_result(g, mix, spam, &r);
     if (example_from_result(&ex, &r, spam, 0, g->time++) != 0 ||
-        example_encode(&ex, &blob, len, err, sizeof(err)) != 0) {
+        (compressed ? example_encode(&ex, &blob, len, err, sizeof(err))
+                    : example_serialize(&ex, &blob, len, err, sizeof(err))) !=
+            0) {
         diag("example: %s", err);
         exit(1);
     }
     example_free(&ex);
     hdr_result_free(&r);
     return blob;
+}
+
+/* t_blob - an encoded example */
+static void *
+t_blob(struct t_gen *g, const struct t_mix *mix, int spam, size_t *len)
+{
+    return t_record(g, mix, spam, len, 1);
 }
 
 /* t_push - push nspam and nham examples after mix, interleaved so the
@@ -1289,7 +1300,7 @@ t_queue_fill(struct queue *q, struct t_gen *g, int n)
 
     for (int i = 0; i < n; i++) {
         size_t len;
-        void *blob = t_blob(g, &mix, i % 2, &len);
+        void *blob = t_record(g, &mix, i % 2, &len, 0);
 
         accepted += queue_put(q, i % 2, blob, len) == 0;
     }
@@ -1330,7 +1341,7 @@ t_case_queue(void)
     is_int(t_queue_fill(q, &g, T_QUEUE - 1), T_QUEUE - 1,
            "queue: puts 2..N accepted");
     is_int(queue_dropped(q), 0, "queue: nothing dropped at N");
-    blob = t_blob(&g, &(struct t_mix)T_MIX("", 0.5, 0.1), 1, &len);
+    blob = t_record(&g, &(struct t_mix)T_MIX("", 0.5, 0.1), 1, &len, 0);
     is_int(queue_put(q, 1, blob, len), -1, "queue: put N+1 is dropped");
     is_int(queue_dropped(q), 1, "queue: dropped 1");
     is_int(t_poll_count(st, 1, 0), 0, "queue: nothing in Redis yet");
@@ -1420,6 +1431,32 @@ t_case_batch(void)
     calls = t_eval_calls() - calls;
     ok(calls >= 5 && calls <= 20,
        "batch: 300 examples in %ld scripts (batches of up to 64)", calls);
+    {
+        /* the queue took serialized records: the writer compressed them */
+        size_t nd = 0, total = 0;
+
+        for (int spam = 0; spam <= 1; spam++) {
+            struct store_blob *out;
+            size_t n;
+
+            if (store_examples_fetch(st, spam, &out, &n) != 0)
+                continue;
+            for (size_t i = 0; i < n; i++) {
+                struct example ex;
+                char why[128];
+
+                if (example_decode(out[i].data, out[i].len, &ex, why,
+                                   sizeof(why)) == 0) {
+                    nd++;
+                    example_free(&ex);
+                }
+            }
+            total += n;
+            store_blobs_free(out, n);
+        }
+        ok(total == 301 && nd == total,
+           "batch: all %zu stored records decode (%zu)", total, nd);
+    }
     queue_stop(q, 3000);
     store_free(st);
     cfg_release(c);
