@@ -42,19 +42,6 @@ hdr_result_free(struct hdr_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-/* hdr_errf - format a reason for the caller's log line */
-void
-hdr_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /*
  * hdr_number_exact - the value of n bytes of [+-]digits[.digits] with at
  * most 15 digits, without strtod(): the digits as an integer and the
@@ -307,7 +294,7 @@ hdr_evaluate_rspamd(const struct hdr_seen *seen, enum hdr_trust trust,
         return HDR_OK;
     }
     if (seen->oversize && seen->spamd_result[0] == '\0') {
-        hdr_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
+        util_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
                  HDR_MAX_BYTES);
         return HDR_ERR_LIMIT;
     }
@@ -339,7 +326,7 @@ hdr_evaluate_sa(const struct hdr_seen *seen, enum hdr_format format,
         return HDR_OK;
     }
     if (seen->oversize && seen->spam_status[0] == '\0') {
-        hdr_errf(err, errlen, "X-Spam-Status: longer than %d bytes",
+        util_errf(err, errlen, "X-Spam-Status: longer than %d bytes",
                  HDR_MAX_BYTES);
         return HDR_ERR_LIMIT;
     }
@@ -347,7 +334,7 @@ hdr_evaluate_sa(const struct hdr_seen *seen, enum hdr_format format,
     /* Rspamd's own "No, score=0.90" is no SpamAssassin verdict at all. */
     if (st == HDR_ERR_SYNTAX && format == HDR_FORMAT_AUTO &&
         !hdr_sa_form(seen->spam_status)) {
-        hdr_errf(err, errlen, "%s", "");
+        util_errf(err, errlen, "%s", "");
         return HDR_OK;
     }
     return st;
@@ -362,7 +349,7 @@ hdr_evaluate(const struct hdr_seen *seen, enum hdr_format format,
     enum hdr_status st = HDR_OK;
 
     hdr_result_free(res);
-    hdr_errf(err, errlen, "%s", "");
+    util_errf(err, errlen, "%s", "");
     if (format != HDR_FORMAT_SA && seen->n_spamd_result > 0 &&
         seen->spamd_result != NULL)
         st = hdr_evaluate_rspamd(seen, trust, res, err, errlen);

@@ -187,8 +187,4 @@ enum hdr_sym_status hdr_symbol_add(struct hdr_result *res, const char *name,
  */
 size_t hdr_number_scan(const char *s, double *out, int *printed_nonzero);
 
-/* hdr_errf - format a reason into err (which may be NULL or errlen 0). */
-void hdr_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 #endif /* NM_HDR_H */

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 /*
  * The layouts Rspamd has written, told apart by what follows the verdict:
  * FOLDED  "...];" then a newline: Rspamd 3.x joins symbols with "; " and
@@ -206,14 +208,14 @@ rsp_verdict(const char *p, struct hdr_result *res, char *err, size_t errlen)
     while (rsp_space(*p))
         p++;
     if (strncasecmp(p, "default", 7) != 0) {
-        hdr_errf(err, errlen, "X-Spamd-Result: no \"default:\" verdict");
+        util_errf(err, errlen, "X-Spamd-Result: no \"default:\" verdict");
         return NULL;
     }
     p += 7;
     while (rsp_blank(*p))
         p++;
     if (*p++ != ':') {
-        hdr_errf(err, errlen, "X-Spamd-Result: no ':' after \"default\"");
+        util_errf(err, errlen, "X-Spamd-Result: no ':' after \"default\"");
         return NULL;
     }
     while (rsp_blank(*p))
@@ -224,7 +226,7 @@ rsp_verdict(const char *p, struct hdr_result *res, char *err, size_t errlen)
     } else if (strncasecmp(p, "false", 5) == 0)
         p += 5;
     else {
-        hdr_errf(err, errlen, "X-Spamd-Result: verdict is not True/False");
+        util_errf(err, errlen, "X-Spamd-Result: verdict is not True/False");
         return NULL;
     }
     while (rsp_blank(*p))
@@ -252,7 +254,7 @@ rsp_verdict(const char *p, struct hdr_result *res, char *err, size_t errlen)
     return p;
 
 bad_scores:
-    hdr_errf(err, errlen, "X-Spamd-Result: verdict is not \"[score / "
+    util_errf(err, errlen, "X-Spamd-Result: verdict is not \"[score / "
              "required]\"");
     return NULL;
 }
@@ -306,21 +308,21 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
 
     hdr_result_free(res);
     if (strnlen(value, (size_t)HDR_MAX_BYTES + 1) > HDR_MAX_BYTES) {
-        hdr_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
+        util_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
                  HDR_MAX_BYTES);
         return HDR_ERR_LIMIT;
     }
     if ((p = rsp_verdict(value, res, err, errlen)) == NULL)
         goto fail;
     if (rsp_first(p, &layout, &p) != 0) {
-        hdr_errf(err, errlen, "X-Spamd-Result: text after the verdict");
+        util_errf(err, errlen, "X-Spamd-Result: text after the verdict");
         goto fail;
     }
     if (*p == '\0')
         more = 0; /* no symbols */
     else if (rsp_head_parse(p, layout, &h) != 0) {
         if (!rsp_ends_with_dots(p)) {
-            hdr_errf(err, errlen, "X-Spamd-Result: no symbol after the "
+            util_errf(err, errlen, "X-Spamd-Result: no symbol after the "
                      "verdict");
             goto fail;
         }
@@ -337,7 +339,7 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
         if (close == NULL || sep == RSP_SEP_NONE) {
             /* cut inside this symbol's options, or garbage */
             if (!rsp_ends_with_dots(h.end)) {
-                hdr_errf(err, errlen, "X-Spamd-Result: no end to symbol "
+                util_errf(err, errlen, "X-Spamd-Result: no end to symbol "
                          "%.*s", h.namelen > 64 ? 64 : (int)h.namelen,
                          h.name);
                 goto fail;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util.h"
+
 /* sa_space - whitespace, folds included */
 static int
 sa_space(char c)
@@ -135,7 +137,7 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
 
     hdr_result_free(res);
     if (strnlen(value, (size_t)HDR_MAX_BYTES + 1) > HDR_MAX_BYTES) {
-        hdr_errf(err, errlen, "X-Spam-Status: longer than %d bytes",
+        util_errf(err, errlen, "X-Spam-Status: longer than %d bytes",
                  HDR_MAX_BYTES);
         return HDR_ERR_LIMIT;
     }
@@ -146,13 +148,13 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
     } else if (strncasecmp(p, "no", 2) == 0)
         p += 2;
     else {
-        hdr_errf(err, errlen, "X-Spam-Status: does not start with Yes/No");
+        util_errf(err, errlen, "X-Spam-Status: does not start with Yes/No");
         goto fail;
     }
     while (*p == ' ' || *p == '\t')
         p++;
     if (*p++ != ',') {
-        hdr_errf(err, errlen, "X-Spam-Status: no ',' after Yes/No");
+        util_errf(err, errlen, "X-Spam-Status: no ',' after Yes/No");
         goto fail;
     }
     for (;;) {
@@ -165,7 +167,7 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
             p++;
         klen = (size_t)(p - key);
         if (klen == 0 || *p++ != '=') {
-            hdr_errf(err, errlen, "X-Spam-Status: expected key=value at "
+            util_errf(err, errlen, "X-Spam-Status: expected key=value at "
                      "offset %zu", (size_t)(key - value));
             goto fail;
         }
@@ -184,14 +186,14 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
                 ;
         }
         if (end == NULL) {
-            hdr_errf(err, errlen, "X-Spam-Status: bad value of %.*s=",
+            util_errf(err, errlen, "X-Spam-Status: bad value of %.*s=",
                      (int)klen, key);
             goto fail;
         }
         p = end;
     }
     if (!have_score || !have_required || !have_tests) {
-        hdr_errf(err, errlen, "X-Spam-Status: not SpamAssassin's (no %s)",
+        util_errf(err, errlen, "X-Spam-Status: not SpamAssassin's (no %s)",
                  !have_score ? "score=" : !have_required ? "required="
                                                          : "tests=");
         goto fail;

@@ -109,21 +109,6 @@ model_fann_quiet(void)
     fann_set_error_log(NULL, NULL);
 }
 
-/* model_err - fill err, if there is room */
-static void model_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void
-model_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------ creation */
 
 /* model_rng_next - xorshift64*, private state: thread-safe, repeatable */
@@ -555,7 +540,7 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
     void *out;
 
     if (nw != model_nweights(m->layers, m->nlayers)) {
-        model_err(err, errlen, "net has %u weights, its layers %" PRIu64,
+        util_errf(err, errlen, "net has %u weights, its layers %" PRIu64,
                   nw, model_nweights(m->layers, m->nlayers));
         return -1;
     }
@@ -599,7 +584,7 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
 
     /* never write what model_from_blob() would refuse */
     if (b.len > MODEL_MAX_RAW) {
-        model_err(err, errlen, "payload of %zu bytes exceeds %u", b.len,
+        util_errf(err, errlen, "payload of %zu bytes exceeds %u", b.len,
                   MODEL_MAX_RAW);
         free(b.p);
         return -1;
@@ -609,12 +594,12 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
     clen = ZSTD_compress(out, bound, b.p, b.len, MODEL_ZSTD_LEVEL);
     free(b.p);
     if (ZSTD_isError(clen)) {
-        model_err(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
+        util_errf(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
         free(out);
         return -1;
     }
     if (clen > MODEL_MAX_BLOB) {
-        model_err(err, errlen, "blob of %zu bytes exceeds %u", clen,
+        util_errf(err, errlen, "blob of %zu bytes exceeds %u", clen,
                   MODEL_MAX_BLOB);
         free(out);
         return -1;
@@ -714,7 +699,7 @@ model_act_ok(uint32_t act)
 
 #define MODEL_TRUNC(what)                                                    \
     do {                                                                     \
-        model_err(err, errlen, "payload truncated in %s", what);            \
+        util_errf(err, errlen, "payload truncated in %s", what);            \
         goto fail;                                                           \
     } while (0)
 
@@ -740,17 +725,17 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     struct model *m;
 
     if (rawlen < MODEL_MAGIC_LEN + 4 + MODEL_CHECKSUM_LEN) {
-        model_err(err, errlen, "payload of %zu bytes is too short", rawlen);
+        util_errf(err, errlen, "payload of %zu bytes is too short", rawlen);
         return NULL;
     }
     if (memcmp(raw, MODEL_MAGIC, MODEL_MAGIC_LEN) != 0) {
-        model_err(err, errlen, "bad magic: not a neural-milter model");
+        util_errf(err, errlen, "bad magic: not a neural-milter model");
         return NULL;
     }
     r.off = MODEL_MAGIC_LEN;
     (void)model_get_u32(&r, &version); /* length checked above */
     if (version != MODEL_FORMAT) {
-        model_err(err, errlen, "format version %" PRIu32 ", want %u",
+        util_errf(err, errlen, "format version %" PRIu32 ", want %u",
                   version, MODEL_FORMAT);
         return NULL;
     }
@@ -761,7 +746,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
         sum |= (uint64_t)raw[r.len + i] << (8 * i);
     have = util_hash64(raw, r.len, UTIL_HASH64_INIT);
     if (sum != have) {
-        model_err(err, errlen, "checksum mismatch");
+        util_errf(err, errlen, "checksum mismatch");
         return NULL;
     }
 
@@ -771,18 +756,18 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     memcpy(digest, q, FEAT_DIGEST_LEN);
     digest[FEAT_DIGEST_LEN] = '\0';
     if (strspn(digest, "0123456789abcdef") != FEAT_DIGEST_LEN) {
-        model_err(err, errlen, "profile digest is not lowercase hex");
+        util_errf(err, errlen, "profile digest is not lowercase hex");
         goto fail;
     }
     if (model_get_u32(&r, &flag) < 0 || model_get_u32(&r, &nsym) < 0)
         MODEL_TRUNC("profile header");
     if (flag > 1) {
-        model_err(err, errlen, "with_scores %" PRIu32 " is not 0 or 1",
+        util_errf(err, errlen, "with_scores %" PRIu32 " is not 0 or 1",
                   flag);
         goto fail;
     }
     if (nsym < 1 || nsym > FEAT_MAX_SYMBOLS) {
-        model_err(err, errlen, "%" PRIu32 " symbols, limit 1 .. %u", nsym,
+        util_errf(err, errlen, "%" PRIu32 " symbols, limit 1 .. %u", nsym,
                   FEAT_MAX_SYMBOLS);
         goto fail;
     }
@@ -795,24 +780,24 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
         if (model_get_u(&r, 2, &nl) < 0 || (q = model_get(&r, nl)) == NULL)
             MODEL_TRUNC("symbol names");
         if (!model_name_ok(q, nl)) {
-            model_err(err, errlen, "symbol %" PRIu32 " is not a valid name "
+            util_errf(err, errlen, "symbol %" PRIu32 " is not a valid name "
                       "of 1 .. %d bytes", i, HDR_MAX_NAME);
             goto fail;
         }
         names[i] = xstrndup((const char *)q, nl);
         if (i > 0 && strcmp(names[i - 1], names[i]) >= 0) {
-            model_err(err, errlen, "symbol %" PRIu32 " \"%s\" out of order "
+            util_errf(err, errlen, "symbol %" PRIu32 " \"%s\" out of order "
                       "or repeated", i, names[i]);
             goto fail;
         }
     }
     prof = feat_profile_new((const char *const *)names, nsym, (int)flag);
     if (prof == NULL || feat_profile_nsym(prof) != nsym) {
-        model_err(err, errlen, "symbol list does not make a profile");
+        util_errf(err, errlen, "symbol list does not make a profile");
         goto fail;
     }
     if (strcmp(feat_profile_digest(prof), digest) != 0) {
-        model_err(err, errlen, "profile digest mismatch: blob says %s, its "
+        util_errf(err, errlen, "profile digest mismatch: blob says %s, its "
                   "symbols give %s", digest, feat_profile_digest(prof));
         goto fail;
     }
@@ -821,7 +806,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     if (model_get_u32(&r, &nlayers) < 0)
         MODEL_TRUNC("layer count");
     if (nlayers < 3 || nlayers > MODEL_MAX_LAYERS) {
-        model_err(err, errlen, "%" PRIu32 " layers, limit 3 .. %d", nlayers,
+        util_errf(err, errlen, "%" PRIu32 " layers, limit 3 .. %d", nlayers,
                   MODEL_MAX_LAYERS);
         goto fail;
     }
@@ -833,19 +818,19 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
         layers[l] = v;
     }
     if (layers[0] != feat_ninputs(prof)) {
-        model_err(err, errlen, "input layer of %u neurons, the profile "
+        util_errf(err, errlen, "input layer of %u neurons, the profile "
                   "gives %zu inputs", layers[0], feat_ninputs(prof));
         goto fail;
     }
     for (uint32_t l = 1; l + 1 < nlayers; l++) {
         if (layers[l] < 1 || layers[l] > MODEL_MAX_HIDDEN) {
-            model_err(err, errlen, "hidden layer %" PRIu32 " of %u neurons, "
+            util_errf(err, errlen, "hidden layer %" PRIu32 " of %u neurons, "
                       "limit 1 .. %d", l, layers[l], MODEL_MAX_HIDDEN);
             goto fail;
         }
     }
     if (layers[nlayers - 1] != 1) {
-        model_err(err, errlen, "output layer of %u neurons, want 1",
+        util_errf(err, errlen, "output layer of %u neurons, want 1",
                   layers[nlayers - 1]);
         goto fail;
     }
@@ -858,7 +843,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
             MODEL_TRUNC("activations");
         if (!model_act_ok(a) || !isfinite(steep[l]) || steep[l] <= 0 ||
             steep[l] > 100) {
-            model_err(err, errlen, "layer %" PRIu32 ": activation %" PRIu32
+            util_errf(err, errlen, "layer %" PRIu32 ": activation %" PRIu32
                       " steepness %g not usable", l, a, (double)steep[l]);
             goto fail;
         }
@@ -867,7 +852,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     if (model_get_u32(&r, &nw) < 0)
         MODEL_TRUNC("weight count");
     if (nw != model_nweights(layers, nlayers)) {
-        model_err(err, errlen, "%" PRIu32 " weights, the layers need %"
+        util_errf(err, errlen, "%" PRIu32 " weights, the layers need %"
                   PRIu64, nw, model_nweights(layers, nlayers));
         goto fail;
     }
@@ -877,7 +862,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     for (uint32_t i = 0; i < nw; i++) {
         (void)model_get_f32(&r, &w[i]); /* length checked above */
         if (!isfinite(w[i])) {
-            model_err(err, errlen, "weight %" PRIu32 " is not finite", i);
+            util_errf(err, errlen, "weight %" PRIu32 " is not finite", i);
             goto fail;
         }
     }
@@ -892,13 +877,13 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
         if (model_get_f64(&r, &d[i]) < 0)
             MODEL_TRUNC("meta");
         if (!isfinite(d[i])) {
-            model_err(err, errlen, "meta value %zu (%s) is not finite", i,
+            util_errf(err, errlen, "meta value %zu (%s) is not finite", i,
                       i >= 4 ? "a threshold" : "a validation figure");
             goto fail;
         }
     }
     if (r.off != r.len) {
-        model_err(err, errlen, "%zu unexpected bytes after the meta",
+        util_errf(err, errlen, "%zu unexpected bytes after the meta",
                   r.len - r.off);
         goto fail;
     }
@@ -920,11 +905,11 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
 
     ann = model_create_net(layers, nlayers, act, steep);
     if (ann == NULL) {
-        model_err(err, errlen, "libfann cannot create the net");
+        util_errf(err, errlen, "libfann cannot create the net");
         goto fail;
     }
     if (fann_get_total_connections(ann) != nw) {
-        model_err(err, errlen, "libfann made %u connections, want %" PRIu32,
+        util_errf(err, errlen, "libfann made %u connections, want %" PRIu32,
                   fann_get_total_connections(ann), nw);
         fann_destroy(ann);
         goto fail;
@@ -969,46 +954,46 @@ model_from_blob(const void *blob, size_t len, struct model **out, char *err,
 
     *out = NULL;
     if (blob == NULL || len == 0) {
-        model_err(err, errlen, "empty blob");
+        util_errf(err, errlen, "empty blob");
         return -1;
     }
     if (len > MODEL_MAX_BLOB) {
-        model_err(err, errlen, "blob of %zu bytes exceeds the limit of %u",
+        util_errf(err, errlen, "blob of %zu bytes exceeds the limit of %u",
                   len, MODEL_MAX_BLOB);
         return -1;
     }
     fcs = ZSTD_getFrameContentSize(blob, len);
     if (fcs == ZSTD_CONTENTSIZE_ERROR) {
-        model_err(err, errlen, "not a zstd frame");
+        util_errf(err, errlen, "not a zstd frame");
         return -1;
     }
     if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
-        model_err(err, errlen, "zstd frame without a content size");
+        util_errf(err, errlen, "zstd frame without a content size");
         return -1;
     }
     if (fcs > MODEL_MAX_RAW) {
-        model_err(err, errlen, "decompressed size %llu exceeds the limit "
+        util_errf(err, errlen, "decompressed size %llu exceeds the limit "
                   "of %u", fcs, MODEL_MAX_RAW);
         return -1;
     }
     flen = ZSTD_findFrameCompressedSize(blob, len);
     if (ZSTD_isError(flen)) {
-        model_err(err, errlen, "zstd frame: %s", ZSTD_getErrorName(flen));
+        util_errf(err, errlen, "zstd frame: %s", ZSTD_getErrorName(flen));
         return -1;
     }
     if (flen != len) {
-        model_err(err, errlen, "%zu bytes after the zstd frame", len - flen);
+        util_errf(err, errlen, "%zu bytes after the zstd frame", len - flen);
         return -1;
     }
     raw = xmalloc((size_t)fcs);
     dlen = ZSTD_decompress(raw, (size_t)fcs, blob, len);
     if (ZSTD_isError(dlen)) {
-        model_err(err, errlen, "zstd: %s", ZSTD_getErrorName(dlen));
+        util_errf(err, errlen, "zstd: %s", ZSTD_getErrorName(dlen));
         free(raw);
         return -1;
     }
     if (dlen != fcs) {
-        model_err(err, errlen, "zstd gave %zu bytes, the frame says %llu",
+        util_errf(err, errlen, "zstd gave %zu bytes, the frame says %llu",
                   dlen, fcs);
         free(raw);
         return -1;
@@ -1244,25 +1229,25 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     if (opts == NULL || opts->max_epochs == 0 ||
         !(opts->target_fpr >= 0 && opts->target_fpr <= 1) ||
         !(opts->learning_rate > 0 && opts->learning_rate <= 1)) {
-        model_err(err, errlen, "training options: max_epochs > 0, "
+        util_errf(err, errlen, "training options: max_epochs > 0, "
                   "target_fpr in [0, 1] and learning_rate in (0, 1] needed");
         return -1;
     }
     if (n == 0 || x == NULL || y == NULL) {
-        model_err(err, errlen, "no training examples");
+        util_errf(err, errlen, "no training examples");
         return -1;
     }
     if (nv > 0 && (vx == NULL || vy == NULL)) {
-        model_err(err, errlen, "validation examples missing");
+        util_errf(err, errlen, "validation examples missing");
         return -1;
     }
     if (n > UINT_MAX || n > SIZE_MAX / nin || nv > SIZE_MAX / nin) {
-        model_err(err, errlen, "%zu examples are too many", n);
+        util_errf(err, errlen, "%zu examples are too many", n);
         return -1;
     }
     if (model_check_rows(x, y, n, nin) < 0 ||
         model_check_rows(vx, vy, nv, nin) < 0) {
-        model_err(err, errlen, "an example holds a value that is not "
+        util_errf(err, errlen, "an example holds a value that is not "
                   "finite");
         return -1;
     }
@@ -1277,7 +1262,7 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
 
     td = fann_create_train((unsigned)n, (unsigned)nin, 1);
     if (td == NULL) {
-        model_err(err, errlen, "libfann cannot allocate the training data");
+        util_errf(err, errlen, "libfann cannot allocate the training data");
         return -1;
     }
     in0 = td->input[0];
@@ -1303,7 +1288,7 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
      * the weights are all that differs, and a snapshot cannot fail */
     best = xreallocarray(NULL, nw ? nw : 1, sizeof(*best));
     if (model_outputs(m->ann, vx, nin, nv, vout) < 0) {
-        model_err(err, errlen, "libfann failed on the validation set");
+        util_errf(err, errlen, "libfann failed on the validation set");
         goto out;
     }
     best_mse = model_mse(vout, vy, nv); /* epoch 0: never end up worse */
@@ -1331,7 +1316,7 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     memcpy(m->ann->weights, best, nw * sizeof(*best));
 
     if (model_outputs(m->ann, vx, nin, nv, vout) < 0) {
-        model_err(err, errlen, "libfann failed on the validation set");
+        util_errf(err, errlen, "libfann failed on the validation set");
         goto out;
     }
     model_thresholds(vout, vy, nv, opts->target_fpr, &m->meta);

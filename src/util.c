@@ -11,6 +11,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -208,4 +210,17 @@ util_auc(const double *score, const unsigned char *label, size_t n)
     free(idx);
     return (rank_sum - (double)npos * (double)(npos + 1) / 2.0) /
            ((double)npos * (double)nneg);
+}
+
+/* util_errf - vsnprintf into err when there is room */
+void
+util_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -29,6 +29,11 @@ int util_parse_bool(const char *s, int *out)
 /* util_trim - strip leading/trailing blanks in place; returns s+skip */
 char *util_trim(char *s);
 
+/* util_errf - format a reason into err for the caller's log line; err
+ * may be NULL or errlen 0 (then nothing is written) */
+void util_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* util_hash64 - FNV-1a over len bytes, chained through seed */
 uint64_t util_hash64(const void *data, size_t len, uint64_t seed);
 #define UTIL_HASH64_INIT 0xcbf29ce484222325ULL

@@ -17,6 +17,13 @@
 #                       times; returns its last status
 #   nm_cleanup          kill what was started, remove the tmp dirs (runs
 #                       at exit; NM_KEEP_TMP=1 keeps the dirs)
+#   nm_need_cmd CMD...  "1..0 # SKIP CMD missing" and exit 77 unless every
+#                       CMD is on PATH (or an executable path)
+#   nm_need_exe FILE... the same unless every FILE is built
+#   t_ok STATUS DESC    one numbered TAP line ($n counts, $failed becomes 1
+#                       on a failure); returns STATUS
+#   nm_rstat FILE KEY   a figure of the stats line nm-replay wrote to FILE
+#                       (-1 when absent)
 
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
@@ -119,3 +126,40 @@ nm_cleanup() {
 
 trap nm_cleanup EXIT
 trap 'exit 1' HUP INT TERM
+
+nm_need_cmd() {
+    for _nm_c in "$@"; do
+        if ! command -v "$_nm_c" >/dev/null 2>&1; then
+            echo "1..0 # SKIP $_nm_c missing"
+            exit 77
+        fi
+    done
+}
+
+nm_need_exe() {
+    for _nm_c in "$@"; do
+        if [ ! -x "$_nm_c" ]; then
+            echo "1..0 # SKIP $_nm_c not built"
+            exit 77
+        fi
+    done
+}
+
+n=0
+failed=0
+t_ok() {
+    n=$((n + 1))
+    if [ "$1" -eq 0 ]; then
+        echo "ok $n - $2"
+    else
+        echo "not ok $n - $2"
+        failed=1
+    fi
+    return "$1"
+}
+
+nm_rstat() {
+    awk -v k="$2" '$1 == "messages" {
+        for (i = 1; i < NF; i += 2) if ($i == k) v = $(i + 1) }
+        END { print v == "" ? -1 : v }' "$1"
+}

@@ -9,16 +9,8 @@
 . "$top_srcdir/t/e2e/lib_model.sh"
 
 REDIS_CLI=${REDIS_CLI:-redis-cli}
-for p in "${REDIS_SERVER:-redis-server}" "$REDIS_CLI"; do
-    if ! command -v "$p" >/dev/null 2>&1; then
-        echo "1..0 # SKIP $p missing"
-        exit 77
-    fi
-done
-if [ ! -x "$NM_CTL" ]; then
-    echo "1..0 # SKIP $NM_CTL not built"
-    exit 77
-fi
+nm_need_cmd "${REDIS_SERVER:-redis-server}" "$REDIS_CLI"
+nm_need_exe "$NM_CTL"
 
 dir=$(nm_tmpdir ctl)
 ini=$dir/nm.ini
@@ -33,18 +25,6 @@ INI
 samples=$top_srcdir/contrib/samples
 
 echo "1..41"
-n=0 failed=0
-# t_ok STATUS DESC - one TAP line; STATUS 0 passes
-t_ok() {
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then
-        echo "ok $n - $2"
-    else
-        echo "not ok $n - $2"
-        failed=1
-    fi
-    return "$1"
-}
 # ctl NAME ARGS... - run neural-milter-ctl -c INI ARGS; NAME.out, NAME.err
 # and NAME.rc hold what it printed and its exit status
 ctl() {

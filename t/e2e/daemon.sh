@@ -11,12 +11,6 @@ replay="$top_builddir/contrib/bench/nm-replay"
 sample="$top_srcdir/contrib/samples/rspamd-spam.eml"
 dir=$(nm_tmpdir daemon)
 chmod 755 "$dir"
-n=0
-
-t_ok() { # t_ok STATUS NAME
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
 
 echo "1..14"
 "$daemon" -V | grep -q '^neural-milter [0-9]'

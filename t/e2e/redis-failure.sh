@@ -13,18 +13,8 @@
 NM_REPLAY=$top_builddir/contrib/bench/nm-replay
 NM_DAEMON=${NM_DAEMON:-$top_builddir/src/neural-milter}
 REDIS_CLI=${REDIS_CLI:-redis-cli}
-for p in "${REDIS_SERVER:-redis-server}" "$REDIS_CLI"; do
-    if ! command -v "$p" >/dev/null 2>&1; then
-        echo "1..0 # SKIP $p missing"
-        exit 77
-    fi
-done
-for p in "$NM_REPLAY" "$NM_DAEMON" "$NM_CTL"; do
-    if [ ! -x "$p" ]; then
-        echo "1..0 # SKIP $p not built"
-        exit 77
-    fi
-done
+nm_need_cmd "${REDIS_SERVER:-redis-server}" "$REDIS_CLI"
+nm_need_exe "$NM_REPLAY" "$NM_DAEMON" "$NM_CTL"
 
 dir=$(nm_tmpdir rfail)
 ini=$dir/nm.ini
@@ -43,18 +33,6 @@ min_class = 10
 INI
 
 echo "1..23"
-n=0 failed=0
-# t_ok STATUS DESC - one TAP line; STATUS 0 passes
-t_ok() {
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then
-        echo "ok $n - $2"
-    else
-        echo "not ok $n - $2"
-        failed=1
-    fi
-    return "$1"
-}
 # replay NAME ARGS... - nm-replay into the daemon; NAME.out, NAME.err
 replay() {
     _r=$1
@@ -64,9 +42,7 @@ replay() {
 }
 # rstat NAME KEY - a figure of NAME's nm-replay stats line
 rstat() {
-    awk -v k="$2" '$1 == "messages" {
-        for (i = 1; i < NF; i += 2) if ($i == k) v = $(i + 1) }
-        END { print v == "" ? -1 : v }' "$dir/$1.err"
+    nm_rstat "$dir/$1.err" "$2"
 }
 # answered NAME N - N lines, N messages, no errors
 answered() {

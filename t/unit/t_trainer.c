@@ -32,6 +32,7 @@
 #include "model.h"
 #include "queue.h"
 #include "store.h"
+#include "t_sys.h"
 #include "tap.h"
 #include "trainer.h"
 #include "util.h"
@@ -46,66 +47,9 @@
 static const char *t_sock; /* the server of trainer.sh */
 static const char *t_tmp;  /* NM_TMPDIR */
 
-/* t_now_ms - monotonic milliseconds */
-static int64_t
-t_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* t_sleep_ms - sleep */
-static void
-t_sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        continue;
-}
-
 /*
- * Raw RESP, as in t_store.c: for what the store API does not expose.
+ * Raw RESP, for what the store API does not expose.
  */
-
-/* t_unix_connect - a connected unix socket, or -1 */
-static int
-t_unix_connect(const char *path)
-{
-    struct sockaddr_un sa;
-    int fd;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path) ||
-        (fd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0)
-        return -1;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* t_write_all - write len bytes */
-static int
-t_write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 /* t_raw - send one command to t_sock; the first line of the reply
  * (":12", "+OK", "$-1", ...) without CRLF into buf; 0 or -1 */
@@ -202,49 +146,6 @@ static void
 t_key(char *buf, size_t len, const char *prefix, const char *suffix)
 {
     snprintf(buf, len, "%s:%s", prefix, suffix);
-}
-
-/*
- * stderr capture, to check what the trainer logs
- */
-struct t_capture {
-    int saved;
-    char path[512];
-};
-
-/* t_capture_begin - send stderr to a file */
-static void
-t_capture_begin(struct t_capture *cap, const char *name)
-{
-    int fd;
-
-    snprintf(cap->path, sizeof(cap->path), "%s/%s.stderr", t_tmp, name);
-    fflush(stderr);
-    cap->saved = dup(2);
-    fd = open(cap->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    dup2(fd, 2);
-    close(fd);
-}
-
-/* t_capture_end - restore stderr; returns what was written (caller
- * frees) */
-static char *
-t_capture_end(struct t_capture *cap)
-{
-    char *buf = xcalloc(1, 65536);
-    FILE *f;
-
-    fflush(stderr);
-    dup2(cap->saved, 2);
-    close(cap->saved);
-    if ((f = fopen(cap->path, "r")) != NULL) {
-        size_t n = fread(buf, 1, 65535, f);
-
-        buf[n] = '\0';
-        fclose(f);
-    }
-    fputs(buf, stderr); /* still visible in the test log */
-    return buf;
 }
 
 /*
