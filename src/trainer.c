@@ -36,15 +36,9 @@
 #include "watch.h"
 #include "xmalloc.h"
 
-#define TRAINER_PATIENCE 25      /* epochs without validation gain */
 #define TRAINER_RECENT 1000      /* newest examples that show rule changes */
 #define TRAINER_MIN_SYMBOL 2     /* examples a symbol needs to be an input */
 #define TRAINER_COMMON 0.01      /* share that makes a profile symbol common */
-#define TRAINER_SMOOTHING 0.05   /* training targets 0.05 and 0.95: with 0
-                                    and 1 autolearn's separable examples
-                                    saturate the net (AUC 0.87, not 0.97) */
-#define TRAINER_RATE 0.03        /* of the per-example steps; on the corpus
-                                    0.02-0.1 all reach AUC 0.991-0.994 */
 
 /* The examples of one run, decoded. */
 struct trainer_set {

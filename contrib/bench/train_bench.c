@@ -23,6 +23,7 @@
 #include "cfg.h"
 #include "feat.h"
 #include "model.h"
+#include "trainer.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -32,7 +33,6 @@
 #define BENCH_MAX_SIZES 8
 #define BENCH_HOLDOUT 10        /* one example in 10 is held back */
 #define BENCH_MAX_EPOCHS 500    /* the trainer's settings */
-#define BENCH_PATIENCE 25
 #define BENCH_TARGET_FPR 0.005
 
 /* The synthetic scanner: per symbol a score and how often it fires in
@@ -163,10 +163,10 @@ bench_one(const struct cfg *c, const float *x, const float *y, size_t nt,
 {
     struct model_train_opts opts = {
         .max_epochs = BENCH_MAX_EPOCHS,
-        .patience = BENCH_PATIENCE,
+        .patience = TRAINER_PATIENCE,
         .target_fpr = BENCH_TARGET_FPR,
-        .smoothing = 0.1,
-        .learning_rate = 0.05,
+        .smoothing = TRAINER_SMOOTHING,
+        .learning_rate = TRAINER_RATE,
         .seed = seed,
     };
     struct feat_profile *p = bench_profile();
@@ -249,9 +249,11 @@ main(int argc, char **argv)
     printf("# model_train, fresh network: %zu inputs, hidden", nin);
     for (size_t i = 0, nh = cfg_hidden_layers(c, nin, hidden); i < nh; i++)
         printf(" %u", hidden[i]);
-    printf("; max_epochs %d, patience %d, target_fpr %g, 1 in %d held "
-           "back; one thread\n", BENCH_MAX_EPOCHS, BENCH_PATIENCE,
-           BENCH_TARGET_FPR, BENCH_HOLDOUT);
+    printf("; max_epochs %d, patience %d, learning rate %g, targets "
+           "%g/%g, target_fpr %g, 1 in %d held back; one thread\n",
+           BENCH_MAX_EPOCHS, TRAINER_PATIENCE, TRAINER_RATE,
+           TRAINER_SMOOTHING, 1 - TRAINER_SMOOTHING, BENCH_TARGET_FPR,
+           BENCH_HOLDOUT);
     printf("%9s %6s %6s %4s %7s %9s %9s %8s\n", "examples", "train",
            "held", "run", "epochs", "seconds", "cpu_s", "auc");
     fflush(stdout);
