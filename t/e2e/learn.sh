@@ -24,7 +24,7 @@ ctl="$top_builddir/src/neural-milter-ctl"
 replay="$top_builddir/contrib/bench/nm-replay"
 dir=$(nm_tmpdir learn)
 nm_redis_start "$dir"
-echo "1..10"
+echo "1..11"
 
 # ini NAME PREFIX EXTRA...: write $dir/NAME.ini
 ini() {
@@ -65,6 +65,16 @@ scores() {
 # auc FILE: AUC of "score label ..." lines
 auc() {
     sort -g "$1" | awk -f "$top_srcdir/t/auc.awk"
+}
+
+# tpr1 FILE: % of spam scored above the ham score that lets 1% of the ham
+# through, as ctl eval counts it (from the header's three decimals, so
+# spam tied with that ham score count as missed)
+tpr1() {
+    sort -gr "$1" | awk '$2 == 0 { h[nh++] = $1 } $2 == 1 { s[ns++] = $1 }
+        END { k = int(0.01 * nh); thr = h[k]
+              for (i = 0; i < ns; i++) c += s[i] > thr
+              printf "%.1f\n", 100 * c / ns }'
 }
 
 # --- 1. explicit verdicts, two daemons, one Redis -----------------------
@@ -143,6 +153,15 @@ if awk -v x="$auca" -v y="$auce" \
     echo "ok - milter path AUC $auca agrees with ctl eval's $auce within 0.01"
 else
     echo "not ok - milter path AUC $auca agrees with ctl eval's '$auce' within 0.01"
+fi
+tpra=$(tpr1 "$dir/a.scores")
+tpre=$(awk '/^all:/ { t = 1; next } t && /^  network alone/ {
+    sub(/%/, "", $4); print $4; exit }' "$dir/eval.out")
+if awk -v x="$tpra" -v y="$tpre" \
+    'BEGIN { d = x - y; if (d < 0) d = -d; exit !(y > 0 && d <= 1) }'; then
+    echo "ok - milter path catches $tpra% of spam at 1% false positives, ctl eval $tpre% (within 1 point)"
+else
+    echo "not ok - milter path catches '$tpra'% of spam at 1% false positives, ctl eval '$tpre'% (within 1 point)"
 fi
 
 # --- 2. autolearn only, SpamAssassin -----------------------------------
