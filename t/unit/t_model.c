@@ -1209,7 +1209,9 @@ t_train(void)
     bad = t_model(T_NSYM, 0, h, 1, 1);
     {
         struct model_train_opts o0 = {0, 10, 0.01, 0, 0.05, 1},
-                                of = {10, 10, 1.5, 0, 0.05, 1};
+                                of = {10, 10, 1.5, 0, 0.05, 1},
+                                or0 = {10, 10, 0.01, 0, 0, 1},
+                                or2 = {10, 10, 0.01, 0, 2, 1};
 
         is_int(model_train(bad, x, y, n, vx, vy, nv, NULL, err, sizeof(err)),
                -1, "no options: -1");
@@ -1217,6 +1219,10 @@ t_train(void)
                -1, "max_epochs 0: -1");
         is_int(model_train(bad, x, y, n, vx, vy, nv, &of, err, sizeof(err)),
                -1, "target_fpr 1.5: -1");
+        is_int(model_train(bad, x, y, n, vx, vy, nv, &or0, err, sizeof(err)),
+               -1, "learning_rate 0: -1");
+        is_int(model_train(bad, x, y, n, vx, vy, nv, &or2, err, sizeof(err)),
+               -1, "learning_rate 2: -1");
         is_int(model_train(bad, x, y, 0, vx, vy, nv, &opts, err,
                            sizeof(err)),
                -1, "no examples: -1");
