@@ -799,9 +799,10 @@ trainer_main(void *arg)
     pthread_setname_np(pthread_self(), "nm-trainer");
     /* Training must not slow scoring: the lowest CPU priority for this
      * thread only (Linux applies nice per thread id), and SCHED_IDLE on
-     * top: nice 19 still holds a CPU against a woken milter thread for a
-     * while, SCHED_IDLE yields it at once, and the kernel places wake-ups
-     * on a CPU that runs only idle-class work as if it were free. */
+     * top, which the kernel preempts for any woken milter thread. On a
+     * 2-CPU VM neither removes the cost a busy trainer puts on a single
+     * connection's tail (about 1.2x p99, BENCHMARKS.md): caches and the
+     * wake-ups are shared whatever the priority. */
     if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19) != 0)
         log_warn("trainer: cannot lower the priority");
 #ifdef SCHED_IDLE
