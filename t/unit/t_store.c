@@ -78,24 +78,13 @@ t_store(const struct store_opts *o)
 static int
 t_raw(const char *path, int argc, const char **argv)
 {
-    char head[64], c = 0;
+    char c = 0;
     int fd = t_unix_connect(path), rc = -1;
 
     if (fd < 0)
         return -1;
-    snprintf(head, sizeof(head), "*%d\r\n", argc);
-    if (t_write_all(fd, head, strlen(head)) != 0)
-        goto out;
-    for (int i = 0; i < argc; i++) {
-        snprintf(head, sizeof(head), "$%zu\r\n", strlen(argv[i]));
-        if (t_write_all(fd, head, strlen(head)) != 0 ||
-            t_write_all(fd, argv[i], strlen(argv[i])) != 0 ||
-            t_write_all(fd, "\r\n", 2) != 0)
-            goto out;
-    }
-    if (read(fd, &c, 1) == 1)
+    if (t_resp_send(fd, argc, argv) == 0 && read(fd, &c, 1) == 1)
         rc = (unsigned char)c;
-out:
     close(fd);
     return rc;
 }

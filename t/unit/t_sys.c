@@ -73,6 +73,37 @@ t_write_all(int fd, const char *p, size_t len)
     return 0;
 }
 
+int
+t_resp_send(int fd, int argc, const char **argv)
+{
+    char head[64];
+
+    snprintf(head, sizeof(head), "*%d\r\n", argc);
+    if (t_write_all(fd, head, strlen(head)) != 0)
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        snprintf(head, sizeof(head), "$%zu\r\n", strlen(argv[i]));
+        if (t_write_all(fd, head, strlen(head)) != 0 ||
+            t_write_all(fd, argv[i], strlen(argv[i])) != 0 ||
+            t_write_all(fd, "\r\n", 2) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+size_t
+t_read_line(int fd, char *buf, size_t len)
+{
+    size_t n = 0;
+    char ch;
+
+    while (n + 1 < len && read(fd, &ch, 1) == 1 && ch != '\n')
+        if (ch != '\r')
+            buf[n++] = ch;
+    buf[n] = '\0';
+    return n;
+}
+
 void
 t_capture_begin(struct t_capture *cap, const char *name)
 {

@@ -26,6 +26,13 @@ int t_unix_connect(const char *path);
 /* t_write_all - write len bytes; 0 or -1 */
 int t_write_all(int fd, const char *p, size_t len);
 
+/* t_resp_send - one command in Redis's RESP on fd; 0 or -1 */
+int t_resp_send(int fd, int argc, const char **argv);
+
+/* t_read_line - one line from fd into buf, without its CR LF; the bytes
+ * kept (0 on EOF or error) */
+size_t t_read_line(int fd, char *buf, size_t len);
+
 /* stderr sent to $NM_TMPDIR/NAME.stderr between begin and end */
 struct t_capture {
     int saved;

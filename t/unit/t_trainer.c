@@ -56,29 +56,13 @@ static const char *t_tmp;  /* NM_TMPDIR */
 static int
 t_raw(int argc, const char **argv, char *buf, size_t len)
 {
-    char head[64], ch;
     int fd = t_unix_connect(t_sock), rc = -1;
-    size_t n = 0;
 
     buf[0] = '\0';
     if (fd < 0)
         return -1;
-    snprintf(head, sizeof(head), "*%d\r\n", argc);
-    if (t_write_all(fd, head, strlen(head)) != 0)
-        goto out;
-    for (int i = 0; i < argc; i++) {
-        snprintf(head, sizeof(head), "$%zu\r\n", strlen(argv[i]));
-        if (t_write_all(fd, head, strlen(head)) != 0 ||
-            t_write_all(fd, argv[i], strlen(argv[i])) != 0 ||
-            t_write_all(fd, "\r\n", 2) != 0)
-            goto out;
-    }
-    while (n + 1 < len && read(fd, &ch, 1) == 1 && ch != '\n')
-        if (ch != '\r')
-            buf[n++] = ch;
-    buf[n] = '\0';
-    rc = n > 0 ? 0 : -1;
-out:
+    if (t_resp_send(fd, argc, argv) == 0 && t_read_line(fd, buf, len) > 0)
+        rc = 0;
     close(fd);
     return rc;
 }
@@ -104,26 +88,17 @@ static long
 t_eval_calls(void)
 {
     static const char tag[] = "cmdstat_eval:calls=";
-    static const char cmd[] = "*2\r\n$4\r\nINFO\r\n$12\r\ncommandstats\r\n";
+    const char *argv[] = { "INFO", "commandstats" };
     char head[64], *body, *at;
     int fd = t_unix_connect(t_sock);
     long want, v = -1;
-    size_t n = 0;
+    size_t n;
     ssize_t r;
 
     if (fd < 0)
         return -1;
-    if (t_write_all(fd, cmd, sizeof(cmd) - 1) != 0) {
-        close(fd);
-        return -1;
-    }
-    while (n + 1 < sizeof(head) && read(fd, &head[n], 1) == 1 &&
-           head[n] != '\n')
-        n++;
-    head[n] = '\0';
-    if (n > 0 && head[n - 1] == '\r')
-        head[n - 1] = '\0';
-    if (head[0] != '$' ||
+    if (t_resp_send(fd, 2, argv) != 0 ||
+        t_read_line(fd, head, sizeof(head)) == 0 || head[0] != '$' ||
         util_parse_long(head + 1, 1, 1 << 20, &want) != 0) {
         close(fd);
         return -1;
