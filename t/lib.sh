@@ -24,6 +24,16 @@
 #                       on a failure); returns STATUS
 #   nm_rstat FILE KEY   a figure of the stats line nm-replay wrote to FILE
 #                       (-1 when absent)
+#   nm_milter_ini DIR REDIS LEVEL
+#                       write DIR/nm.ini: the daemon on DIR/nm.sock in the
+#                       foreground, log_level LEVEL, Redis at REDIS (prefix
+#                       nmtest, polled every 200 ms); append more sections
+#   nm_replay NAME ARGS...
+#                       nm-replay ($NM_REPLAY) into $dir/nm.sock of the
+#                       calling test, timeout NM_REPLAY_TIMEOUT ms (5000);
+#                       its output in $dir/NAME.out, its stats in NAME.err
+#   nm_replay_stat NAME KEY
+#                       a figure of that run's stats line
 
 : "${top_srcdir:=.}"
 : "${top_builddir:=.}"
@@ -162,4 +172,28 @@ nm_rstat() {
     awk -v k="$2" '$1 == "messages" {
         for (i = 1; i < NF; i += 2) if ($i == k) v = $(i + 1) }
         END { print v == "" ? -1 : v }' "$1"
+}
+
+nm_milter_ini() {
+    cat > "$1/nm.ini" <<INI
+[milter]
+socket = unix:$1/nm.sock
+pidfile =
+log_level = $3
+[redis]
+servers = $2
+prefix = nmtest
+watch_interval = 200ms
+INI
+}
+
+nm_replay() {
+    _nm_r=$1
+    shift
+    "$NM_REPLAY" -s "unix:$dir/nm.sock" -t "${NM_REPLAY_TIMEOUT:-5000}" \
+        "$@" > "$dir/$_nm_r.out" 2> "$dir/$_nm_r.err"
+}
+
+nm_replay_stat() {
+    nm_rstat "$dir/$1.err" "$2"
 }

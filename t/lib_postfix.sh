@@ -5,6 +5,25 @@
 # /etc/postfix changed. Postfix's own processes run as user postfix, so
 # its files live in a world-traversable directory under /tmp.
 
+# nm_postfix_need: set POSTFIX, SMTP_SINK and SWAKS (the environment's, or
+# found on PATH); "1..0 # SKIP ..." and exit 77 when one is missing or we
+# are not root (Postfix's master needs it)
+nm_postfix_need() {
+    POSTFIX=${POSTFIX:-$(command -v postfix || echo /usr/sbin/postfix)}
+    SMTP_SINK=${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}
+    SWAKS=${SWAKS:-$(command -v swaks)}
+    for p in "$POSTFIX" "$SMTP_SINK" "$SWAKS"; do
+        if [ -z "$p" ] || [ ! -x "$p" ]; then
+            echo "1..0 # SKIP postfix, smtp-sink or swaks missing"
+            exit 77
+        fi
+    done
+    if [ "$(id -u)" != 0 ]; then
+        echo "1..0 # SKIP needs root to start a private Postfix"
+        exit 77
+    fi
+}
+
 # nm_port_busy PORT: true when something listens on TCP PORT
 nm_port_busy() {
     hex=$(printf '%04X' "$1")

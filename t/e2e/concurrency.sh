@@ -12,6 +12,7 @@
 . "$top_srcdir/t/e2e/lib_model.sh"
 
 NM_REPLAY=$top_builddir/contrib/bench/nm-replay
+NM_REPLAY_TIMEOUT=10000
 NM_DAEMON=${NM_TSAN_DAEMON:-${NM_DAEMON:-$top_builddir/src/neural-milter}}
 REDIS_CLI=${REDIS_CLI:-redis-cli}
 CONNS=50
@@ -21,19 +22,8 @@ nm_need_exe "$NM_REPLAY" "$NM_DAEMON" "$NM_CTL"
 
 dir=$(nm_tmpdir conc)
 ini=$dir/nm.ini
-cat > "$ini" <<INI
-[milter]
-socket = unix:$dir/nm.sock
-pidfile =
-log_level = info
-[redis]
-servers = $dir/redis.sock
-prefix = nmtest
-watch_interval = 200ms
-[train]
-enabled = no
-min_class = 10
-INI
+nm_milter_ini "$dir" "$dir/redis.sock" info
+printf '[train]\nenabled = no\nmin_class = 10\n' >> "$ini"
 if [ -n "${NM_TSAN_DAEMON:-}" ]; then
     # Report every race (do not stop at the first), with both stacks.
     TSAN_OPTIONS="halt_on_error=0 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
@@ -44,17 +34,6 @@ if [ -n "${NM_TSAN_DAEMON:-}" ]; then
 fi
 
 echo "1..11"
-# replay NAME ARGS... - nm-replay into the daemon; NAME.out, NAME.err
-replay() {
-    _r=$1
-    shift
-    "$NM_REPLAY" -s "unix:$dir/nm.sock" -t 10000 "$@" \
-        > "$dir/$_r.out" 2> "$dir/$_r.err"
-}
-# rstat NAME KEY - a figure of NAME's nm-replay stats line
-rstat() {
-    nm_rstat "$dir/$1.err" "$2"
-}
 # show FILE - the first lines of FILE as TAP comments
 show() {
     head -n 20 "$1" | sed 's/^/#   /'
@@ -79,14 +58,15 @@ nm_track $dpid
 nm_wait_for "test -S $dir/nm.sock" 300 || echo "# the milter did not start"
 probe=$dir/msg/spam/spam-001.eml
 [ -n "$digest" ] &&
-    nm_wait_for "replay probe $probe && grep -q 'model=$id;' $dir/probe.out" \
+    nm_wait_for \
+        "nm_replay probe $probe && grep -q 'model=$id;' $dir/probe.out" \
         100
 t_ok $? "the daemon scores with the trained model $id"
 
 # Run 1, while the model is republished three times (versions 2..4):
 # the daemon swaps it under load; the weights are the same, so p is too.
 before=$(wc -l < "$dir/daemon.log")
-replay run1 -j $CONNS -n $TOTAL "$dir/msg" &
+nm_replay run1 -j $CONNS -n $TOTAL "$dir/msg" &
 rpid=$!
 for v in 2 3 4; do
     sleep 0.2
@@ -94,13 +74,14 @@ for v in 2 3 4; do
 done
 wait $rpid
 rc_run1=$?
-replay run2 -j $CONNS -n $TOTAL "$dir/msg"
+nm_replay run2 -j $CONNS -n $TOTAL "$dir/msg"
 rc_run2=$?
 echo "# run1: $(grep '^messages' "$dir/run1.err")"
 echo "# run2: $(grep '^messages' "$dir/run2.err")"
 
 for r in run1 run2; do
-    [ "$(rstat $r errors)" = 0 ] && [ "$(rstat $r messages)" = $TOTAL ] &&
+    [ "$(nm_replay_stat $r errors)" = 0 ] &&
+        [ "$(nm_replay_stat $r messages)" = $TOTAL ] &&
         [ "$(wc -l < "$dir/$r.out")" -eq $TOTAL ] &&
         eval "[ \$rc_$r -eq 0 ]"
     t_ok $? "$r: $TOTAL messages over $CONNS connections, errors 0" ||

@@ -26,7 +26,7 @@ samples=$top_srcdir/contrib/samples
 
 echo "1..41"
 # ctl NAME ARGS... - run neural-milter-ctl -c INI ARGS; NAME.out, NAME.err
-# and NAME.rc hold what it printed and its exit status
+# and NAME.rc hold what it printed and its exit status (stdin passes on)
 ctl() {
     _c=$1
     shift
@@ -216,24 +216,18 @@ t_ok $? "the rejected imports left model $digest.$((v + 1)) live" ||
     show status5
 
 # reset examples asks first
-echo no | "$NM_CTL" -c "$ini" reset examples > "$dir/resetno.out" \
-    2> "$dir/resetno.err"
-echo $? > "$dir/resetno.rc"
+echo no | ctl resetno reset examples
 ctl status6 status
 [ "$(rc resetno)" = 1 ] && err resetno 'Type yes' &&
     has status6 '^examples: 40 spam, 40 ham '
 t_ok $? "reset examples answered \"no\": exit 1, examples kept" ||
     { show resetno; show status6; }
-"$NM_CTL" -c "$ini" reset examples < /dev/null > "$dir/reseteof.out" \
-    2> "$dir/reseteof.err"
-echo $? > "$dir/reseteof.rc"
+ctl reseteof reset examples < /dev/null
 ctl status7 status
 [ "$(rc reseteof)" = 1 ] && has status7 '^examples: 40 spam, 40 ham '
 t_ok $? "reset examples with no answer (EOF): exit 1, examples kept" ||
     show reseteof
-echo yes | "$NM_CTL" -c "$ini" reset examples > "$dir/resetyes.out" \
-    2> "$dir/resetyes.err"
-echo $? > "$dir/resetyes.rc"
+echo yes | ctl resetyes reset examples
 ctl status8 status
 [ "$(rc resetyes)" = 0 ] && has resetyes '^dropped all stored examples$' &&
     has status8 '^examples: 0 spam, 0 ham ' &&

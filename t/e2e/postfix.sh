@@ -9,19 +9,7 @@
 . "$top_srcdir/t/lib_postfix.sh"
 . "$top_srcdir/t/lib_corpus.sh"
 
-POSTFIX=${POSTFIX:-$(command -v postfix || echo /usr/sbin/postfix)}
-SMTP_SINK=${SMTP_SINK:-$(command -v smtp-sink || echo /usr/sbin/smtp-sink)}
-SWAKS=${SWAKS:-$(command -v swaks)}
-for p in "$POSTFIX" "$SMTP_SINK" "$SWAKS"; do
-    if [ -z "$p" ] || [ ! -x "$p" ]; then
-        echo "1..0 # SKIP postfix, smtp-sink or swaks missing"
-        exit 77
-    fi
-done
-if [ "$(id -u)" != 0 ]; then
-    echo "1..0 # SKIP needs root to start a private Postfix"
-    exit 77
-fi
+nm_postfix_need
 
 nm_postfix_init
 nm_postfix_start "unix:$NM_PF_DIR/nm/nm.sock"

@@ -18,36 +18,15 @@ nm_need_exe "$NM_REPLAY" "$NM_DAEMON" "$NM_CTL"
 
 dir=$(nm_tmpdir rfail)
 ini=$dir/nm.ini
-cat > "$ini" <<INI
-[milter]
-socket = unix:$dir/nm.sock
-pidfile =
-log_level = info
-[redis]
-servers = $dir/redis.sock
-prefix = nmtest
-watch_interval = 200ms
-[train]
-enabled = no
-min_class = 10
-INI
+nm_milter_ini "$dir" "$dir/redis.sock" info
+printf '[train]\nenabled = no\nmin_class = 10\n' >> "$ini"
 
 echo "1..23"
-# replay NAME ARGS... - nm-replay into the daemon; NAME.out, NAME.err
-replay() {
-    _r=$1
-    shift
-    "$NM_REPLAY" -s "unix:$dir/nm.sock" -t 5000 "$@" \
-        > "$dir/$_r.out" 2> "$dir/$_r.err"
-}
-# rstat NAME KEY - a figure of NAME's nm-replay stats line
-rstat() {
-    nm_rstat "$dir/$1.err" "$2"
-}
 # answered NAME N - N lines, N messages, no errors
 answered() {
     [ "$(wc -l < "$dir/$1.out")" -eq "$2" ] &&
-        [ "$(rstat "$1" messages)" = "$2" ] && [ "$(rstat "$1" errors)" = 0 ]
+        [ "$(nm_replay_stat "$1" messages)" = "$2" ] &&
+        [ "$(nm_replay_stat "$1" errors)" = 0 ]
 }
 # all_match NAME ERE - every added header (3rd field) matches ERE
 all_match() {
@@ -84,7 +63,7 @@ nm_redis_stop
 dpid=$!
 nm_track $dpid
 nm_wait_for "test -S $dir/nm.sock" 100 || echo "# the milter did not start"
-replay down "$dir/msg"
+nm_replay down "$dir/msg"
 answered down 80
 t_ok $? "redis down at start: all 80 messages answered, no errors" ||
     show down
@@ -99,7 +78,7 @@ t_ok $? "redis up, model imported as $digest.1"
 probe="$dir/msg/spam/spam-001.eml"
 # The watcher backs off while Redis is down (100 ms doubling, 5 s at
 # most), then polls every 200 ms: after a short outage, 8 s is plenty.
-nm_wait_for "replay probe $probe && all_match probe \
+nm_wait_for "nm_replay probe $probe && all_match probe \
     '; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1;'" 80
 t_ok $? "within 8 s the daemon scores with model=$digest.1 and p=<number>" ||
     show probe
@@ -108,7 +87,7 @@ t_ok $? "within 8 s the daemon scores with model=$digest.1 and p=<number>" ||
 kill -KILL "$NM_REDIS_PID"
 wait "$NM_REDIS_PID" 2>/dev/null
 NM_REDIS_PID=
-replay killed -j 5 -n 50 "$dir/msg"
+nm_replay killed -j 5 -n 50 "$dir/msg"
 answered killed 50
 t_ok $? "redis killed: 50 messages answered, nm-replay errors 0" ||
     show killed
@@ -116,7 +95,7 @@ all_match killed \
     "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1; upstream=rspamd;"
 t_ok $? "redis killed: every message still scored by $digest.1" ||
     show killed
-max=$(rstat killed max_ms)
+max=$(nm_replay_stat killed max_ms)
 awk -v m="$max" 'BEGIN { exit !(m >= 0 && m < 2000) }'
 t_ok $? "redis killed: slowest message ${max} ms < 2000 ms"
 
@@ -126,12 +105,12 @@ t_ok $? "redis killed: slowest message ${max} ms < 2000 ms"
 # (version 1 of this Redis).
 nm_redis_start "$dir"
 sleep 1 # several watch intervals against the empty Redis
-replay probe $probe && all_match probe \
+nm_replay probe $probe && all_match probe \
     "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1; upstream=rspamd;"
 t_ok $? "redis back but empty: the model in memory still scores" ||
     show probe
 "$NM_CTL" -c "$ini" import "$dir/model.blob" > /dev/null &&
-    nm_wait_for "replay probe $probe && all_match probe \
+    nm_wait_for "nm_replay probe $probe && all_match probe \
         '; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1;'" 100
 t_ok $? "model imported again: the daemon scores with $digest.1" ||
     show probe
@@ -150,12 +129,12 @@ t_ok $? "the daemon is connected to the new redis (watcher and writer)"
 kill -STOP "$NM_REDIS_PID"
 hung_max=0 rounds=0
 for i in 1 2 3 4; do
-    replay hung$i -j 5 -n 50 "$dir/msg"
+    nm_replay hung$i -j 5 -n 50 "$dir/msg"
     answered hung$i 50 &&
         all_match hung$i "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1;" ||
         break
     rounds=$i
-    hung_max=$(awk -v a="$hung_max" -v b="$(rstat hung$i max_ms)" \
+    hung_max=$(awk -v a="$hung_max" -v b="$(nm_replay_stat hung$i max_ms)" \
         'BEGIN { print (b > a ? b : a) }')
     sleep 0.4
 done
@@ -170,7 +149,7 @@ kill -CONT "$NM_REDIS_PID"
 # hang (up to 5 s): wait 10 s.
 "$NM_CTL" -c "$ini" import "$dir/model.blob" > "$dir/import2.out"
 grep -q "^published model $digest\.2\$" "$dir/import2.out" &&
-    nm_wait_for "replay probe $probe && all_match probe \
+    nm_wait_for "nm_replay probe $probe && all_match probe \
         '; model=$digest[.]2;'" 100
 t_ok $? "after the hang, model imported again: daemon scores with $digest.2"
 
@@ -182,7 +161,7 @@ nm_wait_for "[ \$(rejected) -ge 1 ]" 50 &&
     grep -q "model $digest[.]3 in Redis rejected, keeping $digest[.]2" \
         "$dir/daemon.log"
 t_ok $? "the daemon logs that $digest.3 was rejected, keeping $digest.2"
-replay garbage "$dir/msg"
+nm_replay garbage "$dir/msg"
 answered garbage 80 &&
     all_match garbage "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]2;"
 t_ok $? "after the garbage blob: 80 answered, all scored by $digest.2" ||
@@ -196,7 +175,7 @@ nm_wait_for "[ \$(rejected) -ge 2 ]" 50 &&
     grep -q "model $digest[.]4 in Redis rejected, keeping $digest[.]2" \
         "$dir/daemon.log"
 t_ok $? "the daemon logs that the truncated $digest.4 was rejected"
-replay truncated "$dir/msg"
+nm_replay truncated "$dir/msg"
 answered truncated 80 &&
     all_match truncated "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]2;"
 t_ok $? "after the truncated blob: 80 answered, all scored by $digest.2" ||
@@ -210,7 +189,7 @@ t_ok $? "each bad version is rejected once ($(rejected) lines)"
 # The good blob again (through redis-cli -x: binary-safe) loads.
 cli -x HSET "$key" blob < "$dir/model.blob" > /dev/null &&
     [ "$(cli HINCRBY "$key" version 1)" = 5 ] &&
-    nm_wait_for "replay probe $probe && all_match probe \
+    nm_wait_for "nm_replay probe $probe && all_match probe \
         '; p=[01][.][0-9][0-9][0-9]; model=$digest[.]5;'" 100
 t_ok $? "the good blob as version 5 is loaded again"
 

@@ -20,16 +20,7 @@ if grep -q '^-- redis: yes' "$script"; then
 else
     redis="$dir/no-redis.sock" # nothing listens: Redis is down
 fi
-cat > "$dir/nm.ini" <<INI
-[milter]
-socket = unix:$dir/nm.sock
-pidfile =
-log_level = debug
-[redis]
-servers = $redis
-prefix = nmtest
-watch_interval = 200ms
-INI
+nm_milter_ini "$dir" "$redis" debug
 sed -n 's/^-- ini: //p' "$script" | awk '
     /^\[/ { sec = $0; next }
     { print sec; print }' >> "$dir/nm.ini"
