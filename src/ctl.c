@@ -177,6 +177,24 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
             printf("    %-40s %7.2f\n", r->sym[i].name, r->sym[i].score);
 }
 
+/* ctl_verdict_file - parse one message under c with model m */
+static int
+ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
+                 struct verdict *v)
+{
+    struct hdr_seen seen = { 0 };
+    size_t len;
+    char *msg = ctl_read(path, &len);
+
+    if (msg == NULL)
+        return -1;
+    hdr_message_headers(msg, len, ctl_seen_add, &seen);
+    verdict_compute(v, &seen, c, m);
+    hdr_seen_free(&seen);
+    free(msg);
+    return 0;
+}
+
 /* ctl_messages - run verdict_compute over each file with model m */
 static int
 ctl_messages(struct ctl *ctl, int argc, char **argv, struct model *m)
@@ -184,23 +202,16 @@ ctl_messages(struct ctl *ctl, int argc, char **argv, struct model *m)
     int bad = 0;
 
     for (int i = 0; i < argc; i++) {
-        struct hdr_seen seen = { 0 };
         struct verdict v;
-        size_t len;
-        char *msg = ctl_read(argv[i], &len);
 
-        if (msg == NULL) {
+        if (ctl_verdict_file(ctl->cfg, argv[i], m, &v) != 0) {
             bad = 1;
             continue;
         }
-        hdr_message_headers(msg, len, ctl_seen_add, &seen);
-        verdict_compute(&v, &seen, ctl->cfg, m);
         ctl_verdict_print(argv[i], &v, ctl->verbose);
         if (v.status != HDR_OK)
             bad = 1;
         verdict_free(&v);
-        hdr_seen_free(&seen);
-        free(msg);
     }
     return bad ? 1 : 0;
 }
@@ -432,20 +443,16 @@ ctl_files_free(struct ctl_files *f)
 static void
 ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
 {
-    struct hdr_seen seen = { 0 };
     struct verdict v;
     struct example ex;
     char err[160];
     void *blob;
-    size_t len, bloblen;
-    char *msg = ctl_read(path, &len);
+    size_t bloblen;
 
-    if (msg == NULL) {
+    if (ctl_verdict_file(ctl->cfg, path, NULL, &v) != 0) {
         lt->failed++;
         return;
     }
-    hdr_message_headers(msg, len, ctl_seen_add, &seen);
-    verdict_compute(&v, &seen, ctl->cfg, NULL);
     if (v.res.upstream != HDR_UPSTREAM_RSPAMD &&
         v.res.upstream != HDR_UPSTREAM_SA) {
         fprintf(stderr, "neural-milter-ctl: %s: skipped: upstream=%s%s%s\n",
@@ -476,8 +483,6 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
         example_free(&ex);
     }
     verdict_free(&v);
-    hdr_seen_free(&seen);
-    free(msg);
 }
 
 /* ctl_learn - queue explicit verdicts: learn spam|ham FILE... */
@@ -615,24 +620,6 @@ ctl_reset(struct ctl *ctl, int argc, char **argv)
             printf("dropped all stored examples\n");
     }
     return rc;
-}
-
-/* ctl_verdict_file - parse one message under c with model m */
-static int
-ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
-                 struct verdict *v)
-{
-    struct hdr_seen seen = { 0 };
-    size_t len;
-    char *msg = ctl_read(path, &len);
-
-    if (msg == NULL)
-        return -1;
-    hdr_message_headers(msg, len, ctl_seen_add, &seen);
-    verdict_compute(v, &seen, c, m);
-    hdr_seen_free(&seen);
-    free(msg);
-    return 0;
 }
 
 /* ctl_eval_group - the corpus group of a file: its name up to the last
