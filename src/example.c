@@ -22,37 +22,10 @@
 
 #include <zstd.h>
 
+#include "bytes.h"
 #include "xmalloc.h"
 
 #define EXAMPLE_FORMAT 1
-
-struct example_buf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
-/* example_put - append bytes */
-static void
-example_put(struct example_buf *b, const void *src, size_t n)
-{
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2;
-        b->p = xreallocarray(b->p, b->cap, 1);
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-/* example_put_int - append an n-byte little-endian integer */
-static void
-example_put_int(struct example_buf *b, uint64_t v, size_t n)
-{
-    unsigned char le[8];
-
-    for (size_t i = 0; i < n; i++)
-        le[i] = (unsigned char)(v >> (8 * i));
-    example_put(b, le, n);
-}
 
 /* example_centi - a score in hundredths, clamped to int32 */
 static int32_t
@@ -142,7 +115,7 @@ int
 example_serialize(const struct example *ex, void **raw, size_t *len,
                   char *err, size_t errlen)
 {
-    struct example_buf b = { 0 };
+    struct bytes_w b = { 0 };
     const struct hdr_result *r = &ex->res;
     unsigned flags = (ex->spam ? 1u : 0) | (ex->explicit_ ? 2u : 0) |
                      (r->has_scores ? 4u : 0) |
@@ -153,19 +126,19 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
         return -1;
     }
-    example_put_int(&b, EXAMPLE_FORMAT, 1);
-    example_put_int(&b, flags, 1);
-    example_put_int(&b, (uint64_t)ex->time, 8);
-    example_put_int(&b, (uint32_t)example_centi(r->score), 4);
-    example_put_int(&b, (uint32_t)example_centi(r->required), 4);
-    example_put_int(&b, r->nsym, 2);
+    bytes_put_le(&b, EXAMPLE_FORMAT, 1);
+    bytes_put_le(&b, flags, 1);
+    bytes_put_le(&b, (uint64_t)ex->time, 8);
+    bytes_put_le(&b, (uint32_t)example_centi(r->score), 4);
+    bytes_put_le(&b, (uint32_t)example_centi(r->required), 4);
+    bytes_put_le(&b, r->nsym, 2);
     for (size_t i = 0; i < r->nsym; i++) {
         size_t nl = strlen(r->sym[i].name);
 
-        example_put_int(&b, nl, 1);
-        example_put(&b, r->sym[i].name, nl);
+        bytes_put_le(&b, nl, 1);
+        bytes_put(&b, r->sym[i].name, nl);
         if (r->has_scores)
-            example_put_int(&b, (uint32_t)example_centi(r->sym[i].score), 4);
+            bytes_put_le(&b, (uint32_t)example_centi(r->sym[i].score), 4);
     }
     if (b.len > EXAMPLE_MAX_RAW) {
         snprintf(err, errlen, "record of %zu bytes is over the limit", b.len);
@@ -221,24 +194,6 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
     return rc;
 }
 
-struct example_rd {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-/* example_get_int - read an n-byte little-endian integer; -1 past end */
-static int
-example_get_int(struct example_rd *rd, size_t n, uint64_t *v)
-{
-    if (rd->len - rd->off < n)
-        return -1;
-    *v = 0;
-    for (size_t i = 0; i < n; i++)
-        *v |= (uint64_t)rd->p[rd->off + i] << (8 * i);
-    rd->off += n;
-    return 0;
-}
-
 /* example_valid_name - [A-Za-z0-9_]+ */
 static int
 example_valid_name(const unsigned char *s, size_t n)
@@ -258,7 +213,7 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
                size_t errlen)
 {
     unsigned long long raw;
-    struct example_rd rd = { 0 };
+    struct bytes_r rd = { 0 };
     unsigned char *buf;
     uint64_t v, flags, nsym;
     size_t n;
@@ -284,8 +239,8 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
     }
     rd.p = buf;
     rd.len = n;
-    if (example_get_int(&rd, 1, &v) != 0 || v != EXAMPLE_FORMAT ||
-        example_get_int(&rd, 1, &flags) != 0) {
+    if (bytes_get_le(&rd, 1, &v) != 0 || v != EXAMPLE_FORMAT ||
+        bytes_get_le(&rd, 1, &flags) != 0) {
         snprintf(err, errlen, "unknown example format");
         goto bad;
     }
@@ -299,16 +254,16 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
     ex->res.upstream = ((flags >> 3) & 3) == 1 ? HDR_UPSTREAM_RSPAMD
                                                : HDR_UPSTREAM_SA;
     ex->res.truncated = (flags & 32) != 0;
-    if (example_get_int(&rd, 8, &v) != 0)
+    if (bytes_get_le(&rd, 8, &v) != 0)
         goto trunc;
     ex->time = (int64_t)v;
-    if (example_get_int(&rd, 4, &v) != 0)
+    if (bytes_get_le(&rd, 4, &v) != 0)
         goto trunc;
     ex->res.score = (int32_t)(uint32_t)v / 100.0;
-    if (example_get_int(&rd, 4, &v) != 0)
+    if (bytes_get_le(&rd, 4, &v) != 0)
         goto trunc;
     ex->res.required = (int32_t)(uint32_t)v / 100.0;
-    if (example_get_int(&rd, 2, &nsym) != 0)
+    if (bytes_get_le(&rd, 2, &nsym) != 0)
         goto trunc;
     if (nsym > HDR_MAX_SYMBOLS) {
         snprintf(err, errlen, "%llu symbols is over the limit",
@@ -318,19 +273,20 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
     ex->res.sym = nsym ? xcalloc((size_t)nsym, sizeof(*ex->res.sym)) : NULL;
     for (size_t i = 0; i < nsym; i++) {
         struct hdr_symbol *s = &ex->res.sym[i];
+        const unsigned char *q;
         uint64_t nl;
 
-        if (example_get_int(&rd, 1, &nl) != 0 || rd.len - rd.off < nl)
+        if (bytes_get_le(&rd, 1, &nl) != 0 ||
+            (q = bytes_get(&rd, (size_t)nl)) == NULL)
             goto trunc;
-        if (!example_valid_name(rd.p + rd.off, (size_t)nl)) {
+        if (!example_valid_name(q, (size_t)nl)) {
             snprintf(err, errlen, "bad symbol name in example");
             goto bad;
         }
-        memcpy(s->name, rd.p + rd.off, (size_t)nl);
+        memcpy(s->name, q, (size_t)nl);
         s->name[nl] = '\0';
-        rd.off += (size_t)nl;
         if (ex->res.has_scores) {
-            if (example_get_int(&rd, 4, &v) != 0)
+            if (bytes_get_le(&rd, 4, &v) != 0)
                 goto trunc;
             s->score = (int32_t)(uint32_t)v / 100.0;
         }

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -475,56 +476,24 @@ model_adjust(const struct model *m, double p, double spam_weight,
 
 /* ---------------------------------------------------------------- blob */
 
-struct model_wbuf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
-/* model_put - append n bytes */
-static void
-model_put(struct model_wbuf *b, const void *data, size_t n)
-{
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 4096;
-
-        while (cap - b->len < n)
-            cap *= 2;
-        b->p = xreallocarray(b->p, cap, 1);
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-/* model_put_le - v as width little-endian bytes */
-static void
-model_put_le(struct model_wbuf *b, uint64_t v, size_t width)
-{
-    unsigned char x[8];
-
-    for (size_t i = 0; i < width; i++)
-        x[i] = (unsigned char)(v >> (8 * i));
-    model_put(b, x, width);
-}
-
 /* model_put_f32 - a float's bit pattern */
 static void
-model_put_f32(struct model_wbuf *b, float f)
+model_put_f32(struct bytes_w *b, float f)
 {
     uint32_t u;
 
     memcpy(&u, &f, sizeof(u));
-    model_put_le(b, u, 4);
+    bytes_put_le(b, u, 4);
 }
 
 /* model_put_f64 - a double's bit pattern */
 static void
-model_put_f64(struct model_wbuf *b, double d)
+model_put_f64(struct bytes_w *b, double d)
 {
     uint64_t u;
 
     memcpy(&u, &d, sizeof(u));
-    model_put_le(b, u, 8);
+    bytes_put_le(b, u, 8);
 }
 
 /* model_to_blob - encode and compress */
@@ -532,7 +501,7 @@ int
 model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
               size_t errlen)
 {
-    struct model_wbuf b = {NULL, 0, 0};
+    struct bytes_w b = {NULL, 0, 0};
     const struct model_meta *mt = &m->meta;
     size_t nsym = feat_profile_nsym(m->prof), bound, clen;
     unsigned nw = fann_get_total_connections(m->ann);
@@ -543,43 +512,43 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
                   nw, model_nweights(m->layers, m->nlayers));
         return -1;
     }
-    model_put(&b, MODEL_MAGIC, MODEL_MAGIC_LEN);
-    model_put_le(&b, MODEL_FORMAT, 4);
-    model_put(&b, feat_profile_digest(m->prof), FEAT_DIGEST_LEN);
-    model_put_le(&b, (uint64_t)feat_profile_scores(m->prof), 4);
-    model_put_le(&b, nsym, 4);
+    bytes_put(&b, MODEL_MAGIC, MODEL_MAGIC_LEN);
+    bytes_put_le(&b, MODEL_FORMAT, 4);
+    bytes_put(&b, feat_profile_digest(m->prof), FEAT_DIGEST_LEN);
+    bytes_put_le(&b, (uint64_t)feat_profile_scores(m->prof), 4);
+    bytes_put_le(&b, nsym, 4);
     for (size_t i = 0; i < nsym; i++) {
         const char *name = feat_profile_name(m->prof, i);
         size_t nl = strlen(name);
 
-        model_put_le(&b, nl, 2);
-        model_put(&b, name, nl);
+        bytes_put_le(&b, nl, 2);
+        bytes_put(&b, name, nl);
     }
-    model_put_le(&b, m->nlayers, 4);
+    bytes_put_le(&b, m->nlayers, 4);
     for (size_t l = 0; l < m->nlayers; l++)
-        model_put_le(&b, m->layers[l], 4);
+        bytes_put_le(&b, m->layers[l], 4);
     for (size_t l = 1; l < m->nlayers; l++) {
-        model_put_le(&b, (uint64_t)m->act[l], 4);
+        bytes_put_le(&b, (uint64_t)m->act[l], 4);
         model_put_f32(&b, m->steep[l]);
     }
-    model_put_le(&b, nw, 4);
+    bytes_put_le(&b, nw, 4);
     for (unsigned i = 0; i < nw; i++)
         model_put_f32(&b, m->ann->weights[i]);
-    model_put_le(&b, (uint64_t)mt->trained_at, 8);
-    model_put_le(&b, mt->n_spam, 4);
-    model_put_le(&b, mt->n_ham, 4);
-    model_put_le(&b, mt->n_val_spam, 4);
-    model_put_le(&b, mt->n_val_ham, 4);
-    model_put_le(&b, mt->n_explicit, 4);
-    model_put_le(&b, mt->iterations, 4);
-    model_put_le(&b, mt->epochs, 4);
+    bytes_put_le(&b, (uint64_t)mt->trained_at, 8);
+    bytes_put_le(&b, mt->n_spam, 4);
+    bytes_put_le(&b, mt->n_ham, 4);
+    bytes_put_le(&b, mt->n_val_spam, 4);
+    bytes_put_le(&b, mt->n_val_ham, 4);
+    bytes_put_le(&b, mt->n_explicit, 4);
+    bytes_put_le(&b, mt->iterations, 4);
+    bytes_put_le(&b, mt->epochs, 4);
     model_put_f64(&b, mt->val_auc);
     model_put_f64(&b, mt->val_mse);
     model_put_f64(&b, mt->val_tpr);
     model_put_f64(&b, mt->val_fpr);
     model_put_f64(&b, mt->spam_threshold);
     model_put_f64(&b, mt->ham_threshold);
-    model_put_le(&b, util_hash64(b.p, b.len, UTIL_HASH64_INIT), 8);
+    bytes_put_le(&b, util_hash64(b.p, b.len, UTIL_HASH64_INIT), 8);
 
     /* never write what model_from_blob() would refuse */
     if (b.len > MODEL_MAX_RAW) {
@@ -608,45 +577,13 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
     return 0;
 }
 
-struct model_rbuf {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-/* model_get - n bytes at the cursor, or NULL when fewer remain */
-static const unsigned char *
-model_get(struct model_rbuf *r, size_t n)
-{
-    const unsigned char *q;
-
-    if (n > r->len - r->off)
-        return NULL;
-    q = r->p + r->off;
-    r->off += n;
-    return q;
-}
-
-/* model_get_u - little-endian unsigned of width bytes */
-static int
-model_get_u(struct model_rbuf *r, size_t width, uint64_t *v)
-{
-    const unsigned char *q = model_get(r, width);
-
-    if (q == NULL)
-        return -1;
-    *v = 0;
-    for (size_t i = 0; i < width; i++)
-        *v |= (uint64_t)q[i] << (8 * i);
-    return 0;
-}
-
 /* model_get_u32 - little-endian u32 */
 static int
-model_get_u32(struct model_rbuf *r, uint32_t *v)
+model_get_u32(struct bytes_r *r, uint32_t *v)
 {
     uint64_t u;
 
-    if (model_get_u(r, 4, &u) < 0)
+    if (bytes_get_le(r, 4, &u) < 0)
         return -1;
     *v = (uint32_t)u;
     return 0;
@@ -654,7 +591,7 @@ model_get_u32(struct model_rbuf *r, uint32_t *v)
 
 /* model_get_f32 - a float from its bit pattern */
 static int
-model_get_f32(struct model_rbuf *r, float *f)
+model_get_f32(struct bytes_r *r, float *f)
 {
     uint32_t u;
 
@@ -666,11 +603,11 @@ model_get_f32(struct model_rbuf *r, float *f)
 
 /* model_get_f64 - a double from its bit pattern */
 static int
-model_get_f64(struct model_rbuf *r, double *d)
+model_get_f64(struct bytes_r *r, double *d)
 {
     uint64_t u;
 
-    if (model_get_u(r, 8, &u) < 0)
+    if (bytes_get_le(r, 8, &u) < 0)
         return -1;
     memcpy(d, &u, sizeof(*d));
     return 0;
@@ -707,7 +644,7 @@ static struct model *
 model_decode(const unsigned char *raw, size_t rawlen, char *err,
              size_t errlen)
 {
-    struct model_rbuf r = {raw, rawlen, 0};
+    struct bytes_r r = {raw, rawlen, 0};
     struct feat_profile *prof = NULL;
     char **names = NULL;
     float *w = NULL;
@@ -716,7 +653,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     float steep[MODEL_MAX_LAYERS];
     char digest[FEAT_DIGEST_LEN + 1];
     struct model_meta mt;
-    uint32_t version, flag, nsym = 0, nlayers, nw, u[7];
+    uint32_t version = 0, flag, nsym = 0, nlayers, nw, u[7];
     uint64_t sum, have, i64;
     double d[6];
     const unsigned char *q;
@@ -750,7 +687,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     }
 
     /* profile */
-    if ((q = model_get(&r, FEAT_DIGEST_LEN)) == NULL)
+    if ((q = bytes_get(&r, FEAT_DIGEST_LEN)) == NULL)
         MODEL_TRUNC("profile digest");
     memcpy(digest, q, FEAT_DIGEST_LEN);
     digest[FEAT_DIGEST_LEN] = '\0';
@@ -776,7 +713,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     for (uint32_t i = 0; i < nsym; i++) {
         uint64_t nl;
 
-        if (model_get_u(&r, 2, &nl) < 0 || (q = model_get(&r, nl)) == NULL)
+        if (bytes_get_le(&r, 2, &nl) < 0 || (q = bytes_get(&r, nl)) == NULL)
             MODEL_TRUNC("symbol names");
         if (!model_name_ok(q, nl)) {
             util_errf(err, errlen, "symbol %" PRIu32 " is not a valid name "
@@ -867,7 +804,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     }
 
     /* meta */
-    if (model_get_u(&r, 8, &i64) < 0)
+    if (bytes_get_le(&r, 8, &i64) < 0)
         MODEL_TRUNC("meta");
     for (size_t i = 0; i < 7; i++)
         if (model_get_u32(&r, &u[i]) < 0)
