@@ -154,7 +154,7 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
     if (v->status != HDR_OK)
         printf("  error: %s\n", v->err);
     printf("  upstream: %s\n", hdr_upstream_name(r->upstream));
-    if (r->upstream == HDR_UPSTREAM_RSPAMD || r->upstream == HDR_UPSTREAM_SA) {
+    if (hdr_upstream_usable(r->upstream)) {
         printf("  score: %.2f / %.2f\n", r->score, r->required);
         printf("  action: %s%s\n", hdr_action_name(r->action),
                r->is_spam ? " (spam)" : "");
@@ -453,8 +453,7 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
         lt->failed++;
         return;
     }
-    if (v.res.upstream != HDR_UPSTREAM_RSPAMD &&
-        v.res.upstream != HDR_UPSTREAM_SA) {
+    if (!hdr_upstream_usable(v.res.upstream)) {
         fprintf(stderr, "neural-milter-ctl: %s: skipped: upstream=%s%s%s\n",
                 path, hdr_upstream_name(v.res.upstream),
                 v.status != HDR_OK ? ": " : "",
@@ -715,8 +714,7 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
                 continue;
             it->spam = spam;
             ctl_eval_group(te[spam].path[i], it->group, sizeof(it->group));
-            it->has_upstream = v.res.upstream == HDR_UPSTREAM_RSPAMD ||
-                               v.res.upstream == HDR_UPSTREAM_SA;
+            it->has_upstream = hdr_upstream_usable(v.res.upstream);
             it->upstream = v.res.score;
             it->required = v.res.required;
             it->has_p = v.scored;

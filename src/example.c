@@ -48,8 +48,7 @@ example_from_result(struct example *ex, const struct hdr_result *res,
                     int spam, int explicit_, int64_t now)
 {
     memset(ex, 0, sizeof(*ex));
-    if (res->upstream != HDR_UPSTREAM_RSPAMD &&
-        res->upstream != HDR_UPSTREAM_SA)
+    if (!hdr_upstream_usable(res->upstream))
         return -1;
     ex->spam = spam != 0;
     ex->explicit_ = explicit_ != 0;
@@ -194,19 +193,6 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
     return rc;
 }
 
-/* example_valid_name - [A-Za-z0-9_]+ */
-static int
-example_valid_name(const unsigned char *s, size_t n)
-{
-    if (n == 0 || n > HDR_MAX_NAME)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 /* example_decode - decompress and check every field */
 int
 example_decode(const void *blob, size_t len, struct example *ex, char *err,
@@ -279,7 +265,7 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
         if (bytes_get_le(&rd, 1, &nl) != 0 ||
             (q = bytes_get(&rd, (size_t)nl)) == NULL)
             goto trunc;
-        if (!example_valid_name(q, (size_t)nl)) {
+        if (!hdr_name_valid((const char *)q, (size_t)nl)) {
             snprintf(err, errlen, "bad symbol name in example");
             goto bad;
         }

@@ -33,21 +33,7 @@ struct feat_profile {
 static int
 feat_name_valid(const char *s)
 {
-    size_t len = 0;
-
-    if (s == NULL || *s == '\0')
-        return 0;
-    for (; *s != '\0'; s++, len++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (len >= HDR_MAX_NAME)
-            return 0;
-        /* not isalnum(): that would follow the locale */
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '_'))
-            return 0;
-    }
-    return 1;
+    return s != NULL && hdr_name_valid(s, strnlen(s, HDR_MAX_NAME + 1));
 }
 
 /* feat_name_cmp - qsort order of name pointers */

@@ -8,7 +8,7 @@
  * Must not include libmilter, hiredis, fann or zstd headers.
  */
 #include "config.h"
-#include "hdr.h"
+#include "hdr_int.h"
 
 #include <limits.h>
 #include <stdio.h>

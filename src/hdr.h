@@ -160,31 +160,35 @@ typedef int hdr_header_fn(const char *name, const char *value, void *arg);
 size_t hdr_message_headers(const char *msg, size_t len, hdr_header_fn *fn,
                            void *arg);
 
-/*
- * Internal: shared by hdr.c, hdr_rspamd.c and hdr_sa.c only; other modules
- * use the functions above. Pure, any thread, no logging.
- */
+/* hdr_upstream_usable - a scanner verdict we can read: Rspamd's or
+ * SpamAssassin's (not none, not ambiguous). */
+static inline int
+hdr_upstream_usable(enum hdr_upstream up)
+{
+    return up == HDR_UPSTREAM_RSPAMD || up == HDR_UPSTREAM_SA;
+}
 
-/* What hdr_symbol_add() did with a symbol. */
-enum hdr_sym_status {
-    HDR_SYM_ADDED,
-    HDR_SYM_DUPLICATE, /* name already present: the first copy is kept */
-    HDR_SYM_SKIPPED,   /* name longer than HDR_MAX_NAME: left out */
-    HDR_SYM_FULL,      /* HDR_MAX_SYMBOLS reached: left out */
-};
+/* hdr_name_char - one byte of a symbol name: [A-Za-z0-9_], by value (not
+ * isalnum(), which follows the locale). */
+static inline int
+hdr_name_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_';
+}
 
-/* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
- * [A-Za-z0-9_]) to res->sym, growing it with the x-allocators. */
-enum hdr_sym_status hdr_symbol_add(struct hdr_result *res, const char *name,
-                                   size_t len, double score);
-
-/*
- * hdr_number_scan - read a decimal number "[-+]?[0-9]+(.[0-9]+)?" at s
- * (no exponent, no hex, no inf/nan). Returns the bytes used and stores the
- * value in *out (-0 becomes 0) and, when printed_nonzero is not NULL,
- * whether the text was anything but an unsigned zero ("0.00"); returns 0
- * and leaves *out alone when s holds no such number or it is out of range.
- */
-size_t hdr_number_scan(const char *s, double *out, int *printed_nonzero);
+/* hdr_name_valid - len bytes at s (not NUL-terminated) are a symbol name:
+ * 1 .. HDR_MAX_NAME bytes of [A-Za-z0-9_]. The one check the parsers, the
+ * profile, the example records and the model blob share. */
+static inline int
+hdr_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > HDR_MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!hdr_name_char((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
 
 #endif /* NM_HDR_H */

@@ -8,7 +8,7 @@
  * any thread. Must not include libmilter, hiredis, fann or zstd headers.
  */
 #include "config.h"
-#include "hdr.h"
+#include "hdr_int.h"
 
 #include <math.h>
 #include <string.h>
@@ -57,14 +57,6 @@ rsp_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* rsp_name_char - [A-Za-z0-9_] */
-static int
-rsp_name_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c >= '0' && c <= '9') || c == '_';
-}
-
 /* rsp_head_parse - "NAME(score)[" (or a legacy form) at p */
 static int
 rsp_head_parse(const char *p, enum rsp_layout layout, struct rsp_head *h)
@@ -72,7 +64,7 @@ rsp_head_parse(const char *p, enum rsp_layout layout, struct rsp_head *h)
     size_t n;
 
     h->name = p;
-    while (rsp_name_char(*p))
+    while (hdr_name_char((unsigned char)*p))
         p++;
     h->namelen = (size_t)(p - h->name);
     if (h->namelen == 0)

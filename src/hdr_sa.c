@@ -7,7 +7,7 @@
  * globals; any thread. Must not include libmilter, hiredis, fann or zstd.
  */
 #include "config.h"
-#include "hdr.h"
+#include "hdr_int.h"
 
 #include <string.h>
 #include <strings.h>
@@ -36,8 +36,7 @@ sa_name_len(const char *p)
 {
     size_t n = 0;
 
-    while ((p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= 'a' && p[n] <= 'z') ||
-           (p[n] >= '0' && p[n] <= '9') || p[n] == '_')
+    while (hdr_name_char((unsigned char)p[n]))
         n++;
     return n;
 }

@@ -23,6 +23,7 @@
 #include "example.h"
 #include "log.h"
 #include "store.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define QUEUE_RETRY_MS 1000
@@ -50,19 +51,6 @@ struct queue {
     _Atomic uint64_t written;
     struct log_limit lim_drop;
 };
-
-/* queue_deadline - absolute time ms from now */
-static void
-queue_deadline(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 /* queue_put - enqueue or drop */
 int
@@ -126,17 +114,6 @@ queue_never(const struct queue *q)
     return 0;
 }
 
-/* queue_past - now is at or after *t */
-static int
-queue_past(const struct timespec *t)
-{
-    struct timespec now;
-
-    clock_gettime(CLOCK_REALTIME, &now);
-    return now.tv_sec > t->tv_sec ||
-           (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 /* queue_compress - compress the *k raw records of it into zb, described
  * by ex; a record that does not compress is dropped (and it shrinks).
  * Returns how many ex describe (*k after the drops). */
@@ -187,13 +164,13 @@ queue_main(void *arg)
         if (q->n == 0)
             break;
         if (!q->stop) {
-            queue_deadline(&until, QUEUE_GATHER_MS);
+            util_deadline(&until, QUEUE_GATHER_MS);
             queue_wait_until(q, &until, queue_gathered);
         }
         if (q->stop) {
             if (stop_at.tv_sec == 0)
-                queue_deadline(&stop_at, q->deadline_ms);
-            if (queue_past(&stop_at))
+                util_deadline(&stop_at, q->deadline_ms);
+            if (util_past(&stop_at))
                 break;
         }
         for (k = 0; k < QUEUE_BATCH && q->n > 0; k++) {
@@ -232,7 +209,7 @@ queue_main(void *arg)
         /* Flushing: retry until the deadline (checked at the top) rather
          * than give up at the first failure, which may only be the store
          * backing off from an outage just ended. */
-        queue_deadline(&until, q->stop ? QUEUE_STOP_RETRY_MS
+        util_deadline(&until, q->stop ? QUEUE_STOP_RETRY_MS
                                        : QUEUE_RETRY_MS);
         queue_wait_until(q, &until, q->stop ? queue_never : queue_stopping);
     }
@@ -254,8 +231,8 @@ queue_start(const struct cfg *c, char *err, size_t errlen)
     q->cap = (size_t)c->queue_size;
     q->ring = xcalloc(q->cap, sizeof(*q->ring));
     pthread_mutex_init(&q->mu, NULL);
-    pthread_cond_init(&q->cv, NULL);
-    if ((rc = pthread_create(&q->thread, NULL, queue_main, q)) != 0) {
+    if ((rc = util_cond_init(&q->cv)) != 0 ||
+        (rc = pthread_create(&q->thread, NULL, queue_main, q)) != 0) {
         snprintf(err, errlen, "cannot start the example writer: %s",
                  strerror(rc));
         store_free(q->st);

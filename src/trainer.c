@@ -446,13 +446,7 @@ trainer_renew_main(void *arg)
     while (!rn->stop) {
         long step = rn->ttl_ms / 3;
 
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += step / 1000;
-        until.tv_nsec += (step % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        util_deadline(&until, step);
         if (pthread_cond_timedwait(&rn->cv, &rn->mu, &until) == ETIMEDOUT &&
             !rn->stop) {
             pthread_mutex_unlock(&rn->mu);
@@ -712,7 +706,8 @@ trainer_run(struct store *st, const struct cfg *c, int force,
     }
     rn.ttl_ms = c->lock_ttl_ms;
     pthread_mutex_init(&rn.mu, NULL);
-    pthread_cond_init(&rn.cv, NULL);
+    if (util_cond_init(&rn.cv) != 0)
+        panic("trainer: cannot make a condition variable");
     if (pthread_create(&renewer, NULL, trainer_renew_main, &rn) != 0)
         panic("trainer: cannot start the lock renewer");
 
@@ -825,13 +820,7 @@ trainer_main(void *arg)
             trainer_tick(t, c);
         cfg_release(c);
         pthread_mutex_lock(&t->mu);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += interval / 1000;
-        until.tv_nsec += (interval % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        util_deadline(&until, interval);
         while (!t->stop &&
                pthread_cond_timedwait(&t->cv, &t->mu, &until) != ETIMEDOUT)
             ;
@@ -853,8 +842,8 @@ trainer_start(const struct cfg *c, char *err, size_t errlen)
     }
     trainer_token(t->token, sizeof(t->token));
     pthread_mutex_init(&t->mu, NULL);
-    pthread_cond_init(&t->cv, NULL);
-    if ((rc = pthread_create(&t->thread, NULL, trainer_main, t)) != 0) {
+    if ((rc = util_cond_init(&t->cv)) != 0 ||
+        (rc = pthread_create(&t->thread, NULL, trainer_main, t)) != 0) {
         snprintf(err, errlen, "cannot start the trainer: %s", strerror(rc));
         store_free(t->st);
         free(t);

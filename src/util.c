@@ -224,3 +224,42 @@ util_errf(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
+
+/* util_cond_init - a condvar timed on CLOCK_MONOTONIC */
+int
+util_cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t at;
+    int rc;
+
+    if ((rc = pthread_condattr_init(&at)) != 0)
+        return rc;
+    if ((rc = pthread_condattr_setclock(&at, CLOCK_MONOTONIC)) == 0)
+        rc = pthread_cond_init(cv, &at);
+    pthread_condattr_destroy(&at);
+    return rc;
+}
+
+/* util_deadline - ms from now on the monotonic clock */
+void
+util_deadline(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* util_past - the monotonic clock reached *ts */
+int
+util_past(const struct timespec *ts)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > ts->tv_sec ||
+           (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}

@@ -8,8 +8,10 @@
 #ifndef NM_UTIL_H
 #define NM_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 int util_parse_long(const char *s, long min, long max, long *out)
     __attribute__((warn_unused_result));
@@ -37,6 +39,17 @@ void util_errf(char *err, size_t errlen, const char *fmt, ...)
 /* util_hash64 - FNV-1a over len bytes, chained through seed */
 uint64_t util_hash64(const void *data, size_t len, uint64_t seed);
 #define UTIL_HASH64_INIT 0xcbf29ce484222325ULL
+
+/*
+ * Deadlines for timed waits, on CLOCK_MONOTONIC so that a step of the
+ * wall clock neither stretches nor cuts a wait. util_cond_init - a
+ * condition variable whose timed waits read that clock (0 or an errno).
+ * util_deadline - *ts = now + ms on it. util_past - now is at or after
+ * *ts. Any thread.
+ */
+int util_cond_init(pthread_cond_t *cv) __attribute__((warn_unused_result));
+void util_deadline(struct timespec *ts, long ms);
+int util_past(const struct timespec *ts);
 
 /*
  * util_auc - ROC AUC of score against label (nonzero = positive), with

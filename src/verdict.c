@@ -38,8 +38,7 @@ verdict_label_name(enum verdict_label l)
 enum verdict_label
 verdict_label_of(const struct hdr_result *res, const struct cfg *c)
 {
-    if (res->upstream != HDR_UPSTREAM_RSPAMD &&
-        res->upstream != HDR_UPSTREAM_SA)
+    if (!hdr_upstream_usable(res->upstream))
         return VERDICT_LABEL_NONE;
     /* A result whose parts disagree may be forged or edited: never
      * teach the network from it. */
@@ -96,9 +95,7 @@ verdict_compute(struct verdict *v, const struct hdr_seen *seen,
         return;
     }
     v->label = verdict_label_of(&v->res, c);
-    if (m != NULL && c->score_enabled &&
-        (v->res.upstream == HDR_UPSTREAM_RSPAMD ||
-         v->res.upstream == HDR_UPSTREAM_SA))
+    if (m != NULL && c->score_enabled && hdr_upstream_usable(v->res.upstream))
         verdict_score(v, c, m);
 }
 
@@ -106,8 +103,7 @@ verdict_compute(struct verdict *v, const struct hdr_seen *seen,
 static int
 verdict_has_score(const struct verdict *v)
 {
-    return v->res.upstream == HDR_UPSTREAM_RSPAMD ||
-           v->res.upstream == HDR_UPSTREAM_SA;
+    return hdr_upstream_usable(v->res.upstream);
 }
 
 /* verdict_header - format our header's value */

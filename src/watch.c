@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 struct watch {
@@ -140,13 +141,7 @@ watch_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         watch_poll(w);
         pthread_mutex_lock(&w->mu);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += w->interval_ms / 1000;
-        until.tv_nsec += (w->interval_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        util_deadline(&until, w->interval_ms);
         while (!w->stop &&
                pthread_cond_timedwait(&w->cv, &w->mu, &until) != ETIMEDOUT)
             ;
@@ -169,9 +164,8 @@ watch_start(const struct cfg *c, char *err, size_t errlen)
     }
     w->interval_ms = c->watch_interval_ms;
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
-    rc = pthread_create(&w->thread, NULL, watch_main, w);
-    if (rc != 0) {
+    if ((rc = util_cond_init(&w->cv)) != 0 ||
+        (rc = pthread_create(&w->thread, NULL, watch_main, w)) != 0) {
         snprintf(err, errlen, "cannot start the watcher: %s", strerror(rc));
         store_free(w->st);
         free(w);

@@ -8,7 +8,7 @@
  * to this source file.
  */
 #include "config.h"
-#include "hdr.h"
+#include "hdr_int.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * model_blob - the model's blob: encode and compress, check and decode.
+ * Pure: no logging, no I/O; any thread. Every size read from a blob is
+ * checked against the limits before anything is allocated for it.
+ *
+ * Blob format 1 (doc/model-format.md says the same at more length).
+ * A zstd frame (ZSTD_compress, level 3, content size in the header) of a
+ * payload of little-endian fixed-width fields, without padding:
+ *
+ *   char[8]  magic "NMMODEL\0"
+ *   u32      format version, 1
+ *   -- profile
+ *   char[8]  profile digest, lowercase hex
+ *   u32      with_scores, 0 or 1
+ *   u32      nsym, 1 .. FEAT_MAX_SYMBOLS
+ *   nsym *   { u16 len 1 .. HDR_MAX_NAME; len bytes [A-Za-z0-9_] },
+ *            strictly ascending in strcmp() order
+ *   -- network
+ *   u32      nlayers, 3 .. MODEL_MAX_LAYERS
+ *   nlayers * u32 neurons (without bias): input == feat_ninputs(profile),
+ *            hidden 1 .. MODEL_MAX_HIDDEN, output 1
+ *   (nlayers - 1) * { u32 fann activation id; f32 steepness }, layer 1 on
+ *   u32      nweights == sum over l >= 1 of (neurons[l-1] + 1) * neurons[l]
+ *   nweights * f32, libfann's order: layer by layer, for each neuron the
+ *            weights from every neuron of the layer before, its bias last
+ *   -- meta (struct model_meta, in its order)
+ *   i64      trained_at
+ *   7 * u32  n_spam n_ham n_val_spam n_val_ham n_explicit iterations epochs
+ *   6 * f64  val_auc val_mse val_tpr val_fpr spam_threshold ham_threshold
+ *   -- trailer
+ *   u64      util_hash64(every byte before it, UTIL_HASH64_INIT)
+ *
+ * Floats travel as their IEEE-754 bit patterns, so values round-trip
+ * exactly. The Redis version is not part of the blob: a loaded model has
+ * version 0 until model_set_version().
+ */
+#include "config.h"
+#include "model_int.h"
+
+#include <zstd.h>
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "util.h"
+#include "xmalloc.h"
+
+#define MODEL_MAGIC "NMMODEL"      /* 7 characters and the NUL: 8 bytes */
+#define MODEL_MAGIC_LEN 8
+#define MODEL_FORMAT 1u
+#define MODEL_ZSTD_LEVEL 3
+#define MODEL_CHECKSUM_LEN 8
+
+_Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
+               "the blob stores IEEE-754 binary32 and binary64");
+
+/* model_put_f32 - a float's bit pattern */
+static void
+model_put_f32(struct bytes_w *b, float f)
+{
+    uint32_t u;
+
+    memcpy(&u, &f, sizeof(u));
+    bytes_put_le(b, u, 4);
+}
+
+/* model_put_f64 - a double's bit pattern */
+static void
+model_put_f64(struct bytes_w *b, double d)
+{
+    uint64_t u;
+
+    memcpy(&u, &d, sizeof(u));
+    bytes_put_le(b, u, 8);
+}
+
+/* model_to_blob - encode and compress */
+int
+model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
+              size_t errlen)
+{
+    struct bytes_w b = {NULL, 0, 0};
+    const struct model_meta *mt = &m->meta;
+    size_t nsym = feat_profile_nsym(m->prof), bound, clen;
+    unsigned nw = fann_get_total_connections(m->ann);
+    void *out;
+
+    if (nw != model_nweights(m->layers, m->nlayers)) {
+        util_errf(err, errlen, "net has %u weights, its layers %" PRIu64,
+                  nw, model_nweights(m->layers, m->nlayers));
+        return -1;
+    }
+    bytes_put(&b, MODEL_MAGIC, MODEL_MAGIC_LEN);
+    bytes_put_le(&b, MODEL_FORMAT, 4);
+    bytes_put(&b, feat_profile_digest(m->prof), FEAT_DIGEST_LEN);
+    bytes_put_le(&b, (uint64_t)feat_profile_scores(m->prof), 4);
+    bytes_put_le(&b, nsym, 4);
+    for (size_t i = 0; i < nsym; i++) {
+        const char *name = feat_profile_name(m->prof, i);
+        size_t nl = strlen(name);
+
+        bytes_put_le(&b, nl, 2);
+        bytes_put(&b, name, nl);
+    }
+    bytes_put_le(&b, m->nlayers, 4);
+    for (size_t l = 0; l < m->nlayers; l++)
+        bytes_put_le(&b, m->layers[l], 4);
+    for (size_t l = 1; l < m->nlayers; l++) {
+        bytes_put_le(&b, (uint64_t)m->act[l], 4);
+        model_put_f32(&b, m->steep[l]);
+    }
+    bytes_put_le(&b, nw, 4);
+    for (unsigned i = 0; i < nw; i++)
+        model_put_f32(&b, m->ann->weights[i]);
+    bytes_put_le(&b, (uint64_t)mt->trained_at, 8);
+    bytes_put_le(&b, mt->n_spam, 4);
+    bytes_put_le(&b, mt->n_ham, 4);
+    bytes_put_le(&b, mt->n_val_spam, 4);
+    bytes_put_le(&b, mt->n_val_ham, 4);
+    bytes_put_le(&b, mt->n_explicit, 4);
+    bytes_put_le(&b, mt->iterations, 4);
+    bytes_put_le(&b, mt->epochs, 4);
+    model_put_f64(&b, mt->val_auc);
+    model_put_f64(&b, mt->val_mse);
+    model_put_f64(&b, mt->val_tpr);
+    model_put_f64(&b, mt->val_fpr);
+    model_put_f64(&b, mt->spam_threshold);
+    model_put_f64(&b, mt->ham_threshold);
+    bytes_put_le(&b, util_hash64(b.p, b.len, UTIL_HASH64_INIT), 8);
+
+    /* never write what model_from_blob() would refuse */
+    if (b.len > MODEL_MAX_RAW) {
+        util_errf(err, errlen, "payload of %zu bytes exceeds %u", b.len,
+                  MODEL_MAX_RAW);
+        free(b.p);
+        return -1;
+    }
+    bound = ZSTD_compressBound(b.len);
+    out = xmalloc(bound);
+    clen = ZSTD_compress(out, bound, b.p, b.len, MODEL_ZSTD_LEVEL);
+    free(b.p);
+    if (ZSTD_isError(clen)) {
+        util_errf(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
+        free(out);
+        return -1;
+    }
+    if (clen > MODEL_MAX_BLOB) {
+        util_errf(err, errlen, "blob of %zu bytes exceeds %u", clen,
+                  MODEL_MAX_BLOB);
+        free(out);
+        return -1;
+    }
+    *blob = out;
+    *len = clen;
+    return 0;
+}
+
+/* model_get_u32 - little-endian u32 */
+static int
+model_get_u32(struct bytes_r *r, uint32_t *v)
+{
+    uint64_t u;
+
+    if (bytes_get_le(r, 4, &u) < 0)
+        return -1;
+    *v = (uint32_t)u;
+    return 0;
+}
+
+/* model_get_f32 - a float from its bit pattern */
+static int
+model_get_f32(struct bytes_r *r, float *f)
+{
+    uint32_t u;
+
+    if (model_get_u32(r, &u) < 0)
+        return -1;
+    memcpy(f, &u, sizeof(*f));
+    return 0;
+}
+
+/* model_get_f64 - a double from its bit pattern */
+static int
+model_get_f64(struct bytes_r *r, double *d)
+{
+    uint64_t u;
+
+    if (bytes_get_le(r, 8, &u) < 0)
+        return -1;
+    memcpy(d, &u, sizeof(*d));
+    return 0;
+}
+
+/* model_act_ok - an activation libfann 2.2 can run */
+static int
+model_act_ok(uint32_t act)
+{
+    return act <= (uint32_t)FANN_COS;
+}
+
+#define MODEL_TRUNC(what)                                                    \
+    do {                                                                     \
+        util_errf(err, errlen, "payload truncated in %s", what);            \
+        goto fail;                                                           \
+    } while (0)
+
+/* model_decode - parse a decompressed payload into a model */
+static struct model *
+model_decode(const unsigned char *raw, size_t rawlen, char *err,
+             size_t errlen)
+{
+    struct bytes_r r = {raw, rawlen, 0};
+    struct feat_profile *prof = NULL;
+    char **names = NULL;
+    float *w = NULL;
+    unsigned layers[MODEL_MAX_LAYERS];
+    enum fann_activationfunc_enum act[MODEL_MAX_LAYERS];
+    float steep[MODEL_MAX_LAYERS];
+    char digest[FEAT_DIGEST_LEN + 1];
+    struct model_meta mt;
+    uint32_t version = 0, flag, nsym = 0, nlayers, nw, u[7];
+    uint64_t sum, have, i64;
+    double d[6];
+    const unsigned char *q;
+    struct fann *ann;
+    struct model *m;
+
+    if (rawlen < MODEL_MAGIC_LEN + 4 + MODEL_CHECKSUM_LEN) {
+        util_errf(err, errlen, "payload of %zu bytes is too short", rawlen);
+        return NULL;
+    }
+    if (memcmp(raw, MODEL_MAGIC, MODEL_MAGIC_LEN) != 0) {
+        util_errf(err, errlen, "bad magic: not a neural-milter model");
+        return NULL;
+    }
+    r.off = MODEL_MAGIC_LEN;
+    (void)model_get_u32(&r, &version); /* length checked above */
+    if (version != MODEL_FORMAT) {
+        util_errf(err, errlen, "format version %" PRIu32 ", want %u",
+                  version, MODEL_FORMAT);
+        return NULL;
+    }
+    /* the checksum ends the payload; everything else lies before it */
+    r.len = rawlen - MODEL_CHECKSUM_LEN;
+    sum = 0;
+    for (size_t i = 0; i < MODEL_CHECKSUM_LEN; i++)
+        sum |= (uint64_t)raw[r.len + i] << (8 * i);
+    have = util_hash64(raw, r.len, UTIL_HASH64_INIT);
+    if (sum != have) {
+        util_errf(err, errlen, "checksum mismatch");
+        return NULL;
+    }
+
+    /* profile */
+    if ((q = bytes_get(&r, FEAT_DIGEST_LEN)) == NULL)
+        MODEL_TRUNC("profile digest");
+    memcpy(digest, q, FEAT_DIGEST_LEN);
+    digest[FEAT_DIGEST_LEN] = '\0';
+    if (strspn(digest, "0123456789abcdef") != FEAT_DIGEST_LEN) {
+        util_errf(err, errlen, "profile digest is not lowercase hex");
+        goto fail;
+    }
+    if (model_get_u32(&r, &flag) < 0 || model_get_u32(&r, &nsym) < 0)
+        MODEL_TRUNC("profile header");
+    if (flag > 1) {
+        util_errf(err, errlen, "with_scores %" PRIu32 " is not 0 or 1",
+                  flag);
+        goto fail;
+    }
+    if (nsym < 1 || nsym > FEAT_MAX_SYMBOLS) {
+        util_errf(err, errlen, "%" PRIu32 " symbols, limit 1 .. %u", nsym,
+                  FEAT_MAX_SYMBOLS);
+        goto fail;
+    }
+    if ((size_t)nsym * 3 > r.len - r.off) /* u16 + 1 byte each at least */
+        MODEL_TRUNC("symbol names");
+    names = xcalloc(nsym, sizeof(*names));
+    for (uint32_t i = 0; i < nsym; i++) {
+        uint64_t nl;
+
+        if (bytes_get_le(&r, 2, &nl) < 0 || (q = bytes_get(&r, nl)) == NULL)
+            MODEL_TRUNC("symbol names");
+        if (!hdr_name_valid((const char *)q, nl)) {
+            util_errf(err, errlen, "symbol %" PRIu32 " is not a valid name "
+                      "of 1 .. %d bytes", i, HDR_MAX_NAME);
+            goto fail;
+        }
+        names[i] = xstrndup((const char *)q, nl);
+        if (i > 0 && strcmp(names[i - 1], names[i]) >= 0) {
+            util_errf(err, errlen, "symbol %" PRIu32 " \"%s\" out of order "
+                      "or repeated", i, names[i]);
+            goto fail;
+        }
+    }
+    prof = feat_profile_new((const char *const *)names, nsym, (int)flag);
+    if (prof == NULL || feat_profile_nsym(prof) != nsym) {
+        util_errf(err, errlen, "symbol list does not make a profile");
+        goto fail;
+    }
+    if (strcmp(feat_profile_digest(prof), digest) != 0) {
+        util_errf(err, errlen, "profile digest mismatch: blob says %s, its "
+                  "symbols give %s", digest, feat_profile_digest(prof));
+        goto fail;
+    }
+
+    /* network */
+    if (model_get_u32(&r, &nlayers) < 0)
+        MODEL_TRUNC("layer count");
+    if (nlayers < 3 || nlayers > MODEL_MAX_LAYERS) {
+        util_errf(err, errlen, "%" PRIu32 " layers, limit 3 .. %d", nlayers,
+                  MODEL_MAX_LAYERS);
+        goto fail;
+    }
+    for (uint32_t l = 0; l < nlayers; l++) {
+        uint32_t v;
+
+        if (model_get_u32(&r, &v) < 0)
+            MODEL_TRUNC("layer sizes");
+        layers[l] = v;
+    }
+    if (layers[0] != feat_ninputs(prof)) {
+        util_errf(err, errlen, "input layer of %u neurons, the profile "
+                  "gives %zu inputs", layers[0], feat_ninputs(prof));
+        goto fail;
+    }
+    for (uint32_t l = 1; l + 1 < nlayers; l++) {
+        if (layers[l] < 1 || layers[l] > MODEL_MAX_HIDDEN) {
+            util_errf(err, errlen, "hidden layer %" PRIu32 " of %u neurons, "
+                      "limit 1 .. %d", l, layers[l], MODEL_MAX_HIDDEN);
+            goto fail;
+        }
+    }
+    if (layers[nlayers - 1] != 1) {
+        util_errf(err, errlen, "output layer of %u neurons, want 1",
+                  layers[nlayers - 1]);
+        goto fail;
+    }
+    act[0] = FANN_LINEAR;
+    steep[0] = 0;
+    for (uint32_t l = 1; l < nlayers; l++) {
+        uint32_t a;
+
+        if (model_get_u32(&r, &a) < 0 || model_get_f32(&r, &steep[l]) < 0)
+            MODEL_TRUNC("activations");
+        if (!model_act_ok(a) || !isfinite(steep[l]) || steep[l] <= 0 ||
+            steep[l] > 100) {
+            util_errf(err, errlen, "layer %" PRIu32 ": activation %" PRIu32
+                      " steepness %g not usable", l, a, (double)steep[l]);
+            goto fail;
+        }
+        act[l] = (enum fann_activationfunc_enum)a;
+    }
+    if (model_get_u32(&r, &nw) < 0)
+        MODEL_TRUNC("weight count");
+    if (nw != model_nweights(layers, nlayers)) {
+        util_errf(err, errlen, "%" PRIu32 " weights, the layers need %"
+                  PRIu64, nw, model_nweights(layers, nlayers));
+        goto fail;
+    }
+    if ((uint64_t)nw * 4 > r.len - r.off)
+        MODEL_TRUNC("weights");
+    w = xreallocarray(NULL, nw ? nw : 1, sizeof(*w));
+    for (uint32_t i = 0; i < nw; i++) {
+        (void)model_get_f32(&r, &w[i]); /* length checked above */
+        if (!isfinite(w[i])) {
+            util_errf(err, errlen, "weight %" PRIu32 " is not finite", i);
+            goto fail;
+        }
+    }
+
+    /* meta */
+    if (bytes_get_le(&r, 8, &i64) < 0)
+        MODEL_TRUNC("meta");
+    for (size_t i = 0; i < 7; i++)
+        if (model_get_u32(&r, &u[i]) < 0)
+            MODEL_TRUNC("meta");
+    for (size_t i = 0; i < 6; i++) {
+        if (model_get_f64(&r, &d[i]) < 0)
+            MODEL_TRUNC("meta");
+        if (!isfinite(d[i])) {
+            util_errf(err, errlen, "meta value %zu (%s) is not finite", i,
+                      i >= 4 ? "a threshold" : "a validation figure");
+            goto fail;
+        }
+    }
+    if (r.off != r.len) {
+        util_errf(err, errlen, "%zu unexpected bytes after the meta",
+                  r.len - r.off);
+        goto fail;
+    }
+    memset(&mt, 0, sizeof(mt));
+    mt.trained_at = (int64_t)i64;
+    mt.n_spam = u[0];
+    mt.n_ham = u[1];
+    mt.n_val_spam = u[2];
+    mt.n_val_ham = u[3];
+    mt.n_explicit = u[4];
+    mt.iterations = u[5];
+    mt.epochs = u[6];
+    mt.val_auc = d[0];
+    mt.val_mse = d[1];
+    mt.val_tpr = d[2];
+    mt.val_fpr = d[3];
+    mt.spam_threshold = d[4];
+    mt.ham_threshold = d[5];
+
+    ann = model_create_net(layers, nlayers, act, steep);
+    if (ann == NULL) {
+        util_errf(err, errlen, "libfann cannot create the net");
+        goto fail;
+    }
+    if (fann_get_total_connections(ann) != nw) {
+        util_errf(err, errlen, "libfann made %u connections, want %" PRIu32,
+                  fann_get_total_connections(ann), nw);
+        fann_destroy(ann);
+        goto fail;
+    }
+    /* straight into libfann's array: fann_set_weight_array() searches
+     * the whole net for each weight, quadratic in 2.2 */
+    memcpy(ann->weights, w, (size_t)nw * sizeof(*w));
+    for (uint32_t i = 0; i < nsym; i++)
+        free(names[i]);
+    free(names);
+    free(w);
+
+    m = model_alloc(ann, prof);
+    m->nlayers = nlayers;
+    memcpy(m->layers, layers, sizeof(layers));
+    memcpy(m->act, act, sizeof(act));
+    memcpy(m->steep, steep, sizeof(steep));
+    m->meta = mt;
+    return m;
+
+fail:
+    if (names != NULL)
+        for (uint32_t i = 0; i < nsym; i++)
+            free(names[i]);
+    free(names);
+    free(w);
+    feat_profile_free(prof);
+    return NULL;
+}
+
+#undef MODEL_TRUNC
+
+/* model_from_blob - check, decompress and decode a blob */
+int
+model_from_blob(const void *blob, size_t len, struct model **out, char *err,
+                size_t errlen)
+{
+    unsigned long long fcs;
+    size_t flen, dlen;
+    void *raw;
+    struct model *m;
+
+    *out = NULL;
+    if (blob == NULL || len == 0) {
+        util_errf(err, errlen, "empty blob");
+        return -1;
+    }
+    if (len > MODEL_MAX_BLOB) {
+        util_errf(err, errlen, "blob of %zu bytes exceeds the limit of %u",
+                  len, MODEL_MAX_BLOB);
+        return -1;
+    }
+    fcs = ZSTD_getFrameContentSize(blob, len);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR) {
+        util_errf(err, errlen, "not a zstd frame");
+        return -1;
+    }
+    if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
+        util_errf(err, errlen, "zstd frame without a content size");
+        return -1;
+    }
+    if (fcs > MODEL_MAX_RAW) {
+        util_errf(err, errlen, "decompressed size %llu exceeds the limit "
+                  "of %u", fcs, MODEL_MAX_RAW);
+        return -1;
+    }
+    flen = ZSTD_findFrameCompressedSize(blob, len);
+    if (ZSTD_isError(flen)) {
+        util_errf(err, errlen, "zstd frame: %s", ZSTD_getErrorName(flen));
+        return -1;
+    }
+    if (flen != len) {
+        util_errf(err, errlen, "%zu bytes after the zstd frame", len - flen);
+        return -1;
+    }
+    raw = xmalloc((size_t)fcs);
+    dlen = ZSTD_decompress(raw, (size_t)fcs, blob, len);
+    if (ZSTD_isError(dlen)) {
+        util_errf(err, errlen, "zstd: %s", ZSTD_getErrorName(dlen));
+        free(raw);
+        return -1;
+    }
+    if (dlen != fcs) {
+        util_errf(err, errlen, "zstd gave %zu bytes, the frame says %llu",
+                  dlen, fcs);
+        free(raw);
+        return -1;
+    }
+    m = model_decode(raw, dlen, err, errlen);
+    free(raw);
+    if (m == NULL)
+        return -1;
+    *out = m;
+    return 0;
+}
+

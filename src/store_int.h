@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * store_int - what the parts of the store share and nobody else sees:
+ * the pool's structs and the one way to run a command (store_run() on a
+ * checked-out context, store_cmd() inside it). store.c is the transport
+ * (server lists, pool, connect, backoff), store_model.c the model keys,
+ * store_train.c the examples, the lock and the training outcome.
+ */
+#ifndef NM_STORE_INT_H
+#define NM_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+#include "store.h"
+
+#define STORE_MAX_HOST 255      /* a DNS name or an address literal */
+#define STORE_POOL_IDLE 32      /* idle contexts kept per role */
+#define STORE_KEY_MAX (STORE_MAX_PREFIX + 32)
+#define STORE_WHY_MAX 160
+
+struct store_server {
+    char *host;                 /* host name, address or socket path */
+    int port;                   /* 0 for a unix socket */
+};
+
+struct store_role {
+    /* set in store_new, then read-only */
+    const char *name;           /* "servers" or "read_servers", for logs */
+    struct store_server srv[STORE_MAX_SERVERS];
+    size_t nsrv;
+
+    /* protected by store.lock */
+    redisContext *idle[STORE_POOL_IDLE];
+    size_t nidle;
+    long backoff_ms;            /* 0 = no failure on record */
+    int64_t retry_at_ms;        /* monotonic; no connect before it */
+};
+
+struct store {
+    /* set in store_new, then read-only */
+    char prefix[STORE_MAX_PREFIX + 1];
+    char *password;             /* NULL = no AUTH */
+    long db;
+    struct timeval timeout;
+    struct timeval connect_timeout;
+    struct store_role *rd;      /* &role[1], or &role[0] without replicas */
+
+    pthread_mutex_t lock;
+    struct store_role role[2];  /* [0] write, [1] read; see store_role */
+
+    /* one rate limit per kind of failure; atomic inside */
+    struct log_limit lim_connect;
+    struct log_limit lim_command;
+    struct log_limit lim_backoff;
+};
+
+/* One call on one checked-out context: on the caller's stack. */
+struct store_call {
+    struct store *st;
+    redisContext *c;
+    char what[STORE_KEY_MAX + 32]; /* the failed command and key, for logs */
+    char why[STORE_WHY_MAX];       /* why it failed */
+    int io_errno;                  /* errno right after an I/O failure */
+};
+
+/* An operation run by store_run() on a checked-out context: returns its
+ * result (>= 0) or -1 with call->what and call->why filled. */
+typedef int store_op_fn(struct store_call *call, void *arg);
+
+
+/*
+ * store_run - run op on a context of role r (checked out for this call,
+ * checked in or freed after). A context that had an I/O error or a failed
+ * command is freed, never pooled. A pooled context found dead gets one
+ * retry on a new connection when the op is idempotent. Returns op's
+ * result (>= 0) or -1; logs a failure once, rate-limited.
+ */
+int store_run(struct store *st, struct store_role *r, store_op_fn *op,
+              void *arg, int idempotent);
+
+/* store_fail - fill call->why from fmt; returns -1 (an op's failure). */
+int store_fail(struct store_call *call, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * store_cmd - run one command on call's context; label and key name it
+ * in logs. Returns the reply (caller frees) or NULL on an I/O failure or
+ * an error reply, with call->what and call->why filled.
+ */
+redisReply *store_cmd(struct store_call *call, const char *label,
+                      const char *key, int argc, const char **argv,
+                      const size_t *argvlen);
+
+/* store_key - "PREFIX:suffix" into buf. */
+void store_key(const struct store *st, const char *suffix, char *buf,
+               size_t len);
+
+/* store_reply_long - an integer reply, or a numeric bulk string (nil is
+ * 0); 0 or -1. */
+int store_reply_long(const redisReply *r, long *out);
+
+/* One script with an integer result, run by store_op_eval(). */
+struct store_eval_arg {
+    const char *label;
+    const char *script;
+    int nkeys;
+    const char *keys[3];
+    int nargs;
+    const char *args[3];
+    size_t arglen[3];
+    long result;
+};
+store_op_fn store_op_eval;
+
+/* One command whose reply the caller reads (and frees), through
+ * store_op_simple(). */
+struct store_simple_arg {
+    const char *label;
+    int argc;
+    const char *argv[6];
+    redisReply *reply;        /* kept for the caller, who frees it */
+};
+store_op_fn store_op_simple;
+
+#endif /* NM_STORE_INT_H */

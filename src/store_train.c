@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * store_train - the training keys: the example lists and the new-example
+ * counter, the training lock, the last outcome. Write servers only, so a
+ * trainer never reads a replica that lags behind. Any thread, through
+ * store_run(); see doc/redis-keys.md.
+ */
+#include "config.h"
+#include "store_int.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+#include "xmalloc.h"
+
+/*
+ * Training: examples, the new-example counter, the lock, the last
+ * outcome. Keys (doc/redis-keys.md):
+ *   PREFIX:ex:spam, PREFIX:ex:ham  lists of example records, newest first
+ *   PREFIX:ex:new                  examples added since the last training
+ *   PREFIX:train:lock              owner token, SET NX PX, renewed
+ *   PREFIX:train:last              one line: the last training's outcome
+ */
+
+/* KEYS: the spam list, the ham list, the counter; ARGV: cap, then a
+ * class ("1" spam) and a record per example. One script per batch: the
+ * writer's Redis cost per example falls with the batch (measured in
+ * BENCHMARKS.md). */
+static const char store_lua_push_batch[] =
+    "local cap = tonumber(ARGV[1])\n"
+    "for i = 2, #ARGV, 2 do\n"
+    "    redis.call('LPUSH', ARGV[i] == '1' and KEYS[1] or KEYS[2], "
+    "ARGV[i + 1])\n"
+    "end\n"
+    "redis.call('LTRIM', KEYS[1], 0, cap - 1)\n"
+    "redis.call('LTRIM', KEYS[2], 0, cap - 1)\n"
+    "return redis.call('INCRBY', KEYS[3], (#ARGV - 1) / 2)\n";
+
+/* KEYS: the counter; ARGV: how many were used. Never below zero. */
+static const char store_lua_consume[] =
+    "local v = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])\n"
+    "if v < 0 then v = 0 end\n"
+    "redis.call('SET', KEYS[1], v)\n"
+    "return v\n";
+
+/* KEYS: the lock; ARGV: token, ttl ms. Only the owner renews. */
+static const char store_lua_renew[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "    return redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "return 0\n";
+
+/* KEYS: the lock; ARGV: token. Only the owner releases. */
+static const char store_lua_release[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "    return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+
+struct store_batch_arg {
+    const struct store_example *ex;
+    size_t n;
+    long max_examples;
+};
+
+/* store_op_push_batch - EVAL store_lua_push_batch over a batch */
+static int
+store_op_push_batch(struct store_call *call, void *arg)
+{
+    struct store_batch_arg *a = arg;
+    size_t argc = 0, max = 7 + 2 * a->n;
+    const char **argv = xreallocarray(NULL, max, sizeof(*argv));
+    size_t *lens = xreallocarray(NULL, max, sizeof(*lens));
+    char keys[3][STORE_KEY_MAX], cap[24];
+    const char *suffix[3] = { "ex:spam", "ex:ham", "ex:new" };
+    redisReply *r;
+    long v;
+    int rc = 0;
+
+    snprintf(cap, sizeof(cap), "%ld", a->max_examples);
+    argv[argc] = "EVAL";
+    lens[argc++] = 4;
+    argv[argc] = store_lua_push_batch;
+    lens[argc++] = sizeof(store_lua_push_batch) - 1;
+    argv[argc] = "3";
+    lens[argc++] = 1;
+    for (int i = 0; i < 3; i++) {
+        store_key(call->st, suffix[i], keys[i], sizeof(keys[i]));
+        argv[argc] = keys[i];
+        lens[argc++] = strlen(keys[i]);
+    }
+    argv[argc] = cap;
+    lens[argc++] = strlen(cap);
+    for (size_t i = 0; i < a->n; i++) {
+        argv[argc] = a->ex[i].spam ? "1" : "0";
+        lens[argc++] = 1;
+        argv[argc] = a->ex[i].rec;
+        lens[argc++] = a->ex[i].len;
+    }
+    r = store_cmd(call, "EVAL push", keys[0], (int)argc, argv, lens);
+    if (r == NULL)
+        rc = -1;
+    else if (store_reply_long(r, &v) != 0)
+        rc = store_fail(call, "unexpected reply");
+    if (r != NULL)
+        freeReplyObject(r);
+    free(argv);
+    free(lens);
+    return rc;
+}
+
+/* store_example_push_batch - n records to their classes, capped */
+int
+store_example_push_batch(struct store *st, const struct store_example *ex,
+                         size_t n, long max_examples)
+{
+    struct store_batch_arg a = { ex, n, max_examples };
+
+    if (n == 0 || n > STORE_BATCH_MAX || max_examples < 1)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (ex[i].len == 0 || ex[i].rec == NULL)
+            return -1;
+    /* Not idempotent: a retry could store the examples twice. */
+    return store_run(st, &st->role[0], store_op_push_batch, &a, 0) < 0 ? -1
+                                                                        : 0;
+}
+
+/* store_example_push - a batch of one */
+int
+store_example_push(struct store *st, int spam, const void *rec, size_t len,
+                   long max_examples)
+{
+    struct store_example ex = { spam, rec, len };
+
+    return store_example_push_batch(st, &ex, 1, max_examples);
+}
+
+struct store_counts_arg {
+    long *nspam, *nham, *nnew;
+};
+
+/* store_op_counts - LLEN, LLEN, GET */
+static int
+store_op_counts(struct store_call *call, void *arg)
+{
+    struct store_counts_arg *a = arg;
+    char key[3][STORE_KEY_MAX];
+    const char *suffix[3] = { "ex:spam", "ex:ham", "ex:new" };
+    long *out[3] = { a->nspam, a->nham, a->nnew };
+
+    for (int i = 0; i < 3; i++) {
+        const char *argv[2] = { i < 2 ? "LLEN" : "GET", key[i] };
+        redisReply *r;
+
+        store_key(call->st, suffix[i], key[i], sizeof(key[i]));
+        if ((r = store_cmd(call, argv[0], key[i], 2, argv, NULL)) == NULL)
+            return -1;
+        if (store_reply_long(r, out[i]) != 0) {
+            freeReplyObject(r);
+            return store_fail(call, "not a number");
+        }
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* store_example_counts - examples per class and new since training */
+int
+store_example_counts(struct store *st, long *nspam, long *nham, long *nnew)
+{
+    struct store_counts_arg a = { nspam, nham, nnew };
+
+    return store_run(st, &st->role[0], store_op_counts, &a, 1) < 0 ? -1 : 0;
+}
+
+struct store_fetch_arg {
+    const char *key;
+    struct store_blob **out;
+    size_t *n;
+};
+
+/* store_op_fetch - LRANGE 0 -1 */
+static int
+store_op_fetch(struct store_call *call, void *arg)
+{
+    struct store_fetch_arg *a = arg;
+    const char *argv[] = { "LRANGE", a->key, "0", "-1" };
+    struct store_blob *b;
+    redisReply *r;
+    size_t k = 0;
+
+    if ((r = store_cmd(call, "LRANGE", a->key, 4, argv, NULL)) == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return store_fail(call, "unexpected reply");
+    }
+    b = xcalloc(r->elements + 1, sizeof(*b));
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+
+        if (e->type != REDIS_REPLY_STRING || e->len == 0)
+            continue; /* not ours: the decoder would refuse it anyway */
+        b[k].data = xmalloc(e->len);
+        memcpy(b[k].data, e->str, e->len);
+        b[k].len = e->len;
+        k++;
+    }
+    freeReplyObject(r);
+    *a->out = b;
+    *a->n = k;
+    return 0;
+}
+
+/* store_examples_fetch - every record of one class, newest first */
+int
+store_examples_fetch(struct store *st, int spam, struct store_blob **out,
+                     size_t *n)
+{
+    char key[STORE_KEY_MAX];
+    struct store_fetch_arg a = { key, out, n };
+
+    *out = NULL;
+    *n = 0;
+    store_key(st, spam ? "ex:spam" : "ex:ham", key, sizeof(key));
+    return store_run(st, &st->role[0], store_op_fetch, &a, 1) < 0 ? -1 : 0;
+}
+
+/* store_blobs_free - free what store_examples_fetch returned */
+void
+store_blobs_free(struct store_blob *b, size_t n)
+{
+    if (b == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(b[i].data);
+    free(b);
+}
+
+/* store_new_consume - subtract what a training used from the counter */
+int
+store_new_consume(struct store *st, long n)
+{
+    char cnt[STORE_KEY_MAX], num[24];
+    struct store_eval_arg a = {
+        .label = "EVAL consume", .script = store_lua_consume, .nkeys = 1,
+        .keys = { cnt }, .nargs = 1, .args = { num },
+    };
+
+    store_key(st, "ex:new", cnt, sizeof(cnt));
+    snprintf(num, sizeof(num), "%ld", n);
+    return store_run(st, &st->role[0], store_op_eval, &a, 0) < 0 ? -1 : 0;
+}
+
+
+/* store_examples_delete - drop every example and the counter */
+int
+store_examples_delete(struct store *st)
+{
+    char k1[STORE_KEY_MAX], k2[STORE_KEY_MAX], k3[STORE_KEY_MAX];
+    struct store_simple_arg a = { "DEL", 4, { "DEL", k1, k2, k3 }, NULL };
+
+    store_key(st, "ex:spam", k1, sizeof(k1));
+    store_key(st, "ex:ham", k2, sizeof(k2));
+    store_key(st, "ex:new", k3, sizeof(k3));
+    if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
+        return -1;
+    freeReplyObject(a.reply);
+    return 0;
+}
+
+/* store_lock_acquire - SET NX PX with our token */
+int
+store_lock_acquire(struct store *st, const char *token, long ttl_ms)
+{
+    char key[STORE_KEY_MAX], ttl[24];
+    struct store_simple_arg a = {
+        "SET NX", 6, { "SET", key, token, "NX", "PX", ttl }, NULL };
+    int got;
+
+    store_key(st, "train:lock", key, sizeof(key));
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    /* Not retried: a lost reply could leave us holding a lock we think
+     * we did not get; it expires after ttl_ms then. */
+    if (store_run(st, &st->role[0], store_op_simple, &a, 0) < 0)
+        return -1;
+    got = a.reply->type == REDIS_REPLY_STATUS;
+    freeReplyObject(a.reply);
+    return got;
+}
+
+/* store_lock_script - renew or release, owner only */
+static int
+store_lock_script(struct store *st, const char *label, const char *script,
+                  const char *token, long ttl_ms)
+{
+    char key[STORE_KEY_MAX], ttl[24];
+    struct store_eval_arg a = {
+        .label = label, .script = script, .nkeys = 1, .keys = { key },
+        .nargs = ttl_ms > 0 ? 2 : 1, .args = { token, ttl },
+    };
+
+    store_key(st, "train:lock", key, sizeof(key));
+    snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
+    if (store_run(st, &st->role[0], store_op_eval, &a, 1) < 0)
+        return -1;
+    return a.result > 0;
+}
+
+/* store_lock_renew - extend our lock */
+int
+store_lock_renew(struct store *st, const char *token, long ttl_ms)
+{
+    return store_lock_script(st, "EVAL renew", store_lua_renew, token,
+                             ttl_ms);
+}
+
+/* store_lock_release - drop our lock */
+int
+store_lock_release(struct store *st, const char *token)
+{
+    return store_lock_script(st, "EVAL release", store_lua_release, token,
+                             0);
+}
+
+struct store_owner_arg {
+    char *buf;
+    size_t len;
+    long *ttl_ms;
+};
+
+/* store_op_owner - GET and PTTL of the lock */
+static int
+store_op_owner(struct store_call *call, void *arg)
+{
+    struct store_owner_arg *a = arg;
+    char key[STORE_KEY_MAX];
+    const char *get[] = { "GET", key }, *pttl[] = { "PTTL", key };
+    redisReply *r;
+    int held;
+
+    store_key(call->st, "train:lock", key, sizeof(key));
+    if ((r = store_cmd(call, "GET", key, 2, get, NULL)) == NULL)
+        return -1;
+    held = r->type == REDIS_REPLY_STRING;
+    if (held)
+        snprintf(a->buf, a->len, "%.*s", (int)r->len, r->str);
+    freeReplyObject(r);
+    if (!held)
+        return 0;
+    if ((r = store_cmd(call, "PTTL", key, 2, pttl, NULL)) == NULL)
+        return -1;
+    if (store_reply_long(r, a->ttl_ms) != 0)
+        *a->ttl_ms = -1;
+    freeReplyObject(r);
+    return 1;
+}
+
+/* store_lock_owner - who holds the lock, for how long */
+int
+store_lock_owner(struct store *st, char *buf, size_t len, long *ttl_ms)
+{
+    struct store_owner_arg a = { buf, len, ttl_ms };
+
+    *ttl_ms = 0;
+    return store_run(st, &st->role[0], store_op_owner, &a, 1);
+}
+
+/* store_train_outcome_set - the last training's line */
+int
+store_train_outcome_set(struct store *st, const char *line)
+{
+    char key[STORE_KEY_MAX];
+    struct store_simple_arg a = { "SET", 3, { "SET", key, line }, NULL };
+
+    store_key(st, "train:last", key, sizeof(key));
+    if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
+        return -1;
+    freeReplyObject(a.reply);
+    return 0;
+}
+
+/* store_train_outcome_get - read it back */
+int
+store_train_outcome_get(struct store *st, char *buf, size_t len)
+{
+    char key[STORE_KEY_MAX];
+    struct store_simple_arg a = { "GET", 2, { "GET", key }, NULL };
+    int found;
+
+    store_key(st, "train:last", key, sizeof(key));
+    if (store_run(st, st->rd, store_op_simple, &a, 1) < 0)
+        return -1;
+    found = a.reply->type == REDIS_REPLY_STRING;
+    if (found)
+        snprintf(buf, len, "%.*s", (int)a.reply->len, a.reply->str);
+    freeReplyObject(a.reply);
+    return found;
+}
