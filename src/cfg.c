@@ -46,6 +46,7 @@ enum cfg_type {
     CFG_DURATION_MS,
     CFG_OCTAL,
     CFG_ENUM,
+    CFG_SIZE,       /* bytes, "512M" */
 };
 
 /* flags of a cfg_def */
@@ -63,7 +64,7 @@ struct cfg_def {
     enum cfg_type type;
     size_t offset;             /* of the field in struct cfg */
     const char *def;           /* default, parsed like a file value */
-    double min, max;           /* LONG, DOUBLE, DURATION_MS, OCTAL */
+    double min, max;           /* LONG, DOUBLE, DURATION_MS, OCTAL, SIZE */
     unsigned flags;            /* CFG_RELOAD or CFG_RESTART, CFG_MIN_OPEN */
     const char *const *names;  /* ENUM: value names, NULL-terminated */
     int (*lookup)(const char *name); /* ENUM: name to index or -1 */
@@ -225,6 +226,10 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "train", .key = "profile_grace", .type = CFG_DURATION_MS,
       .offset = CFG_OFF(profile_grace_ms), .def = "24h", .min = 1000,
       .max = 86400000000.0, .flags = CFG_RELOAD },
+    { .section = "train", .key = "memory_limit", .type = CFG_SIZE,
+      .offset = CFG_OFF(train_memory_limit), .def = "512M",
+      .min = 32.0 * 1024 * 1024, .max = 1024.0 * 1024 * 1024 * 1024,
+      .flags = CFG_RELOAD },
     { .section = "train", .key = "queue_size", .type = CFG_LONG,
       .offset = CFG_OFF(queue_size), .def = "10000", .min = 1,
       .max = 1000000, .flags = CFG_RESTART },
@@ -514,6 +519,23 @@ cfg_fmt_duration(long ms, char *buf, size_t len)
         snprintf(buf, len, "%ldms", ms);
 }
 
+/* cfg_fmt_size - bytes in the largest binary unit that divides them */
+static void
+cfg_fmt_size(long n, char *buf, size_t len)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+
+    while (n != 0 && n % 1024 == 0 && u < 3) {
+        n /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%ld", n);
+    else
+        snprintf(buf, len, "%ld%c", n, units[u]);
+}
+
 /* cfg_fmt_double - shortest "%g" form that reads back as the same value */
 static void
 cfg_fmt_double(double v, char *buf, size_t len)
@@ -560,6 +582,11 @@ cfg_expect(const struct cfg_def *d, char *buf, size_t len)
     case CFG_OCTAL:
         snprintf(buf, len, "an octal number in %03lo..%03lo", (long)d->min,
                  (long)d->max);
+        break;
+    case CFG_SIZE:
+        cfg_fmt_size((long)d->min, lo, sizeof(lo));
+        cfg_fmt_size((long)d->max, hi, sizeof(hi));
+        snprintf(buf, len, "a size such as 512M or 2G in %s..%s", lo, hi);
         break;
     case CFG_ENUM:
         used = (size_t)snprintf(buf, len, "one of");
@@ -609,6 +636,15 @@ cfg_value_set(struct cfg *c, const struct cfg_def *d, const char *value,
     case CFG_OCTAL:
         if ((d->type == CFG_LONG ? util_parse_long : util_parse_octal)(
                 value, LONG_MIN, LONG_MAX, &lv) != 0)
+            return -1;
+        if (lv < (long)d->min || lv > (long)d->max) {
+            *range = 1;
+            return -1;
+        }
+        *(long *)field = lv;
+        return 0;
+    case CFG_SIZE:
+        if (util_parse_size(value, 0, LONG_MAX, &lv) != 0)
             return -1;
         if (lv < (long)d->min || lv > (long)d->max) {
             *range = 1;
@@ -943,6 +979,7 @@ cfg_value_equal(const struct cfg_def *d, const struct cfg *a,
     case CFG_LONG:
     case CFG_DURATION_MS:
     case CFG_OCTAL:
+    case CFG_SIZE:
         return *(const long *)fa == *(const long *)fb;
     case CFG_DOUBLE:
         return *(const double *)fa == *(const double *)fb;
@@ -982,10 +1019,20 @@ cfg_dump(const struct cfg *c, FILE *out)
             section = d->section;
             fprintf(out, "\n[%s]\n", section);
         }
-        fprintf(out, "%s = ", d->key);
+        /* "key=value" where the spaces would make the line longer than a
+         * file may hold: the dump must always read back */
+        if (d->type == CFG_STRING &&
+            strlen(d->key) + 3 + strlen(*(char *const *)f) >= CFG_MAX_LINE)
+            fprintf(out, "%s=", d->key);
+        else
+            fprintf(out, "%s = ", d->key);
         switch (d->type) {
         case CFG_STRING:
             fprintf(out, "%s\n", *(char *const *)f);
+            break;
+        case CFG_SIZE:
+            cfg_fmt_size(*(const long *)f, buf, sizeof(buf));
+            fprintf(out, "%s\n", buf);
             break;
         case CFG_LONG:
             fprintf(out, "%ld\n", *(const long *)f);

@@ -77,6 +77,7 @@ struct cfg {
     long lock_ttl_ms;        /* training lock expiry, renewed while held */
     double profile_change;   /* share of recent mail that means new rules */
     long profile_grace_ms;   /* old profile's model kept this long */
+    long train_memory_limit; /* bytes a training process may map */
     long queue_size;         /* examples waiting for Redis in memory */
 
     /* private: reference count, guarded by atomics */

@@ -128,19 +128,23 @@ ctl_load_model(struct ctl *ctl, int quiet_none)
 
     if (st == NULL)
         return NULL;
-    switch (watch_poll_once(st, NULL, &m)) {
-    case 1:
+    switch (watch_poll_once(st, STORE_VIA_READ, NULL, &m)) {
+    case WATCH_LOADED:
         return m;
-    case 0:
+    case WATCH_NONE:
         if (!quiet_none)
             fprintf(stderr, "neural-milter-ctl: no model is published "
                     "under prefix %s\n", ctl->cfg->redis_prefix);
         return NULL;
-    default:
-        fprintf(stderr, "neural-milter-ctl: cannot load the model from "
-                "Redis (see the lines above)\n");
-        return NULL;
+    case WATCH_SAME:
+    case WATCH_OLDER:
+    case WATCH_REJECTED:
+    case WATCH_ERR:
+        break;
     }
+    fprintf(stderr, "neural-milter-ctl: cannot load the model from Redis "
+            "(see the lines above)\n");
+    return NULL;
 }
 
 /* ctl_verdict_print - what the parser and model made of one message */
@@ -252,19 +256,61 @@ ctl_status_training(struct ctl *ctl)
     else
         printf("examples: unknown (Redis unreachable)\n");
     switch (store_lock_owner(ctl->st, buf, sizeof(buf), &ttl)) {
-    case 1:
+    case STORE_OK:
         printf("lock: held by %s (expires in %.1f s)\n", buf, ttl / 1e3);
         break;
-    case 0:
+    case STORE_ABSENT:
         printf("lock: free\n");
         break;
-    default:
+    case STORE_NOT_OURS:
+    case STORE_CONFLICT:
+    case STORE_ERR:
         printf("lock: unknown\n");
+        break;
     }
-    if (store_train_outcome_get(ctl->st, buf, sizeof(buf)) == 1)
+    switch (store_train_outcome_get(ctl->st, buf, sizeof(buf))) {
+    case STORE_OK:
         printf("last training: %s\n", buf);
-    else
+        break;
+    case STORE_ABSENT:
         printf("last training: none recorded\n");
+        break;
+    case STORE_NOT_OURS:
+    case STORE_CONFLICT:
+    case STORE_ERR:
+        printf("last training: unknown\n");
+        break;
+    }
+}
+
+/*
+ * ctl_status_instances - the daemons that wrote a heartbeat and what
+ * each serves; returns how many serve a model (so status can say that
+ * they do while Redis holds none)
+ */
+static size_t
+ctl_status_instances(struct ctl *ctl, char *served, size_t len)
+{
+    struct store_instance in[STORE_MAX_INSTANCES];
+    char id[MODEL_ID_LEN + 1];
+    size_t n, serving = 0;
+    int64_t now = (int64_t)time(NULL);
+
+    if (store_instances(ctl->st, in, STORE_MAX_INSTANCES, &n) != 0) {
+        printf("instances: unknown (Redis unreachable)\n");
+        return 0;
+    }
+    printf("instances: %zu\n", n);
+    for (size_t i = 0; i < n; i++) {
+        if (watch_beat_model(in[i].line, id, sizeof(id)) != 0)
+            snprintf(id, sizeof(id), "?");
+        printf("  %s: serves %s (seen %lld s ago; %s)\n", in[i].id, id,
+               (long long)(now - in[i].seen), in[i].line);
+        if (strcmp(id, "none") != 0 && strcmp(id, "?") != 0 &&
+            serving++ == 0)
+            snprintf(served, len, "%s", id);
+    }
+    return serving;
 }
 
 /* ctl_status - the live model's profile, version and training facts */
@@ -275,7 +321,8 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     const struct model_meta *meta;
     unsigned sizes[MODEL_MAX_LAYERS];
     size_t nl;
-    char when[64] = "never";
+    char when[64] = "never", served[MODEL_ID_LEN + 1] = "";
+    size_t nserving;
 
     (void)argc;
     (void)argv;
@@ -283,8 +330,15 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     if (ctl_store(ctl) == NULL)
         return 1;
     ctl_status_training(ctl);
+    nserving = ctl_status_instances(ctl, served, sizeof(served));
     if ((m = ctl_load_model(ctl, 1)) == NULL) {
-        printf("model: none\n");
+        if (nserving > 0)
+            printf("model: none in Redis, while %zu instance%s serve%s %s "
+                   "(they publish it again at their next watch poll)\n",
+                   nserving, nserving == 1 ? "" : "s",
+                   nserving == 1 ? "s" : "", served);
+        else
+            printf("model: none\n");
         return 0;
     }
     meta = model_meta(m);
@@ -329,15 +383,18 @@ ctl_export(struct ctl *ctl, int argc, char **argv)
     void *blob;
     size_t len;
     FILE *f;
-    int rc;
+    enum store_status s;
 
     (void)argc;
     if (st == NULL)
         return 1;
-    if ((rc = store_model_head(st, digest, &version)) <= 0 ||
-        (rc = store_model_get(st, digest, &blob, &len, &version)) <= 0) {
+    if ((s = store_model_head(st, STORE_VIA_READ, digest, &version)) !=
+            STORE_OK ||
+        (s = store_model_get(st, STORE_VIA_READ, digest, MODEL_MAX_BLOB,
+                             &blob, &len, &version)) != STORE_OK) {
         fprintf(stderr, "neural-milter-ctl: %s\n",
-                rc == 0 ? "no model is published" : "cannot read Redis");
+                s == STORE_ABSENT ? "no model is published"
+                                  : "cannot read Redis");
         return 1;
     }
     f = strcmp(argv[0], "-") == 0 ? stdout : fopen(argv[0], "wb");
@@ -377,7 +434,7 @@ ctl_import(struct ctl *ctl, int argc, char **argv)
     }
     if ((st = ctl_store(ctl)) != NULL &&
         store_model_publish(st, feat_profile_digest(model_profile(m)), blob,
-                            len, &version) == 0) {
+                            len, NULL, &version) == STORE_OK) {
         printf("published model %s.%" PRIu64 "\n",
                feat_profile_digest(model_profile(m)), version);
         rc = 0;
@@ -593,7 +650,8 @@ ctl_reset(struct ctl *ctl, int argc, char **argv)
     if (model || all) {
         if (argc > 1)
             snprintf(digest, sizeof(digest), "%s", argv[1]);
-        else if (store_model_head(ctl->st, digest, &version) != 1) {
+        else if (store_model_head(ctl->st, STORE_VIA_WRITE, digest,
+                                  &version) != STORE_OK) {
             printf("no model is published\n");
             digest[0] = '\0';
         }
@@ -700,7 +758,7 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
     printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
            "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
            rep.auc_new);
-    if (watch_poll_once(st, NULL, &m) != 1) {
+    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
         printf("cannot load the trained model back\n");
         goto out;
     }

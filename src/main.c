@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * main - startup order only: arguments, configuration, logging, the
- * socket, privileges, daemon, signals, threads, then libmilter's loop.
- * Signals are blocked before any thread exists; the signal thread
- * sigwait()s for SIGUSR1 (reload) while libmilter's own signal thread
- * handles SIGTERM, SIGINT and SIGHUP (orderly stop).
+ * socket, privileges, daemon, signals, threads, libmilter's loop on a
+ * thread of its own, and the signals on the main thread. Signals are
+ * blocked before any thread exists; the main thread sigwait()s for them:
+ * SIGUSR1 reloads, SIGTERM, SIGINT and SIGHUP stop. The kernel offers a
+ * signal sent to the process to its main thread first, so libmilter's
+ * own signal thread (which sigwait()s for the same three) does not race
+ * us for them, and a stop wakes libmilter's listener at once. With
+ * TRAINER_CHILD_ARG the binary is a training process (trainer_child.c).
  */
 #include "config.h"
 
@@ -32,6 +36,8 @@
 
 #define MAIN_DEFAULT_CONFIG SYSCONFDIR "/neural-milter/neural-milter.ini"
 #define MAIN_DRAIN_MS 30000 /* wait for sessions in progress at stop */
+#define MAIN_FLUSH_MS 1000  /* for queued examples at stop */
+#define MAIN_SELF "/proc/self/exe" /* our binary, even once replaced */
 
 struct main_opts {
     const char *config;
@@ -39,11 +45,12 @@ struct main_opts {
     int check;
 };
 
-/* The signal thread's state: written before it starts, then its own. */
-struct main_sig {
+/* The milter thread: libmilter's loop and the drain after it. rc is
+ * written by the thread before it ends, read after the join. */
+struct main_milter {
     pthread_t thread;
-    const char *config;
-    sigset_t set;
+    pthread_t main;          /* told with SIGUSR2 when the loop ends */
+    int rc;
 };
 
 /* main_usage - print the synopsis and exit */
@@ -247,23 +254,38 @@ main_reload(const char *path)
     log_info("main: reloaded %s", path);
 }
 
-/* main_sig_thread - wait for SIGUSR1; a pthread_kill at stop ends it */
+/* main_milter_thread - serve; tell the main thread when libmilter's
+ * loop ended by itself (an error) */
 static void *
-main_sig_thread(void *arg)
+main_milter_thread(void *arg)
 {
-    struct main_sig *s = arg;
+    struct main_milter *m = arg;
+
+    pthread_setname_np(pthread_self(), "nm-milter");
+    m->rc = milter_run(MAIN_DRAIN_MS);
+    pthread_kill(m->main, SIGUSR2);
+    return NULL;
+}
+
+/* main_signals - the main thread's loop until a stop */
+static void
+main_signals(const char *config, const sigset_t *set)
+{
     int sig;
 
-    pthread_setname_np(pthread_self(), "nm-signal");
     for (;;) {
-        if (sigwait(&s->set, &sig) != 0)
+        if (sigwait(set, &sig) != 0)
             continue;
-        if (sig == SIGUSR2) /* our own stop request */
-            break;
-        if (sig == SIGUSR1)
-            main_reload(s->config);
+        if (sig == SIGUSR1) {
+            main_reload(config);
+            continue;
+        }
+        if (sig == SIGUSR2) /* the milter thread: its loop ended */
+            return;
+        log_info("main: %s: stopping", strsignal(sig));
+        milter_stop();
+        return;
     }
-    return NULL;
 }
 
 /* main - start, serve, stop */
@@ -271,15 +293,16 @@ int
 main(int argc, char **argv)
 {
     struct main_opts o = { 0 };
-    struct main_sig sig = { 0 };
+    struct main_milter mm = { 0 };
     struct watch *w;
     struct queue *q;
     struct trainer *tr;
     struct cfg *c;
     char err[8192];
     sigset_t all;
-    int rc;
 
+    if (argc >= 2 && strcmp(argv[1], TRAINER_CHILD_ARG) == 0)
+        return trainer_child_main(argc, argv);
     main_args(argc, argv, &o);
     c = cfg_load(o.config, err, sizeof(err));
     if (c == NULL || main_check_ids(c, err, sizeof(err)) != 0) {
@@ -318,33 +341,29 @@ main(int argc, char **argv)
     main_drop_privileges(c);
     cfg_current_set(cfg_acquire(c));
 
-    sigemptyset(&sig.set);
-    sigaddset(&sig.set, SIGUSR1);
-    sigaddset(&sig.set, SIGUSR2);
-    sig.config = o.config;
-    if (pthread_create(&sig.thread, NULL, main_sig_thread, &sig) != 0)
-        fatalx("main: cannot start the signal thread");
     if ((w = watch_start(c, err, sizeof(err))) == NULL ||
         (q = queue_start(c, err, sizeof(err))) == NULL ||
-        (tr = trainer_start(c, err, sizeof(err))) == NULL)
+        (tr = trainer_start(c, MAIN_SELF, o.foreground, err,
+                            sizeof(err))) == NULL)
         fatalx("main: %s", err);
     milter_set_queue(q);
 
     log_info("main: neural-milter %s listening on %s", PACKAGE_VERSION,
              c->socket);
-    rc = milter_run(MAIN_DRAIN_MS);
-    log_info("main: stopping");
+    mm.main = pthread_self();
+    if (pthread_create(&mm.thread, NULL, main_milter_thread, &mm) != 0)
+        fatalx("main: cannot start the milter thread");
+    main_signals(o.config, &all);
+    pthread_join(mm.thread, NULL);
 
     trainer_stop(tr);
-    queue_stop(q, 5000);
+    queue_stop(q, MAIN_FLUSH_MS);
     watch_stop(w);
-    pthread_kill(sig.thread, SIGUSR2);
-    pthread_join(sig.thread, NULL);
     if (c->pidfile[0] != '\0' && unlink(c->pidfile) != 0 && errno != ENOENT)
         log_warn("main: cannot remove %s", c->pidfile);
     model_current_set(NULL);
     cfg_current_set(cfg_defaults());
     cfg_release(c);
     log_info("main: stopped");
-    return rc == 0 ? 0 : EX_SOFTWARE;
+    return mm.rc == 0 ? 0 : EX_SOFTWARE;
 }

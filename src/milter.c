@@ -12,12 +12,16 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +40,10 @@ static _Atomic long milter_nconn;
 /* The example queue: set by milter_set_queue() before milter_run(), then
  * only read. NULL = learning off in this process. */
 static struct queue *milter_queue;
+
+/* Our socket spec, copied by milter_setup() before any thread exists,
+ * then only read (milter_stop() connects to it). */
+static char *milter_socket;
 
 /* Rate limits for failures that could repeat on every message. */
 static struct log_limit milter_lim_edit;
@@ -326,6 +334,8 @@ milter_setup(const struct cfg *c, char *err, size_t errlen)
         snprintf(err, errlen, "smfi_register failed");
         return -1;
     }
+    free(milter_socket);
+    milter_socket = xstrdup(c->socket);
     if (smfi_setconn(c->socket) != MI_SUCCESS) {
         snprintf(err, errlen, "smfi_setconn %s failed", c->socket);
         return -1;
@@ -381,11 +391,87 @@ milter_run(long drain_ms)
     return rc == MI_SUCCESS ? 0 : -1;
 }
 
-/* milter_stop - from the signal thread */
+/*
+ * milter_wake - connect to our own socket and hang up: libmilter's
+ * listener checks for a stop only between connections or every 5 s
+ * (MI_CHK_TIME in its listener.c), and a stop must not take that long.
+ * The session it accepts reads an EOF at once.
+ */
+static void
+milter_wake(void)
+{
+    const char *spec = milter_socket, *path = milter_unix_path(spec);
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    char port[8], host[256];
+    const char *at;
+    int fd = -1;
+
+    if (path != NULL) {
+        struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+        if (strlen(path) >= sizeof(sun.sun_path) ||
+            (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            return;
+        memcpy(sun.sun_path, path, strlen(path) + 1);
+        (void)connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+        close(fd);
+        return;
+    }
+    /* inet:PORT@HOST or inet6:PORT@HOST; no host means any address, of
+     * which loopback is one */
+    hints.ai_family = strncmp(spec, "inet6:", 6) == 0 ? AF_INET6 : AF_INET;
+    spec = strchr(spec, ':') + 1;
+    at = strchr(spec, '@');
+    snprintf(port, sizeof(port), "%.*s",
+             (int)(at ? (size_t)(at - spec) : strlen(spec)), spec);
+    snprintf(host, sizeof(host), "%s",
+             at && at[1] ? at + 1
+                         : hints.ai_family == AF_INET6 ? "::1" : "127.0.0.1");
+    if (getaddrinfo(host, port, &hints, &ai) != 0 || ai == NULL)
+        return;
+    if ((fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0) {
+        (void)connect(fd, ai->ai_addr, ai->ai_addrlen);
+        close(fd);
+    }
+    freeaddrinfo(ai);
+}
+
+/* milter_stopper - smfi_stop() on a thread of its own, since it waits
+ * for the listener's lock; *arg turns 1 when it returned */
+static void *
+milter_stopper(void *arg)
+{
+    _Atomic int *done = arg;
+
+    pthread_setname_np(pthread_self(), "nm-stop");
+    (void)smfi_stop();
+    atomic_store(done, 1);
+    return NULL;
+}
+
+/*
+ * milter_stop - from the signal thread. libmilter's listener holds its
+ * lock across a select() of up to 5 s, and smfi_stop() needs that lock
+ * to close the socket: so it runs on a thread of its own while we knock
+ * on the socket until it got the lock (each knock ends one select()).
+ */
 void
 milter_stop(void)
 {
-    (void)smfi_stop();
+    struct timespec tick = { 0, 20 * 1000 * 1000 };
+    _Atomic int done = 0;
+    pthread_t t;
+
+    if (milter_socket == NULL ||
+        pthread_create(&t, NULL, milter_stopper, &done) != 0) {
+        (void)smfi_stop();
+        return;
+    }
+    while (!atomic_load(&done)) {
+        milter_wake();
+        nanosleep(&tick, NULL);
+    }
+    pthread_join(t, NULL);
 }
 
 /* milter_connections - sessions in progress */

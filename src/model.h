@@ -113,6 +113,10 @@ struct model_train_opts {
     double smoothing;       /* targets: smoothing for ham, 1 - it for spam */
     double learning_rate;   /* of the per-example (incremental) updates */
     uint64_t seed;          /* of the order the examples are shown in */
+    /* checked before each epoch (NULL: never): nonzero stops the
+     * training, which then fails with "cancelled" */
+    int (*cancelled)(void *arg);
+    void *cancel_arg;
 };
 
 /*

@@ -307,6 +307,10 @@ model_train(struct model *m, const float *x, const float *y, size_t n,
     while (epoch < opts->max_epochs) {
         float tmse;
 
+        if (opts->cancelled != NULL && opts->cancelled(opts->cancel_arg)) {
+            util_errf(err, errlen, "cancelled");
+            goto out;
+        }
         model_shuffle(td, &order);
         tmse = fann_train_epoch(m->ann, td);
 

@@ -34,6 +34,24 @@
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
 
+/* store_status_name - for logs */
+const char *
+store_status_name(enum store_status s)
+{
+    switch (s) {
+    case STORE_OK:
+        return "ok";
+    case STORE_ABSENT:
+        return "absent";
+    case STORE_NOT_OURS:
+        return "not ours";
+    case STORE_CONFLICT:
+        return "changed meanwhile";
+    case STORE_ERR:
+        break;
+    }
+    return "error";
+}
 
 /* store_now_ms - monotonic milliseconds */
 static int64_t
@@ -401,8 +419,10 @@ enum store_verdict {
 static void
 store_backoff(struct store_role *r, int64_t now, int probe)
 {
-    if (r->backoff_ms == 0)
+    if (r->backoff_ms == 0) {
         r->backoff_ms = STORE_BACKOFF_MIN_MS;
+        r->down_since_ms = now;
+    }
     else if (!probe)
         return;
     else if (r->backoff_ms < STORE_BACKOFF_MAX_MS / 2)
@@ -432,14 +452,29 @@ store_role_failed(struct store *st, struct store_role *r,
         redisFree(dead[i]);
 }
 
-/* store_role_ok - a probe got answers: end the backoff of role r */
+/* store_role_ok - a probe got answers from c's server: end the backoff
+ * of role r, and say so, since the failures were logged */
 static void
-store_role_ok(struct store *st, struct store_role *r)
+store_role_ok(struct store *st, struct store_role *r, const redisContext *c)
 {
+    char name[STORE_MAX_HOST + 16];
+    int64_t since;
+
     pthread_mutex_lock(&st->lock);
+    since = r->backoff_ms > 0 ? r->down_since_ms : -1;
     r->backoff_ms = 0;
     r->retry_at_ms = 0;
     pthread_mutex_unlock(&st->lock);
+    if (since < 0)
+        return; /* another probe of the same outage said it already */
+    if (c->connection_type == REDIS_CONN_UNIX)
+        snprintf(name, sizeof(name), "%s", c->unix_sock.path);
+    else if (strchr(c->tcp.host, ':') != NULL)
+        snprintf(name, sizeof(name), "[%s]:%d", c->tcp.host, c->tcp.port);
+    else
+        snprintf(name, sizeof(name), "%s:%d", c->tcp.host, c->tcp.port);
+    log_info("store: %s answers again after %.0f s", name,
+             (double)(store_now_ms() - since) / 1000.0);
 }
 
 /* store_alive - an idle context whose server has not closed it: nothing
@@ -594,7 +629,7 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
         if (rc >= 0 || call.c->err == 0) {
             /* Answered, even if with an error: the server is up. */
             if (origin == STORE_PROBE)
-                store_role_ok(st, r);
+                store_role_ok(st, r, call.c);
             if (rc >= 0) {
                 store_checkin(st, r, call.c);
                 break;
@@ -706,8 +741,8 @@ int
 store_op_eval(struct store_call *call, void *arg)
 {
     struct store_eval_arg *a = arg;
-    const char *argv[9];
-    size_t lens[9];
+    const char *argv[3 + 2 * STORE_EVAL_MAX];
+    size_t lens[3 + 2 * STORE_EVAL_MAX];
     char nkeys[8];
     int argc = 0;
     redisReply *r;

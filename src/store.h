@@ -8,11 +8,10 @@
  * made while Redis is down. Every call has the configured connect and
  * command timeouts. Any thread; logs failures through log_limited().
  *
- * Key schema under PREFIX (default "nm"), see doc/redis-keys.md:
- *   PREFIX:current          string  digest of the live profile
- *   PREFIX:model:DIGEST     hash    blob (zstd model), version (integer),
- *                                   published (unix time); no expiry
- * Publishing is one Lua script: HSET blob + HINCRBY version + SET current.
+ * Everything read from Redis is bounded before it is read (hiredis 0.14
+ * has no reply limit of its own): fixed-size strings with GETRANGE,
+ * blobs after HSTRLEN, lists a page at a time. Key schema under PREFIX
+ * (default "nm"): doc/redis-keys.md. Publishing is one Lua script.
  */
 #ifndef NM_STORE_H
 #define NM_STORE_H
@@ -25,7 +24,35 @@
 
 #define STORE_MAX_SERVERS 8
 #define STORE_MAX_PREFIX 64
-#define STORE_MAX_BLOB (64u << 20) /* blob bytes; keep = MODEL_MAX_BLOB */
+#define STORE_MAX_VERSION_LEN 20  /* decimal digits of a model version */
+#define STORE_PAGE 256            /* example records per read */
+#define STORE_MAX_INSTANCES 64    /* heartbeats read by store_instances() */
+#define STORE_MAX_INSTANCE_ID 80  /* bytes of an instance id */
+#define STORE_MAX_BEAT 255        /* bytes of one heartbeat line */
+#define STORE_MAX_LINE 1023       /* bytes of the outcome and lock lines */
+
+/*
+ * What a call found. Every caller switches over all of them; the ones a
+ * function cannot return are named in its comment.
+ */
+enum store_status {
+    STORE_OK,       /* found; taken; renewed; released; written */
+    STORE_ABSENT,   /* nothing there: no model, no lock, no outcome */
+    STORE_NOT_OURS, /* the lock is held by another owner, or no longer
+                       ours: nothing written */
+    STORE_CONFLICT, /* a guarded write found Redis changed under it:
+                       nothing written */
+    STORE_ERR,      /* unreachable, timed out, an error reply, or a value
+                       refused (over its bound, malformed); logged */
+};
+
+/* store_status_name - "ok", "absent", ... for logs; never NULL. */
+const char *store_status_name(enum store_status s);
+
+/* Which servers a read goes to: the read replicas (when configured) or
+ * the write servers (the primary), where training and publishing read so
+ * that they never act on a replica that lags behind. */
+enum store_via { STORE_VIA_READ, STORE_VIA_WRITE };
 
 struct store_opts {
     const char *servers;      /* "host:port", "[v6]:port" or "/path.sock",
@@ -51,37 +78,6 @@ struct store *store_new(const struct store_opts *opts, char *err,
                         size_t errlen) __attribute__((warn_unused_result));
 void store_free(struct store *st);
 
-/*
- * store_model_head - the live profile's digest (FEAT_DIGEST_LEN + 1
- * bytes) and its model version, from a read server. Returns 1 when found,
- * 0 when no model was ever published, -1 on error.
- */
-int store_model_head(struct store *st, char *digest, uint64_t *version)
-    __attribute__((warn_unused_result));
-
-/*
- * store_model_get - the blob and version of profile digest, read in one
- * command so they belong together. *blob is malloc'd (caller frees).
- * Returns 1, 0 when absent, -1 on error or a blob over STORE_MAX_BLOB.
- */
-int store_model_get(struct store *st, const char *digest, void **blob,
-                    size_t *len, uint64_t *version)
-    __attribute__((warn_unused_result));
-
-/*
- * store_model_publish - atomically store blob for digest, increment its
- * version and make digest the live profile. *version gets the new
- * version. Writes go to the primary. Returns 0 or -1.
- */
-int store_model_publish(struct store *st, const char *digest,
-                        const void *blob, size_t len, uint64_t *version)
-    __attribute__((warn_unused_result));
-
-/* store_model_delete - drop profile digest's model (and the live pointer
- * when it names digest). Returns 0 or -1. */
-int store_model_delete(struct store *st, const char *digest)
-    __attribute__((warn_unused_result));
-
 /* store_new_cfg - store_new() with the [redis] options of c
  * (store_cfg.c). */
 struct store *store_new_cfg(const struct cfg *c, char *err, size_t errlen)
@@ -92,18 +88,96 @@ struct store *store_new_cfg_prefix(const struct cfg *c, const char *prefix,
                                    char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* store_model_version - digest's version counter, which a delete keeps
- * (so a deleted model can be told from a Redis that lost everything).
- * Returns 1 found, 0 absent, -1. */
-int store_model_version(struct store *st, const char *digest,
-                        uint64_t *version) __attribute__((warn_unused_result));
-
 /* store_ping - 0 when a write server answers PING, else -1. */
 int store_ping(struct store *st) __attribute__((warn_unused_result));
 
 /*
- * Training (see doc/redis-keys.md). Write servers only, so a trainer never
- * reads a replica that lags behind. All return -1 on a Redis error.
+ * Models (store_model.c). Every value read is bounded before it is
+ * read: the live pointer to FEAT_DIGEST_LEN characters, a version to
+ * STORE_MAX_VERSION_LEN digits, a blob to the caller's maximum.
+ */
+
+/*
+ * store_model_head - the live profile's digest (FEAT_DIGEST_LEN + 1
+ * bytes) and its model version. STORE_OK, STORE_ABSENT (no live pointer,
+ * or it names a model without a blob) or STORE_ERR.
+ */
+enum store_status store_model_head(struct store *st, enum store_via via,
+                                   char *digest, uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_model_get - the blob and version of profile digest; the blob is
+ * refused (STORE_ERR, logged) when longer than max, before it is read.
+ * *blob is malloc'd (caller frees). STORE_OK, STORE_ABSENT or STORE_ERR.
+ */
+enum store_status store_model_get(struct store *st, enum store_via via,
+                                  const char *digest, size_t max,
+                                  void **blob, size_t *len,
+                                  uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/* store_model_version - digest's version counter, which a delete keeps
+ * (so a deleted model can be told from a Redis that lost everything).
+ * STORE_OK, STORE_ABSENT or STORE_ERR. */
+enum store_status store_model_version(struct store *st, enum store_via via,
+                                      const char *digest,
+                                      uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * A publish that must not overwrite what it did not see: the training
+ * lock must still belong to lock_token, and the live model must still be
+ * live_digest.live_version (live_digest NULL: no model is live).
+ */
+struct store_guard {
+    const char *lock_token;
+    const char *live_digest;
+    uint64_t live_version;
+};
+
+/*
+ * store_model_publish - atomically store blob for digest, increment its
+ * version and make digest the live profile; *version gets the new
+ * version. With guard (not NULL) only while the guard holds:
+ * STORE_NOT_OURS when the lock is lost, STORE_CONFLICT when the live
+ * model changed; guard NULL (an admin's import) publishes regardless.
+ * STORE_OK or STORE_ERR otherwise. Writes go to the primary.
+ */
+enum store_status store_model_publish(struct store *st, const char *digest,
+                                      const void *blob, size_t len,
+                                      const struct store_guard *guard,
+                                      uint64_t *version)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_model_restore - put back the model an instance serves when Redis
+ * lost it (restarted empty, failed over to a replica that lagged): blob
+ * under digest at version, live, but only when no other profile is live
+ * and Redis holds an older version of this one or none at all (an
+ * admin's reset keeps the counter, so a reset model is not restored).
+ * STORE_OK restored, STORE_CONFLICT when Redis holds a model it must
+ * keep, STORE_ERR.
+ */
+enum store_status store_model_restore(struct store *st, const char *digest,
+                                      const void *blob, size_t len,
+                                      uint64_t version)
+    __attribute__((warn_unused_result));
+
+/* store_model_delete - drop profile digest's model (and the live pointer
+ * when it names digest). Returns 0 or -1. */
+int store_model_delete(struct store *st, const char *digest)
+    __attribute__((warn_unused_result));
+
+/* store_model_expire - expire profile digest's model after seconds (a
+ * replaced profile's grace period; a new publish removes the expiry).
+ * 0 or -1. */
+int store_model_expire(struct store *st, const char *digest, long seconds)
+    __attribute__((warn_unused_result));
+
+/*
+ * Training (store_train.c, see doc/redis-keys.md). Write servers only,
+ * so a trainer never reads a replica that lags behind.
  */
 
 /* store_example_push - LPUSH an encoded example to its class list, trim
@@ -138,10 +212,15 @@ struct store_blob {
     size_t len;
 };
 
-/* store_examples_fetch - every record of one class, newest first; *out
- * is freed with store_blobs_free(). Returns 0 or -1. */
-int store_examples_fetch(struct store *st, int spam, struct store_blob **out,
-                         size_t *n) __attribute__((warn_unused_result));
+/*
+ * store_examples_fetch - up to max records of one class, oldest first,
+ * read STORE_PAGE at a time; a record longer than max_len is skipped
+ * (counted in *refused; it never leaves Redis). *out is freed with
+ * store_blobs_free(). Returns 0 or -1.
+ */
+int store_examples_fetch(struct store *st, int spam, size_t max,
+                         size_t max_len, struct store_blob **out, size_t *n,
+                         size_t *refused) __attribute__((warn_unused_result));
 void store_blobs_free(struct store_blob *b, size_t n);
 
 /* store_new_consume - subtract n from the new-example counter (not
@@ -154,27 +233,52 @@ int store_examples_delete(struct store *st)
     __attribute__((warn_unused_result));
 
 /* store_lock_acquire - the training lock for token, expiring after
- * ttl_ms. Returns 1 when taken, 0 when someone holds it, -1. */
-int store_lock_acquire(struct store *st, const char *token, long ttl_ms)
+ * ttl_ms: STORE_OK taken, STORE_NOT_OURS held by someone (us included:
+ * it is not reentrant), STORE_ERR. */
+enum store_status store_lock_acquire(struct store *st, const char *token,
+                                     long ttl_ms)
     __attribute__((warn_unused_result));
-/* store_lock_renew - extend it if token still owns it: 1, 0 lost, -1. */
-int store_lock_renew(struct store *st, const char *token, long ttl_ms)
+/* store_lock_renew - extend it if token still owns it: STORE_OK,
+ * STORE_NOT_OURS (lost), STORE_ERR. */
+enum store_status store_lock_renew(struct store *st, const char *token,
+                                   long ttl_ms)
     __attribute__((warn_unused_result));
-/* store_lock_release - delete it if token owns it: 1, 0 not ours, -1. */
-int store_lock_release(struct store *st, const char *token);
-/* store_lock_owner - the holder's token into buf and the ms left:
- * 1 held, 0 free, -1. */
-int store_lock_owner(struct store *st, char *buf, size_t len, long *ttl_ms);
+/* store_lock_release - delete it if token owns it: STORE_OK,
+ * STORE_NOT_OURS, STORE_ERR. */
+enum store_status store_lock_release(struct store *st, const char *token);
+/* store_lock_owner - the holder's token (at most STORE_MAX_LINE bytes)
+ * into buf and the ms left: STORE_OK held, STORE_ABSENT free, STORE_ERR. */
+enum store_status store_lock_owner(struct store *st, char *buf, size_t len,
+                                   long *ttl_ms);
 
-/* store_train_outcome_set/get - one line about the last training;
- * get returns 1 found, 0 none, -1. */
+/* store_train_outcome_set/get - one line (at most STORE_MAX_LINE bytes)
+ * about the last training; get: STORE_OK, STORE_ABSENT, STORE_ERR. */
 int store_train_outcome_set(struct store *st, const char *line)
     __attribute__((warn_unused_result));
-int store_train_outcome_get(struct store *st, char *buf, size_t len);
+enum store_status store_train_outcome_get(struct store *st, char *buf,
+                                          size_t len);
 
-/* store_model_expire - expire profile digest's model after seconds (a
- * replaced profile's grace period; a new publish removes the expiry). */
-int store_model_expire(struct store *st, const char *digest, long seconds)
-    __attribute__((warn_unused_result));
+/*
+ * Instances (store_instance.c): each daemon writes a heartbeat, a line
+ * of at most STORE_MAX_BEAT bytes under its id, expiring after ttl_ms,
+ * so that the trainers and the admin tool know which models are served.
+ * Write servers.
+ */
+struct store_instance {
+    char id[STORE_MAX_INSTANCE_ID + 1];
+    char line[STORE_MAX_BEAT + 1];
+    int64_t seen;             /* unix time of the last heartbeat */
+};
+
+/* store_instance_beat - write id's heartbeat (id: 1 ..
+ * STORE_MAX_INSTANCE_ID bytes of [A-Za-z0-9_.:-]). 0 or -1. */
+int store_instance_beat(struct store *st, const char *id, const char *line,
+                        long ttl_ms) __attribute__((warn_unused_result));
+/* store_instance_gone - drop id's heartbeat (at an orderly stop). */
+int store_instance_gone(struct store *st, const char *id);
+/* store_instances - up to max (<= STORE_MAX_INSTANCES) live heartbeats,
+ * most recent first, into out; *n gets the count. 0 or -1. */
+int store_instances(struct store *st, struct store_instance *out, size_t max,
+                    size_t *n) __attribute__((warn_unused_result));
 
 #endif /* NM_STORE_H */

@@ -22,6 +22,7 @@
 #define STORE_POOL_IDLE 32      /* idle contexts kept per role */
 #define STORE_KEY_MAX (STORE_MAX_PREFIX + 32)
 #define STORE_WHY_MAX 160
+#define STORE_EVAL_MAX 6        /* keys, and arguments, of one script */
 
 struct store_server {
     char *host;                 /* host name, address or socket path */
@@ -38,6 +39,7 @@ struct store_role {
     redisContext *idle[STORE_POOL_IDLE];
     size_t nidle;
     long backoff_ms;            /* 0 = no failure on record */
+    int64_t down_since_ms;      /* monotonic; the first failure of it */
     int64_t retry_at_ms;        /* monotonic; no connect before it */
 };
 
@@ -96,6 +98,13 @@ redisReply *store_cmd(struct store_call *call, const char *label,
                       const char *key, int argc, const char **argv,
                       const size_t *argvlen);
 
+/* store_via_role - the role a read via goes to. */
+static inline struct store_role *
+store_via_role(struct store *st, enum store_via via)
+{
+    return via == STORE_VIA_WRITE ? &st->role[0] : st->rd;
+}
+
 /* store_key - "PREFIX:suffix" into buf. */
 void store_key(const struct store *st, const char *suffix, char *buf,
                size_t len);
@@ -109,10 +118,10 @@ struct store_eval_arg {
     const char *label;
     const char *script;
     int nkeys;
-    const char *keys[3];
+    const char *keys[STORE_EVAL_MAX];
     int nargs;
-    const char *args[3];
-    size_t arglen[3];
+    const char *args[STORE_EVAL_MAX];
+    size_t arglen[STORE_EVAL_MAX]; /* 0: strlen() */
     long result;
 };
 store_op_fn store_op_eval;

@@ -60,6 +60,16 @@ static const char store_lua_release[] =
     "end\n"
     "return 0\n";
 
+/* KEYS: a class list; ARGV: first and last index (negative: from the
+ * oldest end), the longest record to return. A longer one comes back as
+ * "" and never leaves Redis whole. */
+static const char store_lua_page[] =
+    "local v = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])\n"
+    "local max = tonumber(ARGV[3])\n"
+    "for i = 1, #v do\n"
+    "    if #v[i] > max then v[i] = '' end\n"
+    "end\n"
+    "return v\n";
 
 struct store_batch_arg {
     const struct store_example *ex;
@@ -144,7 +154,7 @@ struct store_counts_arg {
     long *nspam, *nham, *nnew;
 };
 
-/* store_op_counts - LLEN, LLEN, GET */
+/* store_op_counts - LLEN, LLEN, the counter (at most 20 digits read) */
 static int
 store_op_counts(struct store_call *call, void *arg)
 {
@@ -154,15 +164,19 @@ store_op_counts(struct store_call *call, void *arg)
     long *out[3] = { a->nspam, a->nham, a->nnew };
 
     for (int i = 0; i < 3; i++) {
-        const char *argv[2] = { i < 2 ? "LLEN" : "GET", key[i] };
+        const char *argv[4] = { i < 2 ? "LLEN" : "GETRANGE", key[i], "0",
+                                "19" };
         redisReply *r;
 
         store_key(call->st, suffix[i], key[i], sizeof(key[i]));
-        if ((r = store_cmd(call, argv[0], key[i], 2, argv, NULL)) == NULL)
+        if ((r = store_cmd(call, argv[0], key[i], i < 2 ? 2 : 4, argv,
+                           NULL)) == NULL)
             return -1;
-        if (store_reply_long(r, out[i]) != 0) {
+        if (r->type == REDIS_REPLY_STRING && r->len == 0) {
+            *out[i] = 0; /* no counter yet */
+        } else if (store_reply_long(r, out[i]) != 0 || *out[i] < 0) {
             freeReplyObject(r);
-            return store_fail(call, "not a number");
+            return store_fail(call, "not a count");
         }
         freeReplyObject(r);
     }
@@ -180,55 +194,131 @@ store_example_counts(struct store *st, long *nspam, long *nham, long *nnew)
 
 struct store_fetch_arg {
     const char *key;
-    struct store_blob **out;
-    size_t *n;
+    long first, last;         /* LRANGE indexes of this page */
+    size_t max_len;
+    struct store_blob *out;   /* room for the page */
+    size_t n, refused;        /* filled by the op */
 };
 
-/* store_op_fetch - LRANGE 0 -1 */
+/* store_op_page - one page through store_lua_page */
 static int
-store_op_fetch(struct store_call *call, void *arg)
+store_op_page(struct store_call *call, void *arg)
 {
     struct store_fetch_arg *a = arg;
-    const char *argv[] = { "LRANGE", a->key, "0", "-1" };
-    struct store_blob *b;
+    char first[24], last[24], max[24];
+    const char *argv[] = { "EVAL", store_lua_page, "1", a->key, first, last,
+                           max };
     redisReply *r;
-    size_t k = 0;
 
-    if ((r = store_cmd(call, "LRANGE", a->key, 4, argv, NULL)) == NULL)
+    snprintf(first, sizeof(first), "%ld", a->first);
+    snprintf(last, sizeof(last), "%ld", a->last);
+    snprintf(max, sizeof(max), "%zu", a->max_len);
+    a->n = a->refused = 0;
+    if ((r = store_cmd(call, "EVAL page", a->key, 7, argv, NULL)) == NULL)
         return -1;
-    if (r->type != REDIS_REPLY_ARRAY) {
+    if (r->type != REDIS_REPLY_ARRAY ||
+        r->elements > (size_t)(a->last - a->first + 1)) {
         freeReplyObject(r);
         return store_fail(call, "unexpected reply");
     }
-    b = xcalloc(r->elements + 1, sizeof(*b));
     for (size_t i = 0; i < r->elements; i++) {
         const redisReply *e = r->element[i];
 
-        if (e->type != REDIS_REPLY_STRING || e->len == 0)
-            continue; /* not ours: the decoder would refuse it anyway */
-        b[k].data = xmalloc(e->len);
-        memcpy(b[k].data, e->str, e->len);
-        b[k].len = e->len;
-        k++;
+        if (e->type != REDIS_REPLY_STRING || e->len == 0 ||
+            e->len > a->max_len) {
+            a->refused++; /* not ours, or too long to be ours */
+            continue;
+        }
+        a->out[a->n].data = xmalloc(e->len);
+        memcpy(a->out[a->n].data, e->str, e->len);
+        a->out[a->n].len = e->len;
+        a->n++;
     }
+    /* a short page is the end of the list */
+    a->last = r->elements < (size_t)(a->last - a->first + 1) ? 0 : 1;
     freeReplyObject(r);
-    *a->out = b;
-    *a->n = k;
     return 0;
 }
 
-/* store_examples_fetch - every record of one class, newest first */
+struct store_len_arg {
+    const char *key;
+    long len;
+};
+
+/* store_op_len - LLEN */
+static int
+store_op_len(struct store_call *call, void *arg)
+{
+    struct store_len_arg *a = arg;
+    const char *argv[] = { "LLEN", a->key };
+    redisReply *r;
+
+    if ((r = store_cmd(call, "LLEN", a->key, 2, argv, NULL)) == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0) {
+        freeReplyObject(r);
+        return store_fail(call, "unexpected reply");
+    }
+    a->len = (long)r->integer;
+    freeReplyObject(r);
+    return 0;
+}
+
+/*
+ * store_examples_fetch - the newest max records of one class, a page at
+ * a time from the oldest end: new records arrive at the other end, so a
+ * concurrent push never shows one record twice (a trim by a push may
+ * skip a few that were being dropped anyway). A list longer than max
+ * (max_examples lowered) is read from its max-th newest record on.
+ */
 int
-store_examples_fetch(struct store *st, int spam, struct store_blob **out,
-                     size_t *n)
+store_examples_fetch(struct store *st, int spam, size_t max, size_t max_len,
+                     struct store_blob **out, size_t *n, size_t *refused)
 {
     char key[STORE_KEY_MAX];
-    struct store_fetch_arg a = { key, out, n };
+    struct store_len_arg la = { key, 0 };
+    struct store_blob *b = NULL;
+    size_t have = 0, seen = 0, got = 0;
 
     *out = NULL;
     *n = 0;
+    *refused = 0;
     store_key(st, spam ? "ex:spam" : "ex:ham", key, sizeof(key));
-    return store_run(st, &st->role[0], store_op_fetch, &a, 1) < 0 ? -1 : 0;
+    if (store_run(st, &st->role[0], store_op_len, &la, 1) < 0)
+        return -1;
+    if ((size_t)la.len > max)
+        seen = (size_t)la.len - max;
+    while (got < max) {
+        size_t want = max - got < STORE_PAGE ? max - got : STORE_PAGE;
+        struct store_fetch_arg a = {
+            .key = key, .first = -(long)(seen + want), .last = -(long)seen - 1,
+            .max_len = max_len,
+        };
+
+        b = xreallocarray(b, have + want + 1, sizeof(*b));
+        a.out = b + have;
+        if (store_run(st, &st->role[0], store_op_page, &a, 1) < 0) {
+            store_blobs_free(b, have);
+            return -1;
+        }
+        /* A page comes newest first: turn it, so the set is oldest
+         * first as a whole. */
+        for (size_t i = 0; i < a.n / 2; i++) {
+            struct store_blob t = a.out[i];
+
+            a.out[i] = a.out[a.n - 1 - i];
+            a.out[a.n - 1 - i] = t;
+        }
+        have += a.n;
+        *refused += a.refused;
+        seen += a.n + a.refused;
+        got += a.n + a.refused;
+        if (a.last == 0)
+            break;
+    }
+    *out = b;
+    *n = have;
+    return 0;
 }
 
 /* store_blobs_free - free what store_examples_fetch returned */
@@ -257,7 +347,6 @@ store_new_consume(struct store *st, long n)
     return store_run(st, &st->role[0], store_op_eval, &a, 0) < 0 ? -1 : 0;
 }
 
-
 /* store_examples_delete - drop every example and the counter */
 int
 store_examples_delete(struct store *st)
@@ -275,7 +364,7 @@ store_examples_delete(struct store *st)
 }
 
 /* store_lock_acquire - SET NX PX with our token */
-int
+enum store_status
 store_lock_acquire(struct store *st, const char *token, long ttl_ms)
 {
     char key[STORE_KEY_MAX], ttl[24];
@@ -288,14 +377,14 @@ store_lock_acquire(struct store *st, const char *token, long ttl_ms)
     /* Not retried: a lost reply could leave us holding a lock we think
      * we did not get; it expires after ttl_ms then. */
     if (store_run(st, &st->role[0], store_op_simple, &a, 0) < 0)
-        return -1;
+        return STORE_ERR;
     got = a.reply->type == REDIS_REPLY_STATUS;
     freeReplyObject(a.reply);
-    return got;
+    return got ? STORE_OK : STORE_NOT_OURS;
 }
 
 /* store_lock_script - renew or release, owner only */
-static int
+static enum store_status
 store_lock_script(struct store *st, const char *label, const char *script,
                   const char *token, long ttl_ms)
 {
@@ -308,12 +397,12 @@ store_lock_script(struct store *st, const char *label, const char *script,
     store_key(st, "train:lock", key, sizeof(key));
     snprintf(ttl, sizeof(ttl), "%ld", ttl_ms);
     if (store_run(st, &st->role[0], store_op_eval, &a, 1) < 0)
-        return -1;
-    return a.result > 0;
+        return STORE_ERR;
+    return a.result > 0 ? STORE_OK : STORE_NOT_OURS;
 }
 
 /* store_lock_renew - extend our lock */
-int
+enum store_status
 store_lock_renew(struct store *st, const char *token, long ttl_ms)
 {
     return store_lock_script(st, "EVAL renew", store_lua_renew, token,
@@ -321,11 +410,37 @@ store_lock_renew(struct store *st, const char *token, long ttl_ms)
 }
 
 /* store_lock_release - drop our lock */
-int
+enum store_status
 store_lock_release(struct store *st, const char *token)
 {
     return store_lock_script(st, "EVAL release", store_lua_release, token,
                              0);
+}
+
+/* store_get_line - GETRANGE key into buf (at most STORE_MAX_LINE bytes
+ * read): STORE_OK, STORE_ABSENT (missing or empty), or -1 (an op's
+ * failure) */
+static int
+store_get_line(struct store_call *call, const char *key, char *buf,
+               size_t len)
+{
+    char last[24];
+    const char *argv[] = { "GETRANGE", key, "0", last };
+    redisReply *r;
+    int found;
+
+    snprintf(last, sizeof(last), "%d", STORE_MAX_LINE - 1);
+    if ((r = store_cmd(call, "GETRANGE", key, 4, argv, NULL)) == NULL)
+        return -1;
+    if (r->type != REDIS_REPLY_STRING) {
+        freeReplyObject(r);
+        return store_fail(call, "unexpected reply");
+    }
+    found = r->len > 0;
+    if (found)
+        snprintf(buf, len, "%.*s", (int)r->len, r->str);
+    freeReplyObject(r);
+    return found ? STORE_OK : STORE_ABSENT;
 }
 
 struct store_owner_arg {
@@ -334,41 +449,37 @@ struct store_owner_arg {
     long *ttl_ms;
 };
 
-/* store_op_owner - GET and PTTL of the lock */
+/* store_op_owner - the lock's token and PTTL */
 static int
 store_op_owner(struct store_call *call, void *arg)
 {
     struct store_owner_arg *a = arg;
     char key[STORE_KEY_MAX];
-    const char *get[] = { "GET", key }, *pttl[] = { "PTTL", key };
+    const char *pttl[] = { "PTTL", key };
     redisReply *r;
-    int held;
+    int rc;
 
     store_key(call->st, "train:lock", key, sizeof(key));
-    if ((r = store_cmd(call, "GET", key, 2, get, NULL)) == NULL)
-        return -1;
-    held = r->type == REDIS_REPLY_STRING;
-    if (held)
-        snprintf(a->buf, a->len, "%.*s", (int)r->len, r->str);
-    freeReplyObject(r);
-    if (!held)
-        return 0;
+    if ((rc = store_get_line(call, key, a->buf, a->len)) != STORE_OK)
+        return rc;
     if ((r = store_cmd(call, "PTTL", key, 2, pttl, NULL)) == NULL)
         return -1;
     if (store_reply_long(r, a->ttl_ms) != 0)
         *a->ttl_ms = -1;
     freeReplyObject(r);
-    return 1;
+    return STORE_OK;
 }
 
 /* store_lock_owner - who holds the lock, for how long */
-int
+enum store_status
 store_lock_owner(struct store *st, char *buf, size_t len, long *ttl_ms)
 {
     struct store_owner_arg a = { buf, len, ttl_ms };
+    int rc;
 
     *ttl_ms = 0;
-    return store_run(st, &st->role[0], store_op_owner, &a, 1);
+    rc = store_run(st, &st->role[0], store_op_owner, &a, 1);
+    return rc < 0 ? STORE_ERR : (enum store_status)rc;
 }
 
 /* store_train_outcome_set - the last training's line */
@@ -385,20 +496,30 @@ store_train_outcome_set(struct store *st, const char *line)
     return 0;
 }
 
+struct store_line_arg {
+    const char *key;
+    char *buf;
+    size_t len;
+};
+
+/* store_op_line - store_get_line() as an op */
+static int
+store_op_line(struct store_call *call, void *arg)
+{
+    struct store_line_arg *a = arg;
+
+    return store_get_line(call, a->key, a->buf, a->len);
+}
+
 /* store_train_outcome_get - read it back */
-int
+enum store_status
 store_train_outcome_get(struct store *st, char *buf, size_t len)
 {
     char key[STORE_KEY_MAX];
-    struct store_simple_arg a = { "GET", 2, { "GET", key }, NULL };
-    int found;
+    struct store_line_arg a = { key, buf, len };
+    int rc;
 
     store_key(st, "train:last", key, sizeof(key));
-    if (store_run(st, st->rd, store_op_simple, &a, 1) < 0)
-        return -1;
-    found = a.reply->type == REDIS_REPLY_STRING;
-    if (found)
-        snprintf(buf, len, "%.*s", (int)a.reply->len, a.reply->str);
-    freeReplyObject(a.reply);
-    return found;
+    rc = store_run(st, st->rd, store_op_line, &a, 1);
+    return rc < 0 ? STORE_ERR : (enum store_status)rc;
 }

@@ -117,6 +117,38 @@ util_parse_duration_ms(const char *s, long min, long max, long *out)
     return -1;
 }
 
+/* util_parse_size - a number with an optional binary unit */
+int
+util_parse_size(const char *s, long min, long max, long *out)
+{
+    static const char *const units = "kmgt";
+    const char *u;
+    char *end;
+    long v, mul = 1;
+
+    s = util_skip_blank(s);
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s)
+        return -1;
+    if (*end != '\0' && (u = strchr(units, tolower((unsigned char)*end))) !=
+                             NULL) {
+        for (const char *p = units; p <= u; p++)
+            mul *= 1024;
+        end++;
+        if (strncasecmp(end, "iB", 2) == 0)
+            end += 2;
+        else if (*end == 'B' || *end == 'b')
+            end++;
+    }
+    if (!util_end_ok(end) || v > max / mul || v * mul < min)
+        return -1;
+    *out = v * mul;
+    return 0;
+}
+
 /* util_parse_bool - the usual spellings */
 int
 util_parse_bool(const char *s, int *out)

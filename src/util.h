@@ -24,6 +24,10 @@ int util_parse_octal(const char *s, long min, long max, long *out)
  * seconds. */
 int util_parse_duration_ms(const char *s, long min, long max, long *out)
     __attribute__((warn_unused_result));
+/* util_parse_size - bytes: "512M", "512MiB", "1G", "64k", a bare
+ * number is bytes; units are powers of 1024. */
+int util_parse_size(const char *s, long min, long max, long *out)
+    __attribute__((warn_unused_result));
 /* util_parse_bool - yes/no, true/false, on/off, 1/0 */
 int util_parse_bool(const char *s, int *out)
     __attribute__((warn_unused_result));

@@ -21,7 +21,7 @@ ini=$dir/nm.ini
 nm_milter_ini "$dir" "$dir/redis.sock" info
 printf '[train]\nenabled = no\nmin_class = 10\n' >> "$ini"
 
-echo "1..23"
+echo "1..24"
 # answered NAME N - N lines, N messages, no errors
 answered() {
     [ "$(wc -l < "$dir/$1.out")" -eq "$2" ] &&
@@ -101,18 +101,19 @@ t_ok $? "redis killed: slowest message ${max} ms < 2000 ms"
 
 # Redis back, but empty (it keeps nothing on disk here): unlike after an
 # admin's reset (no version counter is left either), the daemon keeps
-# scoring with the model in memory. Then the model is imported again
-# (version 1 of this Redis).
+# scoring with the model in memory and publishes it again, under the
+# version it serves, so that no trainer takes an empty Redis for a site
+# without a model.
 nm_redis_start "$dir"
-sleep 1 # several watch intervals against the empty Redis
+nm_wait_for "grep -q 'watch: Redis held no model; published the served \
+model $digest[.]1 again' $dir/daemon.log" 100
+t_ok $? "redis back but empty: the daemon publishes $digest.1 again"
+[ "$(cli GET nmtest:current)" = "$digest" ] &&
+    [ "$(cli HGET "nmtest:model:$digest" version)" = 1 ]
+t_ok $? "Redis holds $digest as version 1 again"
 nm_replay probe $probe && all_match probe \
     "; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1; upstream=rspamd;"
 t_ok $? "redis back but empty: the model in memory still scores" ||
-    show probe
-"$NM_CTL" -c "$ini" import "$dir/model.blob" > /dev/null &&
-    nm_wait_for "nm_replay probe $probe && all_match probe \
-        '; p=[01][.][0-9][0-9][0-9]; model=$digest[.]1;'" 100
-t_ok $? "model imported again: the daemon scores with $digest.1" ||
     show probe
 
 # Redis hung (SIGSTOP): connections are accepted but never answered, so

@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 41   /* keys in cfg_defs[] */
+#define NKEYS 42   /* keys in cfg_defs[] */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
 #define Q59                                                                  \
@@ -377,6 +377,7 @@ check_good(void)
     is_int(c->lock_ttl_ms, 120000, "lock_ttl");
     is_dbl(c->profile_change, 0.2, 1e-12, "profile_change");
     is_int(c->profile_grace_ms, 172800000, "profile_grace");
+    is_int(c->train_memory_limit, 256L << 20, "memory_limit 256MiB");
     is_int(c->queue_size, 500, "queue_size");
     ok(strstr(c->path, "good.ini") != NULL, "path remembered");
     is_int(cfg_hidden_layers(c, 100, sizes), 2, "16,8: two layers");
@@ -477,6 +478,7 @@ check_edges(void)
         ok(c->check_interval_ms == 86400000 && c->lock_ttl_ms == 3600000 &&
                c->profile_change == 1 &&
                c->profile_grace_ms == 86400000000L &&
+               c->train_memory_limit == 1L << 40 &&
                c->queue_size == 1000000,
            "edges_max: trainer values");
     } else {
@@ -495,7 +497,8 @@ check_edges(void)
                c->ham_score == -1000 && c->max_epochs == 1,
            "edges_min: score and train values");
         ok(c->check_interval_ms == 100 && c->lock_ttl_ms == 1000 &&
-               c->profile_grace_ms == 1000 && c->queue_size == 1,
+               c->profile_grace_ms == 1000 &&
+               c->train_memory_limit == 32L << 20 && c->queue_size == 1,
            "edges_min: trainer values");
     } else {
         diag("err:\n%s", err);

@@ -1101,7 +1101,7 @@ t_train(void)
     unsigned h[] = {8};
     struct feat_profile *p = t_prof(T_NSYM, 0);
     struct model *m, *m2, *bad;
-    struct model_train_opts opts = {200, 10, 0.01, 0.05, 0.05, 1};
+    struct model_train_opts opts = {200, 10, 0.01, 0.05, 0.05, 1, NULL, NULL};
     float *x, *y, *vx, *vy, *tx, *ty;
     size_t n = 400, nv = 200;
     char err[ERRLEN];
@@ -1162,7 +1162,7 @@ t_train(void)
     /* continued training keeps at least the validation error it had */
     {
         double before = model_meta(m)->val_mse;
-        struct model_train_opts o2 = {20, 3, 0.01, 0, 0.05, 2};
+        struct model_train_opts o2 = {20, 3, 0.01, 0, 0.05, 2, NULL, NULL};
 
         is_int(model_train(m, x, y, n, vx, vy, nv, &o2, err, sizeof(err)), 0,
                "continue training");
@@ -1183,7 +1183,7 @@ t_train(void)
      * and the definitions are checked where they bite */
     {
         float *nx, *ny, *nvx, *nvy;
-        struct model_train_opts o3 = {100, 8, 0.05, 0, 0.05, 3};
+        struct model_train_opts o3 = {100, 8, 0.05, 0, 0.05, 3, NULL, NULL};
         struct feat_profile *pp = t_prof(T_NSYM, 0);
 
         t_dataset(pp, 600, 0.3, 0.08, 5, &nx, &ny);
@@ -1208,10 +1208,10 @@ t_train(void)
     /* refusals */
     bad = t_model(T_NSYM, 0, h, 1, 1);
     {
-        struct model_train_opts o0 = {0, 10, 0.01, 0, 0.05, 1},
-                                of = {10, 10, 1.5, 0, 0.05, 1},
-                                or0 = {10, 10, 0.01, 0, 0, 1},
-                                or2 = {10, 10, 0.01, 0, 2, 1};
+        struct model_train_opts o0 = {0, 10, 0.01, 0, 0.05, 1, NULL, NULL},
+                                of = {10, 10, 1.5, 0, 0.05, 1, NULL, NULL},
+                                or0 = {10, 10, 0.01, 0, 0, 1, NULL, NULL},
+                                or2 = {10, 10, 0.01, 0, 2, 1, NULL, NULL};
 
         is_int(model_train(bad, x, y, n, vx, vy, nv, NULL, err, sizeof(err)),
                -1, "no options: -1");

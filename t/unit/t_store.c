@@ -30,9 +30,8 @@
 #include "t_sys.h"
 #include "../tap.h"
 
-_Static_assert(STORE_MAX_BLOB == MODEL_MAX_BLOB,
-               "store and model must agree on the blob limit");
 
+#define T_BOUND 5000u /* a blob bound small enough to cross it quickly */
 #define D1 "0123abcd"
 #define D2 "fedc9876"
 #define T_READERS 16
@@ -298,26 +297,26 @@ t_basic(void)
     size_t len = 0;
 
     is_int(store_ping(st), 0, "ping");
-    is_int(store_model_head(st, digest, &v), 0, "head on empty db: 0");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 0,
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ABSENT, "head on empty db: 0");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ABSENT,
            "get of an absent digest: 0");
     ok(blob == NULL, "get absent leaves no blob");
 
-    is_int(store_model_publish(st, D1, "hello", 5, &v), 0, "publish");
+    is_int(store_model_publish(st, D1, "hello", 5, NULL, &v), STORE_OK, "publish");
     is_int(v, 1, "first publish: version 1");
-    is_int(store_model_head(st, digest, &v), 1, "head finds it");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "head finds it");
     is_str(digest, D1, "head digest");
     is_int(v, 1, "head version 1");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_OK, "get");
     ok(len == 5 && memcmp(blob, "hello", 5) == 0, "get: same bytes");
     is_int(gv, 1, "get: version 1");
     free(blob);
 
-    is_int(store_model_publish(st, D1, "world!", 6, &v), 0, "publish again");
+    is_int(store_model_publish(st, D1, "world!", 6, NULL, &v), STORE_OK, "publish again");
     is_int(v, 2, "second publish: version 2");
-    is_int(store_model_head(st, digest, &v), 1, "head after 2nd publish");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "head after 2nd publish");
     is_int(v, 2, "head version 2");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get v2");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_OK, "get v2");
     ok(len == 6 && memcmp(blob, "world!", 6) == 0 && gv == 2,
        "get v2: new bytes, version 2");
     free(blob);
@@ -325,45 +324,45 @@ t_basic(void)
     /* a second prefix is independent */
     o = t_opts(t_sock, "t2");
     st2 = t_store(&o);
-    is_int(store_model_head(st2, digest, &v), 0, "prefix t2: empty");
-    is_int(store_model_publish(st2, D1, "other", 5, &v), 0, "t2: publish");
+    is_int(store_model_head(st2, STORE_VIA_READ, digest, &v), STORE_ABSENT, "prefix t2: empty");
+    is_int(store_model_publish(st2, D1, "other", 5, NULL, &v), STORE_OK, "t2: publish");
     is_int(v, 1, "t2: version 1 (t1 at 2)");
-    is_int(store_model_head(st, digest, &v), 1, "t1 still there");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "t1 still there");
     is_int(v, 2, "t1 still version 2");
 
     /* two digests: current follows the last publish */
-    is_int(store_model_publish(st, D2, "d2", 2, &v), 0, "publish D2");
+    is_int(store_model_publish(st, D2, "d2", 2, NULL, &v), STORE_OK, "publish D2");
     is_int(v, 1, "D2 version 1");
-    is_int(store_model_head(st, digest, &v), 1, "head after D2");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "head after D2");
     ok(strcmp(digest, D2) == 0 && v == 1, "current is D2 v1");
-    is_int(store_model_publish(st, D1, "d1", 2, &v), 0, "publish D1 again");
+    is_int(store_model_publish(st, D1, "d1", 2, NULL, &v), STORE_OK, "publish D1 again");
     is_int(v, 3, "D1 version 3");
-    is_int(store_model_head(st, digest, &v), 1, "head after D1");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "head after D1");
     ok(strcmp(digest, D1) == 0 && v == 3, "current is D1 v3");
 
     /* delete */
     is_int(store_model_delete(st, D2), 0, "delete D2 (not current)");
-    is_int(store_model_get(st, D2, &blob, &len, &gv), 0, "D2 gone");
-    is_int(store_model_head(st, digest, &v), 1, "current D1 kept");
+    is_int(store_model_get(st, STORE_VIA_READ, D2, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ABSENT, "D2 gone");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "current D1 kept");
     is_str(digest, D1, "still D1");
     is_int(store_model_delete(st, D1), 0, "delete D1 (current)");
-    is_int(store_model_head(st, digest, &v), 0, "no model after delete");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 0, "D1 gone");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ABSENT, "no model after delete");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ABSENT, "D1 gone");
     is_int(store_model_delete(st, D1), 0, "delete of absent digest: 0");
-    is_int(store_model_publish(st, D1, "x", 1, &v), 0, "publish after del");
+    is_int(store_model_publish(st, D1, "x", 1, NULL, &v), STORE_OK, "publish after del");
     /* A version never names two blobs: watchers compare versions. */
     is_int(v, 4, "the version goes on after a delete");
-    is_int(store_model_head(st2, digest, &v), 1, "t2 untouched");
+    is_int(store_model_head(st2, STORE_VIA_READ, digest, &v), STORE_OK, "t2 untouched");
     ok(strcmp(digest, D1) == 0 && v == 1, "t2 still D1 v1");
 
     /* bad digests */
-    is_int(store_model_publish(st, "0123ABCD", "x", 1, &v), -1,
+    is_int(store_model_publish(st, "0123ABCD", "x", 1, NULL, &v), STORE_ERR,
            "publish: uppercase digest rejected");
-    is_int(store_model_publish(st, "0123abc", "x", 1, &v), -1,
+    is_int(store_model_publish(st, "0123abc", "x", 1, NULL, &v), STORE_ERR,
            "publish: 7-char digest rejected");
-    is_int(store_model_publish(st, "0123abcde", "x", 1, &v), -1,
+    is_int(store_model_publish(st, "0123abcde", "x", 1, NULL, &v), STORE_ERR,
            "publish: 9-char digest rejected");
-    is_int(store_model_get(st, "xyz", &blob, &len, &gv), -1,
+    is_int(store_model_get(st, STORE_VIA_READ, "xyz", MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ERR,
            "get: bad digest rejected");
     is_int(store_model_delete(st, "../etc"), -1,
            "delete: bad digest rejected");
@@ -392,23 +391,23 @@ t_bad_data(void)
     const char *wrongtype[] = { "SET", ("t3:model:" D2), "x" };
 
     is_int(t_raw(t_sock, 3, set_bad), '+', "setup: current = NOTHEX!!");
-    is_int(store_model_head(st, digest, &v), -1, "head: non-hex current");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "head: non-hex current");
     is_int(t_raw(t_sock, 3, set_short), '+', "setup: current = abc");
-    is_int(store_model_head(st, digest, &v), -1, "head: short current");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "head: short current");
     is_int(t_raw(t_sock, 3, set_orphan), '+', "setup: current w/o hash");
-    is_int(store_model_head(st, digest, &v), 0,
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ABSENT,
            "head: current whose hash is missing is no model");
     is_int(t_raw(t_sock, 6, hset_ver), ':', "setup: version abc");
     is_int(t_raw(t_sock, 3, set_cur), '+', "setup: current D1");
-    is_int(store_model_head(st, digest, &v), -1, "head: version abc");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), -1, "get: version abc");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "head: version abc");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ERR, "get: version abc");
     is_int(t_raw(t_sock, 4, hset_zero), ':', "setup: version 0");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), -1, "get: version 0");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ERR, "get: version 0");
     is_int(t_raw(t_sock, 4, hset_noblob), ':', "setup: hash w/o blob");
-    is_int(store_model_get(st, D2, &blob, &len, &gv), 0,
+    is_int(store_model_get(st, STORE_VIA_READ, D2, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ABSENT,
            "get: a hash without a blob (deleted) is no model");
     is_int(t_raw(t_sock, 3, wrongtype), '+', "setup: model key a string");
-    is_int(store_model_get(st, D2, &blob, &len, &gv), -1,
+    is_int(store_model_get(st, STORE_VIA_READ, D2, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ERR,
            "get: WRONGTYPE is an error");
     is_int(store_ping(st), 0, "store still usable after errors");
     store_free(st);
@@ -436,37 +435,41 @@ t_blobs(void)
     for (size_t i = 0; i < sizeof(bin); i++)
         bin[i] = (unsigned char)(i % 3 == 0 ? 0 : i * 7);
     bin[sizeof(bin) - 1] = 0;
-    is_int(store_model_publish(st, D1, bin, sizeof(bin), &v), 0,
+    is_int(store_model_publish(st, D1, bin, sizeof(bin), NULL, &v), STORE_OK,
            "publish a blob with NUL bytes");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get it");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_OK, "get it");
     ok(len == sizeof(bin) && memcmp(blob, bin, len) == 0,
        "binary blob round-trips (%zu bytes)", len);
     free(blob);
-    is_int(store_model_publish(st, D1, "", 0, &v), 0, "publish empty blob");
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get empty blob");
+    is_int(store_model_publish(st, D1, "", 0, NULL, &v), STORE_OK, "publish empty blob");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_OK, "get empty blob");
     is_int(len, 0, "empty blob: length 0");
     free(blob);
 
-    big = malloc(STORE_MAX_BLOB + 1u);
-    for (size_t i = 0; i < STORE_MAX_BLOB + 1u; i++)
+    /* The caller's bound, at N and N + 1: refused before it is read. */
+    big = malloc(T_BOUND);
+    for (size_t i = 0; i < T_BOUND; i++)
         big[i] = (unsigned char)(i * 2654435761u >> 24);
-    is_int(store_model_publish(st, D1, big, STORE_MAX_BLOB, &vn), 0,
-           "publish N=STORE_MAX_BLOB bytes");
-    is_int(store_model_publish(st, D1, big, STORE_MAX_BLOB + 1u, &v), -1,
-           "publish N+1 bytes rejected");
-    /* 64 MiB transfers are slow under ASan: one get checks both. */
-    is_int(store_model_get(st, D1, &blob, &len, &gv), 1, "get N bytes");
-    ok(len == STORE_MAX_BLOB && blob && memcmp(blob, big, len) == 0,
+    is_int(store_model_publish(st, D1, big, T_BOUND, NULL, &vn), STORE_OK,
+           "publish N bytes");
+    is_int(store_model_get(st, STORE_VIA_READ, D1, T_BOUND, &blob, &len,
+                           &gv), STORE_OK, "get N bytes with a bound of N");
+    ok(len == T_BOUND && blob && memcmp(blob, big, len) == 0,
        "N bytes round-trip");
-    is_int(gv, vn, "the rejected publish changed no version");
+    is_int(gv, vn, "the version of the publish");
     free(blob);
+    blob = (void *)1;
+    is_int(store_model_get(st, STORE_VIA_READ, D1, T_BOUND - 1, &blob, &len,
+                           &gv), STORE_ERR, "get N bytes with a bound of "
+           "N - 1: refused");
+    ok(blob == NULL, "no blob returned on refusal");
     free(big);
 
     /* N+1 bytes put there behind the store's back */
-    snprintf(n1, sizeof(n1), "%u", STORE_MAX_BLOB + 1u);
+    snprintf(n1, sizeof(n1), "%u", MODEL_MAX_BLOB + 1u);
     is_int(t_raw(t_sock, 5, eval), ':', "setup: N+1 bytes set directly");
     blob = (void *)1;
-    is_int(store_model_get(st, D2, &blob, &len, &gv), -1,
+    is_int(store_model_get(st, STORE_VIA_READ, D2, MODEL_MAX_BLOB, &blob, &len, &gv), STORE_ERR,
            "get of N+1 bytes rejected");
     ok(blob == NULL, "no blob returned on rejection");
     is_int(store_ping(st), 0, "store usable after the rejection");
@@ -488,9 +491,9 @@ t_db(void)
     s0 = t_store(&o);
     o.db = 99; /* redis has 16 databases by default */
     s99 = t_store(&o);
-    is_int(store_model_publish(s3, D1, "db3", 3, &v), 0, "db 3: publish");
-    is_int(store_model_head(s0, digest, &v), 0, "db 0: nothing");
-    is_int(store_model_head(s3, digest, &v), 1, "db 3: found");
+    is_int(store_model_publish(s3, D1, "db3", 3, NULL, &v), STORE_OK, "db 3: publish");
+    is_int(store_model_head(s0, STORE_VIA_READ, digest, &v), STORE_ABSENT, "db 0: nothing");
+    is_int(store_model_head(s3, STORE_VIA_READ, digest, &v), STORE_OK, "db 3: found");
     is_int(store_ping(s99), -1, "db 99: SELECT fails");
     store_free(s0);
     store_free(s3);
@@ -516,14 +519,14 @@ t_auth(void)
     o = t_opts(sock, "ta");
     o.password = "s3cret pass";
     st = t_store(&o);
-    is_int(store_model_publish(st, D1, "a", 1, &v), 0, "auth: good password");
-    is_int(store_model_head(st, digest, &v), 1, "auth: head");
+    is_int(store_model_publish(st, D1, "a", 1, NULL, &v), STORE_OK, "auth: good password");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "auth: head");
     store_free(st);
 
     o.password = "wrong";
     st = t_store(&o);
     t_capture_begin(&cap, "auth-wrong");
-    is_int(store_model_head(st, digest, &v), -1, "auth: wrong password");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "auth: wrong password");
     out = t_capture_end(&cap);
     ok(strstr(out, "store: connect ") && strstr(out, sock) &&
        strstr(out, "AUTH"), "auth: failure logged with server and AUTH");
@@ -533,9 +536,9 @@ t_auth(void)
     o.password = "";
     st = t_store(&o);
     t_capture_begin(&cap, "auth-none");
-    is_int(store_model_head(st, digest, &v), -1, "auth: no password");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "auth: no password");
     out = t_capture_end(&cap);
-    ok(strstr(out, "store: GET ta:current") && strstr(out, "NOAUTH"),
+    ok(strstr(out, "store: GETRANGE ta:current") && strstr(out, "NOAUTH"),
        "auth: NOAUTH logged with the command");
     free(out);
     store_free(st);
@@ -577,9 +580,9 @@ t_down(void)
     st = t_store(&o);
     t_capture_begin(&cap, "down");
     t0 = t_now_ms();
-    is_int(store_model_head(st, digest, &v), -1, "down: head fails");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "down: head fails");
     for (int i = 0; i < 100; i++)
-        fails += store_model_head(st, digest, &v) == -1;
+        fails += store_model_head(st, STORE_VIA_READ, digest, &v) == STORE_ERR;
     t1 = t_now_ms();
     out = t_capture_end(&cap);
     is_int(fails, 100, "down: 100 more calls fail");
@@ -604,14 +607,14 @@ t_down(void)
     o.timeout_ms = 300;
     st = t_store(&o);
     t0 = t_now_ms();
-    is_int(store_model_head(st, digest, &v), -1, "hung: head times out");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "hung: head times out");
     t1 = t_now_ms();
     ok(t1 - t0 >= 250 && t1 - t0 < 2000, "hung: took the timeout (%lld ms)",
        (long long)(t1 - t0));
     fails = 0;
     t0 = t_now_ms();
     for (int i = 0; i < 100; i++)
-        fails += store_model_head(st, digest, &v) == -1;
+        fails += store_model_head(st, STORE_VIA_READ, digest, &v) == STORE_ERR;
     t1 = t_now_ms();
     is_int(fails, 100, "hung: 100 more calls fail");
     ok(t1 - t0 < 50, "hung: backoff: 100 calls in %lld ms (< 50)",
@@ -731,23 +734,23 @@ t_reconnect(void)
         return;
     o = t_opts(sock, "tr");
     st = t_store(&o);
-    is_int(store_model_publish(st, D1, "r", 1, &v), 0, "restart: publish");
+    is_int(store_model_publish(st, D1, "r", 1, NULL, &v), STORE_OK, "restart: publish");
 
     /* Quick restart while a context is idle: nothing is lost. */
     t_redis_stop(pid);
     pid = t_redis_start("restart", NULL, sock, sizeof(sock));
     if (!ok(pid > 0, "restart: server restarted"))
         goto out;
-    is_int(store_model_publish(st, D1, "r", 1, &v), 0,
+    is_int(store_model_publish(st, D1, "r", 1, NULL, &v), STORE_OK,
            "restart: publish on a dead idle context reconnects");
     is_int(v, 1, "restart: fresh server, version 1");
-    is_int(store_model_head(st, digest, &v), 1, "restart: head");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "restart: head");
 
     /* Down for a while: calls fail, then it comes back. */
     t_redis_stop(pid);
     pid = -1;
-    is_int(store_model_head(st, digest, &v), -1, "restart: down: head");
-    is_int(store_model_publish(st, D1, "r", 1, &v), -1,
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_ERR, "restart: down: head");
+    is_int(store_model_publish(st, D1, "r", 1, NULL, &v), STORE_ERR,
            "restart: down: publish");
     for (int i = 0; i < 5; i++) {
         t_sleep_ms(120);
@@ -763,9 +766,9 @@ t_reconnect(void)
     is_int(rc, 0, "restart: store works again after %lld ms",
            (long long)(t_now_ms() - t0));
     ok(t_now_ms() - t0 <= 5200, "restart: within the 5 s backoff cap");
-    is_int(store_model_publish(st, D2, "r2", 2, &v), 0,
+    is_int(store_model_publish(st, D2, "r2", 2, NULL, &v), STORE_OK,
            "restart: publish after the outage");
-    is_int(store_model_head(st, digest, &v), 1, "restart: head");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "restart: head");
     is_str(digest, D2, "restart: head sees it");
 out:
     store_free(st);
@@ -797,7 +800,7 @@ t_tcp(void)
     o = t_opts(list, "tt");
     st = t_store(&o);
     is_int(store_ping(st), 0, "tcp: ping over 127.0.0.1");
-    is_int(store_model_publish(st, D1, "tcp", 3, &v), 0, "tcp: publish");
+    is_int(store_model_publish(st, D1, "tcp", 3, NULL, &v), STORE_OK, "tcp: publish");
     store_free(st);
 
     snprintf(list, sizeof(list), "[::1]:%d", p);
@@ -820,7 +823,7 @@ t_tcp(void)
     snprintf(list, sizeof(list), "%s/none.sock, 127.0.0.1:%d", t_tmp, p);
     o = t_opts(list, "tt");
     st = t_store(&o);
-    is_int(store_model_head(st, digest, &v), 1, "order: falls to the 2nd");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "order: falls to the 2nd");
     is_int(v, 1, "order: version from the 2nd");
     store_free(st);
 
@@ -830,10 +833,10 @@ t_tcp(void)
     snprintf(sock, sizeof(sock), "127.0.0.1:%d", p);
     o.read_servers = sock;
     st = t_store(&o);
-    is_int(store_model_head(st, digest, &v), 1, "roles: head reads");
-    is_int(store_model_publish(st, D1, "w", 1, &v), -1,
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK, "roles: head reads");
+    is_int(store_model_publish(st, D1, "w", 1, NULL, &v), STORE_ERR,
            "roles: publish needs the write server");
-    is_int(store_model_head(st, digest, &v), 1,
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v), STORE_OK,
            "roles: write backoff does not stop reads");
     store_free(st);
     t_redis_stop(pid);
@@ -859,13 +862,13 @@ t_reader(void *arg)
     size_t len;
 
     for (int i = 0; i < T_ROUNDS; i++) {
-        if (store_model_head(c->st, digest, &v) != 1 || v < last ||
+        if (store_model_head(c->st, STORE_VIA_READ, digest, &v) != STORE_OK || v < last ||
             strcmp(digest, D1) != 0) {
             atomic_fetch_add(&c->errors, 1);
             continue;
         }
         last = v;
-        if (store_model_get(c->st, D1, &blob, &len, &gv) != 1 || gv < v) {
+        if (store_model_get(c->st, STORE_VIA_READ, D1, MODEL_MAX_BLOB, &blob, &len, &gv) != STORE_OK || gv < v) {
             atomic_fetch_add(&c->errors, 1);
             continue;
         }
@@ -889,7 +892,7 @@ t_publisher(void *arg)
 
     for (int i = 2; i <= T_PUBLISHES; i++) {
         snprintf(blob, sizeof(blob), "v=%d", i);
-        if (store_model_publish(c->st, D1, blob, strlen(blob), &v) != 0 ||
+        if (store_model_publish(c->st, D1, blob, strlen(blob), NULL, &v) != STORE_OK ||
             v != (uint64_t)i)
             atomic_fetch_add(&c->errors, 1);
     }
@@ -907,7 +910,7 @@ t_concurrency(void)
     char digest[FEAT_DIGEST_LEN + 1];
     uint64_t v;
 
-    is_int(store_model_publish(c.st, D1, "v=1", 3, &v), 0, "conc: v1");
+    is_int(store_model_publish(c.st, D1, "v=1", 3, NULL, &v), STORE_OK, "conc: v1");
     pthread_create(&pub, NULL, t_publisher, &c);
     for (int i = 0; i < T_READERS; i++)
         pthread_create(&readers[i], NULL, t_reader, &c);
@@ -917,7 +920,7 @@ t_concurrency(void)
     is_int(atomic_load(&c.errors), 0,
            "conc: %d threads x %d head+get, %d publishes: no error",
            T_READERS, T_ROUNDS, T_PUBLISHES);
-    is_int(store_model_head(c.st, digest, &v), 1, "conc: head");
+    is_int(store_model_head(c.st, STORE_VIA_READ, digest, &v), STORE_OK, "conc: head");
     is_int(v, T_PUBLISHES, "conc: final version");
     store_free(c.st);
 }

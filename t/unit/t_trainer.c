@@ -305,6 +305,32 @@ t_push(struct store *st, struct t_gen *g, const struct t_mix *mix,
     return rc;
 }
 
+/* t_fetch - every stored record of a class, oldest first */
+static int
+t_fetch(struct store *st, int spam, struct store_blob **b, size_t *n)
+{
+    size_t refused;
+
+    return store_examples_fetch(st, spam, 100000000, EXAMPLE_MAX_BLOB, b, n,
+                                &refused);
+}
+
+/* t_due - trainer_due(), not forced, with the counts through pointers */
+static enum trainer_outcome
+t_due(struct store *st, const struct cfg *c, long *ns, long *nh, long *nn)
+{
+    struct trainer_report rep;
+    struct trainer_live live;
+    enum trainer_outcome o;
+
+    memset(&rep, 0, sizeof(rep));
+    o = trainer_due(st, c, 0, &rep, &live);
+    *ns = rep.nspam;
+    *nh = rep.nham;
+    *nn = rep.nnew;
+    return o;
+}
+
 /* t_live - the published model's meta, version and digest through
  * watch_poll_once(); 0, or -1 when none loads */
 static int
@@ -313,7 +339,7 @@ t_live(struct store *st, struct model_meta *meta, uint64_t *version,
 {
     struct model *m;
 
-    if (watch_poll_once(st, NULL, &m) != 1)
+    if (watch_poll_once(st, STORE_VIA_READ, NULL, &m) != WATCH_LOADED)
         return -1;
     if (meta != NULL)
         *meta = *model_meta(m);
@@ -338,7 +364,7 @@ t_score_blind(struct store *st, struct t_gen *g, const struct t_mix *mix)
     double p[2] = { -1, -2 };
     int rc = 1;
 
-    if (watch_poll_once(st, NULL, &m) != 1)
+    if (watch_poll_once(st, STORE_VIA_READ, NULL, &m) != WATCH_LOADED)
         return -1;
     ni = model_ninputs(m);
     x = xcalloc(ni, sizeof(*x));
@@ -372,7 +398,7 @@ t_report(const char *what, int rc, const struct trainer_report *rep)
  */
 
 /* t_records - fetch one class; 1 when it holds exactly want[0..n),
- * newest first, byte for byte */
+ * want[] newest first (the fetch gives them oldest first), byte for byte */
 static int
 t_records(struct store *st, int spam, void *const *want,
           const size_t *wantlen, size_t n)
@@ -381,17 +407,17 @@ t_records(struct store *st, int spam, void *const *want,
     size_t got;
     int same;
 
-    if (store_examples_fetch(st, spam, &b, &got) != 0)
+    if (t_fetch(st, spam, &b, &got) != 0)
         return 0;
     same = got == n;
-    for (size_t i = 0; same && i < n; i++)
-        same = b[i].len == wantlen[i] &&
-               memcmp(b[i].data, want[i], wantlen[i]) == 0;
+    for (size_t i = 0; same && i < n; i++) /* fetched oldest first */
+        same = b[n - 1 - i].len == wantlen[i] &&
+               memcmp(b[n - 1 - i].data, want[i], wantlen[i]) == 0;
     store_blobs_free(b, got);
     return same;
 }
 
-/* t_cap_check - the capped list: its length and records, newest first */
+/* t_cap_check - the capped list: its length and records, oldest first */
 static void
 t_cap_check(struct store *st, const char *key, int newest, int oldest,
             const char *label)
@@ -404,21 +430,21 @@ t_cap_check(struct store *st, const char *key, int newest, int oldest,
     snprintf(want_new, sizeof(want_new), "r%03d", newest);
     snprintf(want_old, sizeof(want_old), "r%03d", oldest);
     is_int(t_raw_int("LLEN", key), newest - oldest + 1, "%s: LLEN", label);
-    if (store_examples_fetch(st, 1, &b, &n) != 0) {
+    if (t_fetch(st, 1, &b, &n) != 0) {
         ok(0, "%s: fetch", label);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         char want[16];
 
-        snprintf(want, sizeof(want), "r%03d", newest - (int)i);
+        snprintf(want, sizeof(want), "r%03d", oldest + (int)i);
         in_order &= b[i].len == strlen(want) &&
                     memcmp(b[i].data, want, b[i].len) == 0;
     }
-    ok(n > 0 && in_order && b[0].len == 4 &&
-           memcmp(b[0].data, want_new, 4) == 0 && b[n - 1].len == 4 &&
-           memcmp(b[n - 1].data, want_old, 4) == 0,
-       "%s: %s newest ... %s oldest, in order", label, want_new, want_old);
+    ok(n > 0 && in_order && b[n - 1].len == 4 &&
+           memcmp(b[n - 1].data, want_new, 4) == 0 && b[0].len == 4 &&
+           memcmp(b[0].data, want_old, 4) == 0,
+       "%s: %s oldest ... %s newest, in order", label, want_old, want_new);
     store_blobs_free(b, n);
 }
 
@@ -451,11 +477,11 @@ t_case_store(void)
     want[0] = b[2], want[1] = b[1], want[2] = b[0];
     wantlen[0] = len[2], wantlen[1] = len[1], wantlen[2] = len[0];
     ok(t_records(st, 1, want, wantlen, 3),
-       "store: spam fetched newest first, bytes identical");
+       "store: spam fetched oldest first, bytes identical");
     want[0] = b[4], want[1] = b[3];
     wantlen[0] = len[4], wantlen[1] = len[3];
     ok(t_records(st, 0, want, wantlen, 2),
-       "store: ham fetched newest first, bytes identical");
+       "store: ham fetched oldest first, bytes identical");
     is_int(store_example_counts(st, &ns, &nh, &nn), 0, "store: counts");
     ok(ns == 3 && nh == 2 && nn == 5, "store: 3 spam, 2 ham, 5 new (%ld "
        "%ld %ld)", ns, nh, nn);
@@ -484,11 +510,11 @@ t_case_store(void)
         want[0] = b[4], want[1] = b[2], want[2] = b[0];
         wantlen[0] = len[4], wantlen[1] = len[2], wantlen[2] = len[0];
         ok(t_records(sb, 1, want, wantlen, 3),
-           "batch: spam 0, 2, 4 fetched newest first, bytes identical");
+           "batch: spam 0, 2, 4 fetched oldest first, bytes identical");
         want[0] = b[3], want[1] = b[1];
         wantlen[0] = len[3], wantlen[1] = len[1];
         ok(t_records(sb, 0, want, wantlen, 2),
-           "batch: ham 1, 3 fetched newest first");
+           "batch: ham 1, 3 fetched oldest first");
         rc = store_example_counts(sb, &ns, &nh, &nn);
         ok(rc == 0 && ns == 3 && nh == 2 && nn == 5,
            "batch: 3 spam, 2 ham, 5 new (%ld %ld %ld)", ns, nh, nn);
@@ -557,7 +583,7 @@ t_case_store(void)
     is_int(store_examples_delete(cap), 0, "delete");
     rc = store_example_counts(cap, &ns, &nh, &nn);
     ok(rc == 0 && ns == 0 && nh == 0 && nn == 0, "delete: counts 0 0 0");
-    ok(store_examples_fetch(cap, 1, &out, &n) == 0 && n == 0,
+    ok(t_fetch(cap, 1, &out, &n) == 0 && n == 0,
        "delete: nothing to fetch");
     store_blobs_free(out, n);
     t_key(key, sizeof(key), "t-cap", "ex:new");
@@ -589,7 +615,7 @@ t_publish_dummy(struct store *st)
 
     if (m != NULL && model_to_blob(m, &blob, &len, err, sizeof(err)) == 0) {
         rc = store_model_publish(st, feat_profile_digest(model_profile(m)),
-                                 blob, len, &v);
+                                 blob, len, NULL, &v);
         free(blob);
     }
     model_release(m);
@@ -608,30 +634,30 @@ t_case_due(void)
     struct trainer_report rep;
     long ns, nh, nn;
 
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0, "due: empty: 0");
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE, "due: empty: 0");
     t_push(st, &g, &mix, 4, 5);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE,
            "due: spam at min_class-1: 0");
     ok(ns == 4 && nh == 5 && nn == 9, "due: counts through the pointers");
     is_int(trainer_run(st, c, 0, "t-due", &rep), 0, "due: run not forced");
     ok(!rep.trained && strncmp(rep.reason, "not due", 7) == 0,
        "due: not trained: %s", rep.reason);
     t_push(st, &g, &mix, 1, 0);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 1,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_DUE,
            "due: no model, both classes at min_class: 1");
     is_int(t_publish_dummy(st), 0, "due: a model is published");
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE,
            "due: model, 10 new < threshold 20: 0");
     t_push(st, &g, &mix, 5, 4);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE,
            "due: model, 19 new = threshold-1: 0");
     t_push(st, &g, &mix, 0, 1);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 1,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_DUE,
            "due: model, 20 new = threshold: 1");
     is_int(nn, 20, "due: 20 new");
     if (store_new_consume(st, 20) != 0)
         ok(0, "due: consume");
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0, "due: consumed: 0");
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE, "due: consumed: 0");
     store_free(st);
     cfg_release(c);
 
@@ -639,10 +665,10 @@ t_case_due(void)
     c = t_cfg("due2", t_sock, "t-due2", "min_class = 5\nthreshold = 20\n");
     st = t_store(c);
     t_push(st, &g, &mix, 5, 4);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 0,
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_NOT_DUE,
            "due: ham at min_class-1: 0");
     t_push(st, &g, &mix, 0, 1);
-    is_int(trainer_due(st, c, &ns, &nh, &nn), 1, "due: ham at min_class: 1");
+    is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_DUE, "due: ham at min_class: 1");
     store_free(st);
     cfg_release(c);
 
@@ -663,7 +689,7 @@ t_case_due(void)
         snprintf(path, sizeof(path), "%s/nothing.sock", t_tmp);
         c = t_cfg("due4", path, "t-due4", "");
         st = t_store(c);
-        is_int(trainer_due(st, c, &ns, &nh, &nn), -1, "due: no Redis: -1");
+        is_int(t_due(st, c, &ns, &nh, &nn), TRAINER_REDIS, "due: no Redis: -1");
         is_int(trainer_run(st, c, 1, "t-due4", &rep), -1,
                "run: no Redis: -1");
         ok(strstr(rep.reason, "unreachable") != NULL, "run: %s",
@@ -684,43 +710,43 @@ t_case_lock(void)
     int64_t t0;
 
     t_key(key, sizeof(key), "t-lock", "train:lock");
-    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), 0,
+    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), STORE_ABSENT,
            "lock: free at first");
-    is_int(store_lock_acquire(st, "A", 5000), 1, "lock: A acquires");
-    is_int(store_lock_acquire(st, "B", 5000), 0, "lock: B cannot");
-    is_int(store_lock_acquire(st, "A", 5000), 0,
+    is_int(store_lock_acquire(st, "A", 5000), STORE_OK, "lock: A acquires");
+    is_int(store_lock_acquire(st, "B", 5000), STORE_NOT_OURS, "lock: B cannot");
+    is_int(store_lock_acquire(st, "A", 5000), STORE_NOT_OURS,
            "lock: nor A again (not reentrant)");
-    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), 1,
+    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), STORE_OK,
            "lock: held");
     is_str(owner, "A", "lock: owner A");
     ok(ttl > 0 && ttl <= 5000, "lock: ttl %ld in (0, 5000]", ttl);
-    is_int(store_lock_renew(st, "A", 20000), 1, "lock: A renews");
+    is_int(store_lock_renew(st, "A", 20000), STORE_OK, "lock: A renews");
     ok(t_raw_int("PTTL", key) > 15000, "lock: renewal extended the ttl");
-    is_int(store_lock_renew(st, "B", 60000), 0, "lock: B cannot renew");
+    is_int(store_lock_renew(st, "B", 60000), STORE_NOT_OURS, "lock: B cannot renew");
     ok(t_raw_int("PTTL", key) <= 20000, "lock: B's renewal changed nothing");
-    is_int(store_lock_release(st, "B"), 0, "lock: B cannot release");
-    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), 1,
+    is_int(store_lock_release(st, "B"), STORE_NOT_OURS, "lock: B cannot release");
+    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), STORE_OK,
            "lock: still held");
     is_str(owner, "A", "lock: still A's");
-    is_int(store_lock_release(st, "A"), 1, "lock: A releases");
-    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), 0,
+    is_int(store_lock_release(st, "A"), STORE_OK, "lock: A releases");
+    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), STORE_ABSENT,
            "lock: free");
-    is_int(store_lock_release(st, "A"), 0, "lock: releasing twice: 0");
-    is_int(store_lock_renew(st, "A", 1000), 0,
+    is_int(store_lock_release(st, "A"), STORE_NOT_OURS, "lock: releasing twice: 0");
+    is_int(store_lock_renew(st, "A", 1000), STORE_NOT_OURS,
            "lock: renewing a free lock: 0");
     is_int(t_raw_int("EXISTS", key), 0, "lock: renewal did not create it");
 
     /* An owner that died: the lock expires on its own. */
-    is_int(store_lock_acquire(st, "dead", 300), 1, "lock: dead acquires "
+    is_int(store_lock_acquire(st, "dead", 300), STORE_OK, "lock: dead acquires "
            "for 300 ms");
     t0 = t_now_ms();
-    is_int(store_lock_acquire(st, "B", 5000), 0, "lock: B waits");
+    is_int(store_lock_acquire(st, "B", 5000), STORE_NOT_OURS, "lock: B waits");
     t_sleep_ms(400 - (long)(t_now_ms() - t0));
-    is_int(store_lock_acquire(st, "B", 5000), 1,
+    is_int(store_lock_acquire(st, "B", 5000), STORE_OK,
            "lock: after 400 ms B acquires");
-    is_int(store_lock_release(st, "dead"), 0,
+    is_int(store_lock_release(st, "dead"), STORE_NOT_OURS,
            "lock: the dead owner cannot release B's lock");
-    is_int(store_lock_release(st, "B"), 1, "lock: B releases");
+    is_int(store_lock_release(st, "B"), STORE_OK, "lock: B releases");
     store_free(st);
     cfg_release(c);
 }
@@ -787,9 +813,9 @@ t_case_race(void)
            strstr(r[lost].rep.reason, r[won].token) != NULL,
        "race: the other was locked out by the winner: %s",
        r[lost].rep.reason);
-    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), 0,
+    is_int(store_lock_owner(st, owner, sizeof(owner), &ttl), STORE_ABSENT,
            "race: the lock is free afterwards");
-    ok(store_train_outcome_get(st, last, sizeof(last)) == 1 &&
+    ok(store_train_outcome_get(st, last, sizeof(last)) == STORE_OK &&
            strstr(last, r[won].token) != NULL &&
            strstr(last, "published") != NULL,
        "race: train:last names the winner: %s", last);
@@ -825,7 +851,7 @@ t_case_guard(void)
     ok(rc == 0 && rep.published, "guard: a well-trained model published");
     ok(rep.auc_new > 0.85, "guard: its held-back AUC %.4f > 0.85",
        rep.auc_new);
-    is_int(store_model_head(st, digest, &v1), 1, "guard: head");
+    is_int(store_model_head(st, STORE_VIA_READ, digest, &v1), STORE_OK, "guard: head");
     rc = trainer_run(st, bad, 1, "t-guard", &rep);
     t_report("guard: barely trained", rc, &rep);
     ok(rc == 0 && rep.trained && rep.fresh,
@@ -837,8 +863,8 @@ t_case_guard(void)
        rep.auc_new);
     ok(!rep.published && strncmp(rep.reason, "not published", 13) == 0,
        "guard: not published: %s", rep.reason);
-    rc = store_model_head(st, d2, &v2);
-    ok(rc == 1 && v2 == v1 && strcmp(d2, digest) == 0,
+    rc = store_model_head(st, STORE_VIA_READ, d2, &v2);
+    ok(rc == STORE_OK && v2 == v1 && strcmp(d2, digest) == 0,
        "guard: the live version is unchanged (%s.%llu)", d2,
        (unsigned long long)v2);
     store_free(st);
@@ -860,7 +886,7 @@ t_case_guard(void)
     ok(strncmp(rep.reason, "not published", 13) == 0 &&
            strstr(rep.reason, "same class") != NULL,
        "degenerate: reason: %s", rep.reason);
-    is_int(store_model_head(st, d2, &v2), 0, "degenerate: no model live");
+    is_int(store_model_head(st, STORE_VIA_READ, d2, &v2), STORE_ABSENT, "degenerate: no model live");
     store_free(st);
     cfg_release(good);
 }
@@ -955,8 +981,8 @@ t_case_profile(void)
     is_int(t_raw_int("PTTL", key2), -1, "profile: the new one does not");
 
     /* Publishing the old profile again takes its expiry away. */
-    ok(store_model_get(st, d1, &blob, &len, &v) == 1 &&
-           store_model_publish(st, d1, blob, len, &v) == 0,
+    ok(store_model_get(st, STORE_VIA_READ, d1, MODEL_MAX_BLOB, &blob, &len, &v) == STORE_OK &&
+           store_model_publish(st, d1, blob, len, NULL, &v) == STORE_OK,
        "profile: the old model published again");
     free(blob);
     is_int(t_raw_int("PTTL", key1), -1, "profile: publish PERSISTs");
@@ -985,7 +1011,7 @@ t_pusher_main(void *arg)
     long ttl;
 
     while (!atomic_load(&p->done)) {
-        if (store_lock_owner(st, owner, sizeof(owner), &ttl) == 1 &&
+        if (store_lock_owner(st, owner, sizeof(owner), &ttl) == STORE_OK &&
             strcmp(owner, p->token) == 0) {
             p->during = 1;
             break;
@@ -1094,11 +1120,11 @@ t_case_stolen(void)
        "stolen: trained but not published");
     ok(strstr(rep.reason, "lock") != NULL, "stolen: reason: %s",
        rep.reason);
-    is_int(store_model_head(st, d, &v), 0, "stolen: no model live");
-    ok(store_lock_owner(st, owner, sizeof(owner), &ttl) == 1 &&
+    is_int(store_model_head(st, STORE_VIA_READ, d, &v), STORE_ABSENT, "stolen: no model live");
+    ok(store_lock_owner(st, owner, sizeof(owner), &ttl) == STORE_OK &&
            strcmp(owner, "thief") == 0,
        "stolen: the victim left the thief's lock alone");
-    is_int(store_lock_release(st, "thief"), 1, "stolen: thief releases");
+    is_int(store_lock_release(st, "thief"), STORE_OK, "stolen: thief releases");
     store_free(st);
     cfg_release(c);
 }
@@ -1122,14 +1148,15 @@ t_case_bad_records(void)
 
     if (t_push(st, &g, &mix, 30, 30) != 0)
         ok(0, "bad records: push");
-    if (store_example_push(st, 1, "garbage", 7, 1000) != 0)
-        ok(0, "bad records: push garbage");
-    /* The newest spam record is a ham example: it decodes but is not
-     * spam, and it is the first one the trainer skips. */
+    /* The oldest bad spam record is a ham example: it decodes but is not
+     * spam, and it is the first one the trainer (reading oldest first)
+     * skips. */
     blob = t_blob(&g, &mix, 0, &len);
     if (store_example_push(st, 1, blob, len, 1000) != 0)
         ok(0, "bad records: push ham into spam");
     free(blob);
+    if (store_example_push(st, 1, "garbage", 7, 1000) != 0)
+        ok(0, "bad records: push garbage");
     t_capture_begin(&cap, "bad");
     rc = trainer_run(st, c, 1, "t-bad", &rep);
     log = t_capture_end(&cap);
@@ -1315,7 +1342,7 @@ t_case_batch(void)
             struct store_blob *out;
             size_t n;
 
-            if (store_examples_fetch(st, spam, &out, &n) != 0)
+            if (t_fetch(st, spam, &out, &n) != 0)
                 continue;
             for (size_t i = 0; i < n; i++) {
                 struct example ex;

@@ -113,6 +113,28 @@ static const struct long_case dur_cases[] = {
     { "99999999999999999999s", 0, LONG_MAX, 0, 0 },
 };
 
+static const struct long_case size_cases[] = {
+    { "512M", 0, LONG_MAX, 1, 512L << 20 },
+    { "512MiB", 0, LONG_MAX, 1, 512L << 20 },
+    { "512MB", 0, LONG_MAX, 1, 512L << 20 },
+    { "64k", 0, LONG_MAX, 1, 64L << 10 },
+    { "2g", 0, LONG_MAX, 1, 2L << 30 },
+    { "1T", 0, LONG_MAX, 1, 1L << 40 },
+    { "4096", 0, LONG_MAX, 1, 4096 },     /* bare number: bytes */
+    { " 1G ", 0, LONG_MAX, 1, 1L << 30 },
+    { "1 G", 0, LONG_MAX, 0, 0 },
+    { "1P", 0, LONG_MAX, 0, 0 },
+    { "1.5G", 0, LONG_MAX, 0, 0 },
+    { "-1M", -10, LONG_MAX, 0, 0 },
+    { "M", 0, LONG_MAX, 0, 0 },
+    { "1Mi", 0, LONG_MAX, 0, 0 },
+    { "32M", 32L << 20, 1L << 40, 1, 32L << 20 },     /* min */
+    { "32767K", 32L << 20, 1L << 40, 0, 0 },          /* min - 1K */
+    { "1024G", 32L << 20, 1L << 40, 1, 1L << 40 },    /* max */
+    { "1099511627777", 32L << 20, 1L << 40, 0, 0 },   /* max + 1 */
+    { "9007199254740992T", 0, LONG_MAX, 0, 0 },       /* overflows */
+};
+
 static const struct {
     const char *in;
     int ok, want;
@@ -263,6 +285,8 @@ main(void)
                 sizeof(octal_cases) / sizeof(octal_cases[0]));
     check_longs("duration", util_parse_duration_ms, dur_cases,
                 sizeof(dur_cases) / sizeof(dur_cases[0]));
+    check_longs("size", util_parse_size, size_cases,
+                sizeof(size_cases) / sizeof(size_cases[0]));
     check_doubles();
     check_bools();
     check_trim();
