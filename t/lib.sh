@@ -15,6 +15,23 @@
 #   nm_track_dir DIR    have nm_cleanup remove DIR too (outside t/tmp)
 #   nm_wait_for CMD N   run CMD every 0.1 s until it succeeds, at most N
 #                       times; returns its last status
+#   nm_log_lines FILE   how many lines FILE has now (0 when missing): the
+#                       AFTER of the waits below, taken before the cause
+#   nm_wait_log FILE PATTERN [TENTHS]
+#                       wait until a line of FILE matches PATTERN (grep's
+#                       basic regular expression), at most TENTHS x 0.1 s
+#                       (100); 0 when it did, 1 when the time ran out
+#   nm_wait_log_count FILE PATTERN N [TENTHS]
+#                       the same until N lines match
+#   nm_wait_log_after FILE AFTER PATTERN [TENTHS]
+#                       the same for a matching line after the first AFTER
+#                       lines: the next occurrence, not an old one
+#   nm_wait_sig PID SIG THREAD [TENTHS]
+#                       wait until process PID took the signal SIG (a name:
+#                       USR1) sent to it and its thread THREAD (a comm, as
+#                       pthread_setname_np set it) waits in sigwait again:
+#                       the handling is over (Linux /proc; for a daemon
+#                       whose log goes to syslog)
 #   nm_cleanup          kill what was started, remove the tmp dirs (runs
 #                       at exit; NM_KEEP_TMP=1 keeps the dirs)
 #   nm_need_cmd CMD...  "1..0 # SKIP CMD missing" and exit 77 unless every
@@ -69,6 +86,86 @@ nm_wait_for() {
         nm_sleep_tenth
     done
     return 0
+}
+
+# nm_log_lines FILE - the line count of FILE, 0 when it does not exist
+nm_log_lines() {
+    if [ -f "$1" ]; then
+        wc -l < "$1" | tr -d ' '
+    else
+        echo 0
+    fi
+}
+
+# nm_log_count FILE AFTER PATTERN - lines after the first AFTER that match
+nm_log_count() {
+    [ -f "$1" ] || { echo 0; return; }
+    tail -n +"$(($2 + 1))" "$1" | grep -c -e "$3"
+}
+
+# nm_wait_log FILE PATTERN [TENTHS] - a line of FILE matches PATTERN
+nm_wait_log() {
+    nm_wait_log_count "$1" "$2" 1 "${3:-100}"
+}
+
+# nm_wait_log_count FILE PATTERN N [TENTHS] - N lines match
+nm_wait_log_count() {
+    _nm_w=0
+    while [ "$(nm_log_count "$1" 0 "$2")" -lt "$3" ]; do
+        _nm_w=$((_nm_w + 1))
+        [ "$_nm_w" -ge "${4:-100}" ] && return 1
+        nm_sleep_tenth
+    done
+    return 0
+}
+
+# nm_wait_log_after FILE AFTER PATTERN [TENTHS] - one more line matches
+nm_wait_log_after() {
+    _nm_w=0
+    while [ "$(nm_log_count "$1" "$2" "$3")" -lt 1 ]; do
+        _nm_w=$((_nm_w + 1))
+        [ "$_nm_w" -ge "${4:-100}" ] && return 1
+        nm_sleep_tenth
+    done
+    return 0
+}
+
+# nm_sig_pending PID NUM - tell whether signal NUM waits in PID's shared
+# pending set (ShdPnd: a kill(2) to the process lands there until a
+# thread takes it)
+nm_sig_pending() {
+    _nm_m=$(sed -n 's/^ShdPnd:[[:space:]]*//p' "/proc/$1/status" \
+        2>/dev/null) || return 1
+    [ -n "$_nm_m" ] || return 1
+    # the mask is 16 hex digits; bit NUM-1 is signal NUM
+    _nm_h=$(printf '%s' "$_nm_m" | cut -c$((16 - ($2 - 1) / 4)))
+    [ $((0x$_nm_h >> (($2 - 1) % 4) & 1)) -eq 1 ]
+}
+
+# nm_in_sigwait PID THREAD - tell whether PID's thread THREAD sleeps in
+# sigwait (its wchan is the kernel's do_sigtimedwait)
+nm_in_sigwait() {
+    for _nm_t in /proc/"$1"/task/*; do
+        [ "$(cat "$_nm_t/comm" 2>/dev/null)" = "$2" ] || continue
+        case $(cat "$_nm_t/wchan" 2>/dev/null) in
+        *sigtimedwait*) return 0 ;;
+        esac
+    done
+    return 1
+}
+
+# nm_wait_sig PID SIG THREAD [TENTHS] - PID handled the signal SIG: it is
+# no longer pending and THREAD waits for the next one. Read in that order:
+# taken before the first look, waiting again at the second, so handled.
+nm_wait_sig() {
+    _nm_n=1
+    while [ $_nm_n -lt 65 ] && [ "$(kill -l $_nm_n 2>/dev/null)" != "$2" ]
+    do
+        _nm_n=$((_nm_n + 1))
+    done
+    [ $_nm_n -lt 65 ] || return 1
+    nm_wait_for "kill -0 $1 && ! nm_sig_pending $1 $_nm_n &&
+        nm_in_sigwait $1 '$3'" "${4:-100}"
 }
 
 # nm_sleep_tenth - sleep 0.1 s where sleep takes fractions, else 1 s

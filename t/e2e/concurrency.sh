@@ -65,12 +65,19 @@ t_ok $? "the daemon scores with the trained model $id"
 
 # Run 1, while the model is republished three times (versions 2..4):
 # the daemon swaps it under load; the weights are the same, so p is too.
-before=$(wc -l < "$dir/daemon.log")
+# The first import waits for run 1's first message in the daemon's log,
+# each next one for the daemon to load the version before, so no version
+# is skipped by a watch interval that saw two imports.
+log=$dir/daemon.log
+before=$(nm_log_lines "$log")
 nm_replay run1 -j $CONNS -n $TOTAL "$dir/msg" &
 rpid=$!
+nm_wait_log_after "$log" "$before" ': milter: ' 100 ||
+    echo "# run1's messages did not reach the daemon within 10 s"
 for v in 2 3 4; do
-    sleep 0.2
     "$NM_CTL" -c "$ini" import "$dir/model.blob" > /dev/null
+    nm_wait_log_after "$log" "$before" "watch: loaded model $digest[.]$v" 50 ||
+        echo "# the daemon did not load $digest.$v within 5 s"
 done
 wait $rpid
 rc_run1=$?

@@ -94,7 +94,11 @@ printf '[milter]\nsokcet = x\n' > "$dir/broken.ini"
 cp "$dir/nm.ini" "$dir/nm.ini.good"
 cp "$dir/broken.ini" "$dir/nm.ini"
 kill -USR1 "$pid"
-sleep 0.5
+# Detached, the daemon logs to syslog only, so its "reload of ... failed"
+# line is out of reach: wait until its signal thread took the signal and
+# sits in sigwait again, i.e. the reload attempt is over.
+nm_wait_sig "$pid" USR1 nm-signal 50 ||
+    echo "# the daemon did not finish handling SIGUSR1"
 "$replay" -s "unix:$dir/nm.sock" -H X-Reloaded "$sample" 2> /dev/null |
     grep -q 'upstream=rspamd'
 t_ok $? "SIGUSR1 with a broken file keeps the running configuration"

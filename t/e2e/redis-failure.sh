@@ -44,6 +44,20 @@ rejected() {
 cli() {
     "$REDIS_CLI" -s "$NM_REDIS_SOCK" "$@"
 }
+# hgets - the HGET calls Redis has served: the watcher's head check does
+# one each poll (GET current, HGET its version); no other client here
+# sends HGET once the model is in place
+hgets() {
+    cli info commandstats | tr -d '\r' |
+        sed -n 's/^cmdstat_hget:calls=\([0-9]*\),.*/\1/p' | grep . || echo 0
+}
+# redis_conns - the sockets bound to Redis's path (Linux /proc/net/unix):
+# its listener, the connections it accepted and those queued for accept.
+# While Redis is stopped the count grows by one for each connection the
+# daemon opens, and it opens one only after a command failed (timed out)
+redis_conns() {
+    grep -c " $NM_REDIS_SOCK\$" /proc/net/unix
+}
 
 # A model: 40 + 40 synthetic messages, learnt and trained, exported.
 nm_synth "$dir/msg" 40
@@ -123,11 +137,14 @@ t_ok $? "redis back but empty: the model in memory still scores" ||
 # keep Redis stopped across several [redis] timeouts (500 ms): the
 # watcher's GET every 200 ms must time out. (Its "timed out" line is not
 # asserted: store failures are logged once a minute, and the outage above
-# may have used that minute.)
+# may have used that minute.) Between two rounds the test waits for the
+# daemon's next connection to the stopped Redis: each one follows a
+# timeout, so every round meets the daemon in a later failure.
 nm_wait_for "[ \$(cli info clients | tr -d '\r' |
     sed -n 's/^connected_clients://p') -ge 3 ]" 150
 t_ok $? "the daemon is connected to the new redis (watcher and writer)"
 kill -STOP "$NM_REDIS_PID"
+conns=$(redis_conns)
 hung_max=0 rounds=0
 for i in 1 2 3 4; do
     nm_replay hung$i -j 5 -n 50 "$dir/msg"
@@ -137,12 +154,15 @@ for i in 1 2 3 4; do
     rounds=$i
     hung_max=$(awk -v a="$hung_max" -v b="$(nm_replay_stat hung$i max_ms)" \
         'BEGIN { print (b > a ? b : a) }')
-    sleep 0.4
+    [ $i -lt 4 ] || break
+    nm_wait_for "[ \$(redis_conns) -ge $((conns + i)) ]" 100 ||
+        echo "# no reconnect $i to the stopped redis within 10 s"
 done
-[ $rounds -eq 4 ] &&
+reconnects=$(($(redis_conns) - conns))
+[ $rounds -eq 4 ] && [ $reconnects -ge 3 ] &&
     awk -v m="$hung_max" 'BEGIN { exit !(m >= 0 && m < 2000) }'
-t_ok $? "redis hung 2 s: 4 x 50 answered and scored, slowest $hung_max ms" ||
-    show hung$i
+t_ok $? "redis hung ($reconnects timed-out reconnects): 4 x 50 answered and \
+scored, slowest $hung_max ms" || show hung$i
 kill -CONT "$NM_REDIS_PID"
 
 # 3. A corrupt blob under a new version is rejected; the old model stays.
@@ -182,8 +202,11 @@ answered truncated 80 &&
 t_ok $? "after the truncated blob: 80 answered, all scored by $digest.2" ||
     show truncated
 
-# The bad version is fetched once, not every interval.
-sleep 1
+# The bad version is fetched once, not every interval: five more polls
+# of the watcher (Redis counts their HGETs) fetch nothing.
+polls=$(hgets)
+nm_wait_for "[ \$(hgets) -ge $((polls + 5)) ]" 50 ||
+    echo "# the watcher did not poll 5 times within 5 s"
 [ "$(rejected)" -eq 2 ]
 t_ok $? "each bad version is rejected once ($(rejected) lines)"
 

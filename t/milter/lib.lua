@@ -33,13 +33,14 @@ function M.run(plan, body)
 end
 
 -- connect to the daemon under test (its socket is in NM_SOCKET) and
--- start a message up to the headers
+-- start a message up to the headers; the queue id is qid, else NM_QID
+-- (the script's name: all.sh sets it), else TESTQID
 function M.begin(qid)
   local conn = mt.connect(os.getenv("NM_SOCKET"), 40, 0.25)
   assert(conn, "mt.connect failed")
   assert(mt.conninfo(conn, "client.example.org", "192.0.2.10") == nil,
          "conninfo failed")
-  mt.macro(conn, SMFIC_MAIL, "i", qid or "TESTQID")
+  mt.macro(conn, SMFIC_MAIL, "i", qid or os.getenv("NM_QID") or "TESTQID")
   assert(mt.mailfrom(conn, "sender@example.org") == nil, "mailfrom failed")
   if not mt.test_option(conn, SMFIP_NORCPT) then
     assert(mt.rcptto(conn, "user@example.net") == nil, "rcptto failed")
