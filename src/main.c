@@ -31,6 +31,7 @@
 #include "milter.h"
 #include "model.h"
 #include "queue.h"
+#include "store.h"
 #include "trainer.h"
 #include "watch.h"
 
@@ -99,10 +100,20 @@ main_args(int argc, char **argv, struct main_opts *o)
         main_usage(EX_USAGE);
 }
 
-/* main_check_ids - the user and group named in c exist; 0 or -1 */
+/* main_check_ids - the user and group named in c exist, and the [redis]
+ * servers make a store (what store_new() refuses, -t must refuse too);
+ * 0 or -1 */
 static int
 main_check_ids(const struct cfg *c, char *err, size_t errlen)
 {
+    char why[512];
+    struct store *st = store_new_cfg(c, why, sizeof(why));
+
+    if (st == NULL) {
+        snprintf(err, errlen, "%s: [redis]: %s\n", c->path, why);
+        return -1;
+    }
+    store_free(st);
     if (c->user[0] != '\0' && getpwnam(c->user) == NULL) {
         snprintf(err, errlen, "%s: [milter] user: no such user: %s\n",
                  c->path, c->user);

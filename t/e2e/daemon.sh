@@ -12,7 +12,7 @@ sample="$top_srcdir/contrib/samples/rspamd-spam.eml"
 dir=$(nm_tmpdir daemon)
 chmod 755 "$dir"
 
-echo "1..14"
+echo "1..15"
 "$daemon" -V | grep -q '^neural-milter [0-9]'
 t_ok $? "-V prints the version"
 
@@ -29,6 +29,10 @@ sed 's/^/# /' "$dir/t.out"
 "$daemon" -t -c "$dir/missing.ini" > "$dir/t.out" 2>&1
 [ $? = 1 ] && grep -q "missing.ini:0: " "$dir/t.out"
 t_ok $? "-t on a missing file exits 1 and says so"
+printf '[redis]\nservers = ./redis.sock\n' > "$dir/relative.ini"
+"$daemon" -t -c "$dir/relative.ini" > "$dir/t.out" 2>&1
+[ $? = 1 ] && grep -q "relative.ini: \[redis\]: .*./redis.sock" "$dir/t.out"
+t_ok $? "-t refuses a relative Redis socket path as the daemon would"
 
 # A stale socket, as a crash leaves it, is removed at start.
 "$daemon" -f -c "$dir/good.ini" 2> /dev/null &
