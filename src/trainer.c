@@ -227,7 +227,7 @@ void
 trainer_record(struct store *st, const char *token,
                const struct trainer_report *rep)
 {
-    char line[768], when[32];
+    char line[768], when[32], peak[64];
     time_t now = time(NULL);
     struct tm tm;
 
@@ -242,11 +242,25 @@ trainer_record(struct store *st, const char *token,
              trainer_outcome_name(rep->outcome));
     if (store_train_outcome_set(st, line) != 0)
         log_warnx("trainer: cannot record the outcome in Redis");
+    peak[0] = '\0';
+    if (rep->peak_kib > 0)
+        snprintf(peak, sizeof(peak), "; peak %ld MiB in the training "
+                 "process", (rep->peak_kib + 1023) / 1024);
     log_info("trainer: %s; model=%s; held-back AUC new %.4f, live %.4f; "
-             "%ld spam + %ld ham stored; %zu symbols; %.1f s; outcome=%s",
+             "%ld spam + %ld ham stored; %zu symbols; %.1f s%s; outcome=%s",
              rep->reason, rep->model_id[0] ? rep->model_id : "none",
              rep->auc_new, rep->auc_old, rep->nspam, rep->nham, rep->nsym,
-             rep->seconds, trainer_outcome_name(rep->outcome));
+             rep->seconds, peak, trainer_outcome_name(rep->outcome));
+}
+
+/* trainer_judged - the examples were judged: a network trained on them
+ * was published or found wanting. After the others (the lock lost, the
+ * live model changed, a failure) the same examples are worth a try. */
+static int
+trainer_judged(enum trainer_outcome o)
+{
+    return o == TRAINER_PUBLISHED || o == TRAINER_NOT_BETTER ||
+           o == TRAINER_DEGENERATE;
 }
 
 /* trainer_finish - after a training with the lock held: the counter,
@@ -257,7 +271,7 @@ trainer_finish(struct store *st, const char *token,
 {
     /* The new examples counted at the start are used up; those that
      * arrived while training count towards the next run. */
-    if (rep->trained && store_new_consume(st, rep->nnew) != 0)
+    if (trainer_judged(rep->outcome) && store_new_consume(st, rep->nnew) != 0)
         log_warnx("trainer: cannot reset the new-example counter");
     trainer_record(st, token, rep);
     switch (store_lock_release(st, token)) {
@@ -492,7 +506,7 @@ trainer_tick(struct trainer *t, const struct cfg *c)
     } else if (rep.outcome != TRAINER_CANCELLED) {
         t->failures = 0;
     }
-    if (rep.trained && !rep.published &&
+    if (trainer_judged(rep.outcome) && !rep.published &&
         store_example_counts(t->st, &n[0], &n[1], &n[2]) == 0)
         memcpy(t->rejected_at, n, sizeof(n));
     else if (rep.published)

@@ -77,6 +77,7 @@ struct trainer_report {
     size_t nbad;             /* stored records that did not decode */
     double auc_new, auc_old; /* on the held-back examples (old: -1 none) */
     double seconds;
+    long peak_kib;           /* the training process's peak RSS, or 0 */
     struct model_meta meta;
 };
 

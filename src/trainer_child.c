@@ -331,6 +331,7 @@ trainer_child_main(int argc, char **argv)
     struct store *st;
     struct cfg *c;
     char err[8192], path[32];
+    struct rusage ru;
     sigset_t term;
     long ppid;
 
@@ -366,6 +367,8 @@ trainer_child_main(int argc, char **argv)
     rep.auc_old = -1;
     (void)trainer_job(st, c, argv[2], &live, trainer_child_cancelled, NULL,
                       &rep);
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        rep.peak_kib = ru.ru_maxrss; /* KiB on Linux */
     store_free(st);
     cfg_release(c);
     if (write(TRAINER_REPORT_FD, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))

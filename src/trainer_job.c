@@ -412,6 +412,21 @@ trainer_work_free(struct trainer_work *w)
     free(w->vy);
 }
 
+/* trainer_classes - both classes among what decoded */
+static enum trainer_outcome
+trainer_classes(const struct trainer_set *set, struct trainer_report *rep)
+{
+    size_t ns = 0;
+
+    for (size_t i = 0; i < set->n; i++)
+        ns += set->ex[i].spam != 0;
+    if (ns == 0 || ns == set->n)
+        return trainer_set_reason(rep, TRAINER_NO_DATA, "not trained: %zu "
+                                  "spam and %zu ham records decode (%zu did "
+                                  "not)", ns, set->n - ns, set->nbad);
+    return TRAINER_DUE;
+}
+
 /* trainer_read_live - step 2: the live model from the write servers,
  * which must be the one the caller saw */
 static enum trainer_outcome
@@ -525,6 +540,9 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
     w->n = trainer_vectors(&w->set, model_profile(w->m), 0, 1, &w->x, &w->y);
     w->nv = trainer_vectors(&w->set, model_profile(w->m), 1, 0, &w->vx,
                             &w->vy);
+    log_info("trainer: training %s network of %zu inputs on %zu rows, %zu "
+             "held back", rep->fresh ? "a fresh" : "the live",
+             model_ninputs(w->m), w->n, w->nv);
     if (model_train(w->m, w->x, w->y, w->n, w->vx, w->vy, w->nv, &opts, err,
                     sizeof(err)) != 0)
         return cancelled != NULL && cancelled(arg)
@@ -646,7 +664,8 @@ trainer_job(struct store *st, const struct cfg *c, const char *token,
         trainer_fetch(st, c, 0, &w.set) != 0)
         o = trainer_set_reason(rep, TRAINER_REDIS, "cannot read the examples from "
                         "Redis");
-    else if ((o = trainer_read_live(st, live, &w, rep)) == TRAINER_DUE &&
+    else if ((o = trainer_classes(&w.set, rep)) == TRAINER_DUE &&
+             (o = trainer_read_live(st, live, &w, rep)) == TRAINER_DUE &&
              (o = trainer_pick(&w, rep)) == TRAINER_DUE &&
              (o = trainer_fit(&w, cancelled, arg, rep)) == TRAINER_DUE &&
              (o = trainer_judge(&w, rep)) == TRAINER_DUE)
