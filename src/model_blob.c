@@ -19,7 +19,7 @@
  *   -- network
  *   u32      nlayers, 3 .. MODEL_MAX_LAYERS
  *   nlayers * u32 neurons (without bias): input == feat_ninputs(profile),
- *            hidden 1 .. MODEL_MAX_HIDDEN, output 1
+ *            hidden 1 .. CFG_LAYER_MAX, output 1
  *   (nlayers - 1) * { u32 fann activation id; f32 steepness }, layer 1 on
  *   u32      nweights == sum over l >= 1 of (neurons[l-1] + 1) * neurons[l]
  *   nweights * f32, libfann's order: layer by layer, for each neuron the
@@ -58,6 +58,15 @@
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
                "the blob stores IEEE-754 binary32 and binary64");
+/* model.h spells out MODEL_MAX_RAW from these sizes and two hidden
+ * layers; the counts fit their u16 and u32 fields */
+_Static_assert(MODEL_MAGIC_LEN == 8 && FEAT_DIGEST_LEN == 8 &&
+                   MODEL_CHECKSUM_LEN == 8 && MODEL_MAX_LAYERS == 4,
+               "MODEL_MAX_RAW follows the format");
+_Static_assert(HDR_MAX_NAME <= 0xffff && MODEL_MAX_WEIGHTS <= UINT32_MAX,
+               "name lengths and the weight count fit their fields");
+_Static_assert(MODEL_MAX_BLOB >= ZSTD_COMPRESSBOUND(MODEL_MAX_RAW),
+               "the largest payload compresses within MODEL_MAX_BLOB");
 
 /* model_put_f32 - a float's bit pattern */
 static void
@@ -378,9 +387,9 @@ model_decode_layers(struct bytes_r *r, struct model_parts *pt, char *err,
         return -1;
     }
     for (uint32_t l = 1; l + 1 < nl; l++) {
-        if (pt->layers[l] < 1 || pt->layers[l] > MODEL_MAX_HIDDEN) {
+        if (pt->layers[l] < 1 || pt->layers[l] > CFG_LAYER_MAX) {
             util_errf(err, errlen, "hidden layer %" PRIu32 " of %u neurons, "
-                      "limit 1 .. %d", l, pt->layers[l], MODEL_MAX_HIDDEN);
+                      "limit 1 .. %d", l, pt->layers[l], CFG_LAYER_MAX);
             return -1;
         }
     }

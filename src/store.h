@@ -25,7 +25,7 @@
 
 #define STORE_MAX_SERVERS 8
 #define STORE_MAX_PREFIX 64
-#define STORE_MAX_BLOB (64u << 20) /* blob bytes; keep = MODEL_MAX_BLOB */
+#define STORE_MAX_BLOB (5u << 20) /* blob bytes; keep = MODEL_MAX_BLOB */
 
 struct store_opts {
     const char *servers;      /* "host:port", "[v6]:port" or "/path.sock",
