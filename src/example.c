@@ -368,7 +368,9 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
         return -1;
     rc = example_parse(raw, rawlen, ex, err, errlen);
     free(raw);
-    if (rc != 0)
+    if (rc != 0) {
         example_free(ex);
+        memset(ex, 0, sizeof(*ex));
+    }
     return rc;
 }

@@ -371,6 +371,19 @@ check_bounds(void)
     raw[20] = 0; /* and one byte after it, so the count fits */
     T_REFUSED(t_decode_raw(raw, 22, err, sizeof(err)), "bad symbol name",
               "a name of 0 bytes");
+
+    /* a refusal after the fields before the symbols leaves ex empty */
+    raw[1] |= 1 | 2;  /* spam, explicit */
+    raw[2] = 0x7f;    /* time */
+    raw[10] = 0x10;   /* score */
+    b = t_pack(raw, 22, &len);
+    memset(&back, 0xa5, sizeof(back));
+    ok(example_decode(b, len, &back, err, sizeof(err)) == -1 &&
+           back.spam == 0 && back.explicit_ == 0 && back.time == 0 &&
+           back.res.score == 0 && back.res.sym == NULL &&
+           back.res.nsym == 0,
+       "a refused record leaves the example zeroed");
+    free(b);
     free(raw);
 
     /* the extreme scores round-trip to the same record */
