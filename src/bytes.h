@@ -16,6 +16,8 @@ struct bytes_w {
     size_t len, cap;
 };
 
+/* bytes_put - append n bytes of data (borrowed). Out of memory, or a
+ * buffer that would pass SIZE_MAX, is a panic(): no error to check. */
 void bytes_put(struct bytes_w *w, const void *data, size_t n);
 /* bytes_put_le - v as width (1..8) little-endian bytes */
 void bytes_put_le(struct bytes_w *w, uint64_t v, size_t width);

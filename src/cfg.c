@@ -33,10 +33,16 @@
 #define CFG_MAX_LINE 200
 /* Longest value quoted back in an error message. */
 #define CFG_QUOTE_MAX 60
-/* hidden_layers sizes and the "auto" bounds. */
-#define CFG_LAYER_MAX 1024
+/* The "auto" bounds of hidden_layers (CFG_LAYER_MAX, in cfg.h, bounds
+ * the sizes given). */
 #define CFG_AUTO_MIN 8
 #define CFG_AUTO_MAX 64
+/* CFG_STR - a numeric macro as a string literal, for the forms below */
+#define CFG_STR_(x) #x
+#define CFG_STR(x) CFG_STR_(x)
+
+_Static_assert(CFG_AUTO_MIN <= CFG_AUTO_MAX && CFG_AUTO_MAX <= CFG_LAYER_MAX,
+               "hidden_layers = auto stays within the layer limit");
 
 enum cfg_type {
     CFG_STRING,
@@ -176,7 +182,7 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "model", .key = "hidden_layers", .type = CFG_STRING,
       .offset = CFG_OFF(hidden_layers), .def = "auto", .flags = CFG_RELOAD,
       .check = cfg_check_layers,
-      .form = "auto, N or N,M with sizes in 1..1024" },
+      .form = "auto, N or N,M with sizes in 1.." CFG_STR(CFG_LAYER_MAX) },
 
     { .section = "train", .key = "enabled", .type = CFG_BOOL,
       .offset = CFG_OFF(train_enabled), .def = "yes", .flags = CFG_RELOAD },

@@ -12,6 +12,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Neurons in one hidden layer: the most [model] hidden_layers accepts and
+ * the most the model decoder accepts (model.h derives its size limits
+ * from it). */
+#define CFG_LAYER_MAX 128
+
 enum cfg_on_error { CFG_ON_ERROR_ACCEPT, CFG_ON_ERROR_TEMPFAIL };
 
 /*

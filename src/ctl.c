@@ -503,7 +503,7 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
     struct verdict v;
     struct example ex;
     char err[160];
-    void *blob;
+    void *blob = NULL;
     size_t bloblen;
 
     if (ctl_verdict_file(ctl->cfg, path, NULL, &v) != 0) {
@@ -521,8 +521,10 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
                 "is inconsistent (edited or forged?)\n", path);
         lt->skipped++;
     } else if (example_from_result(&ex, &v.res, lt->spam, 1,
-                                   (int64_t)time(NULL)) != 0 ||
-               example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
+                                   (int64_t)time(NULL)) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
+        lt->failed++;
+    } else if (example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
         example_free(&ex);
         lt->failed++;
@@ -723,7 +725,7 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
         for (size_t i = 0; i < tr[spam].n; i++) {
             struct verdict v;
             struct example ex;
-            void *blob;
+            void *blob = NULL;
             size_t len;
             int label = spam;
 

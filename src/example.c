@@ -9,7 +9,11 @@
  *   u16 symbol count, then per symbol: u8 name length, the name, and
  *       with has_scores an i32 score * 100
  * Scores are kept at the scanners' printed precision (two decimals), so
- * nothing is lost and a record is a few hundred bytes.
+ * nothing is lost and a record is a few hundred bytes. The blob is one
+ * zstd frame with its content size in the header. Decoding checks the
+ * frame's declared size and that nothing follows the frame before it
+ * allocates, and every count against the bytes left: a record comes
+ * from Redis, which is peer data.
  */
 #include "config.h"
 #include "example.h"
@@ -26,6 +30,7 @@
 #include "xmalloc.h"
 
 #define EXAMPLE_FORMAT 1
+#define EXAMPLE_FLAGS_KNOWN 0x3fu /* bits 0-5; the others must be 0 */
 
 /* example_centi - a score in hundredths, clamped to int32 */
 static int32_t
@@ -36,9 +41,9 @@ example_centi(double v)
     if (!isfinite(c))
         return 0;
     if (c > 2147483647.0)
-        return 2147483647;
-    if (c < -2147483647.0)
-        return -2147483647;
+        return INT32_MAX;
+    if (c < -2147483648.0)
+        return INT32_MIN;
     return (int32_t)c;
 }
 
@@ -193,46 +198,139 @@ example_encode(const struct example *ex, void **blob, size_t *len, char *err,
     return rc;
 }
 
-/* example_decode - decompress and check every field */
-int
-example_decode(const void *blob, size_t len, struct example *ex, char *err,
-               size_t errlen)
+/* example_unzstd - check the frame, then decompress it into *raw
+ * (malloc'd, the caller frees): its declared size and that nothing
+ * follows it are checked before anything is allocated */
+static int
+example_unzstd(const void *blob, size_t len, unsigned char **raw,
+               size_t *rawlen, char *err, size_t errlen)
 {
-    unsigned long long raw;
-    struct bytes_r rd = { 0 };
+    unsigned long long fcs;
     unsigned char *buf;
-    uint64_t v, flags, nsym;
-    size_t n;
+    size_t flen, n;
 
-    memset(ex, 0, sizeof(*ex));
+    if (blob == NULL || len == 0) {
+        snprintf(err, errlen, "empty example record");
+        return -1;
+    }
     if (len > EXAMPLE_MAX_BLOB) {
         snprintf(err, errlen, "record of %zu bytes is over the limit", len);
         return -1;
     }
-    raw = ZSTD_getFrameContentSize(blob, len);
-    if (raw == ZSTD_CONTENTSIZE_UNKNOWN || raw == ZSTD_CONTENTSIZE_ERROR ||
-        raw > EXAMPLE_MAX_RAW || raw == 0) {
+    fcs = ZSTD_getFrameContentSize(blob, len);
+    if (fcs == ZSTD_CONTENTSIZE_ERROR) {
         snprintf(err, errlen, "not a compressed example record");
         return -1;
     }
-    buf = xmalloc((size_t)raw);
-    n = ZSTD_decompress(buf, (size_t)raw, blob, len);
-    if (ZSTD_isError(n) || n != raw) {
+    if (fcs == ZSTD_CONTENTSIZE_UNKNOWN) {
+        snprintf(err, errlen, "example record frame without a content size");
+        return -1;
+    }
+    if (fcs == 0) {
+        snprintf(err, errlen, "empty example record");
+        return -1;
+    }
+    if (fcs > EXAMPLE_MAX_RAW) {
+        snprintf(err, errlen, "example record of %llu bytes decompressed "
+                 "is over the limit of %u", fcs, EXAMPLE_MAX_RAW);
+        return -1;
+    }
+    flen = ZSTD_findFrameCompressedSize(blob, len);
+    if (ZSTD_isError(flen) || flen != len) {
+        snprintf(err, errlen, "example record: %s",
+                 ZSTD_isError(flen) ? ZSTD_getErrorName(flen)
+                                    : "bytes after the zstd frame");
+        return -1;
+    }
+    buf = xmalloc((size_t)fcs);
+    n = ZSTD_decompress(buf, (size_t)fcs, blob, len);
+    if (ZSTD_isError(n) || n != fcs) {
         snprintf(err, errlen, "zstd: %s",
                  ZSTD_isError(n) ? ZSTD_getErrorName(n) : "short frame");
         free(buf);
         return -1;
     }
-    rd.p = buf;
-    rd.len = n;
+    *raw = buf;
+    *rawlen = n;
+    return 0;
+}
+
+/* example_get_centi - an i32 of hundredths */
+static int
+example_get_centi(struct bytes_r *rd, double *v)
+{
+    uint64_t u;
+
+    if (bytes_get_le(rd, 4, &u) != 0)
+        return -1;
+    *v = (int32_t)(uint32_t)u / 100.0;
+    return 0;
+}
+
+/* example_parse_symbols - nsym symbols (checked against the bytes left
+ * first) into ex->res; 0, -1 with err */
+static int
+example_parse_symbols(struct bytes_r *rd, struct example *ex, char *err,
+                      size_t errlen)
+{
+    size_t least = ex->res.has_scores ? 6 : 2; /* u8 length, 1 byte name */
+    uint64_t nsym;
+
+    if (bytes_get_le(rd, 2, &nsym) != 0)
+        goto trunc;
+    if (nsym > HDR_MAX_SYMBOLS) {
+        snprintf(err, errlen, "%llu symbols is over the limit",
+                 (unsigned long long)nsym);
+        return -1;
+    }
+    if ((size_t)nsym > (rd->len - rd->off) / least)
+        goto trunc;
+    ex->res.sym = nsym ? xcalloc((size_t)nsym, sizeof(*ex->res.sym)) : NULL;
+    for (size_t i = 0; i < nsym; i++) {
+        struct hdr_symbol *s = &ex->res.sym[i];
+        const unsigned char *q;
+        uint64_t nl;
+
+        if (bytes_get_le(rd, 1, &nl) != 0 ||
+            (q = bytes_get(rd, (size_t)nl)) == NULL)
+            goto trunc;
+        if (!hdr_name_valid((const char *)q, (size_t)nl)) {
+            snprintf(err, errlen, "bad symbol name in example");
+            return -1;
+        }
+        memcpy(s->name, q, (size_t)nl);
+        s->name[nl] = '\0';
+        if (ex->res.has_scores && example_get_centi(rd, &s->score) != 0)
+            goto trunc;
+        ex->res.nsym++;
+    }
+    return 0;
+trunc:
+    snprintf(err, errlen, "truncated example record");
+    return -1;
+}
+
+/* example_parse - the fields of a decompressed record into ex */
+static int
+example_parse(const unsigned char *raw, size_t rawlen, struct example *ex,
+              char *err, size_t errlen)
+{
+    struct bytes_r rd = { raw, rawlen, 0 };
+    uint64_t v, flags;
+
     if (bytes_get_le(&rd, 1, &v) != 0 || v != EXAMPLE_FORMAT ||
         bytes_get_le(&rd, 1, &flags) != 0) {
         snprintf(err, errlen, "unknown example format");
-        goto bad;
+        return -1;
     }
     if (((flags >> 3) & 3) != 1 && ((flags >> 3) & 3) != 2) {
         snprintf(err, errlen, "bad upstream in example");
-        goto bad;
+        return -1;
+    }
+    if ((flags & ~(uint64_t)EXAMPLE_FLAGS_KNOWN) != 0) {
+        snprintf(err, errlen, "unknown flags 0x%02llx in example",
+                 (unsigned long long)flags);
+        return -1;
     }
     ex->spam = (flags & 1) != 0;
     ex->explicit_ = (flags & 2) != 0;
@@ -240,54 +338,39 @@ example_decode(const void *blob, size_t len, struct example *ex, char *err,
     ex->res.upstream = ((flags >> 3) & 3) == 1 ? HDR_UPSTREAM_RSPAMD
                                                : HDR_UPSTREAM_SA;
     ex->res.truncated = (flags & 32) != 0;
-    if (bytes_get_le(&rd, 8, &v) != 0)
-        goto trunc;
+    if (bytes_get_le(&rd, 8, &v) != 0 ||
+        example_get_centi(&rd, &ex->res.score) != 0 ||
+        example_get_centi(&rd, &ex->res.required) != 0) {
+        snprintf(err, errlen, "truncated example record");
+        return -1;
+    }
     ex->time = (int64_t)v;
-    if (bytes_get_le(&rd, 4, &v) != 0)
-        goto trunc;
-    ex->res.score = (int32_t)(uint32_t)v / 100.0;
-    if (bytes_get_le(&rd, 4, &v) != 0)
-        goto trunc;
-    ex->res.required = (int32_t)(uint32_t)v / 100.0;
-    if (bytes_get_le(&rd, 2, &nsym) != 0)
-        goto trunc;
-    if (nsym > HDR_MAX_SYMBOLS) {
-        snprintf(err, errlen, "%llu symbols is over the limit",
-                 (unsigned long long)nsym);
-        goto bad;
-    }
-    ex->res.sym = nsym ? xcalloc((size_t)nsym, sizeof(*ex->res.sym)) : NULL;
-    for (size_t i = 0; i < nsym; i++) {
-        struct hdr_symbol *s = &ex->res.sym[i];
-        const unsigned char *q;
-        uint64_t nl;
-
-        if (bytes_get_le(&rd, 1, &nl) != 0 ||
-            (q = bytes_get(&rd, (size_t)nl)) == NULL)
-            goto trunc;
-        if (!hdr_name_valid((const char *)q, (size_t)nl)) {
-            snprintf(err, errlen, "bad symbol name in example");
-            goto bad;
-        }
-        memcpy(s->name, q, (size_t)nl);
-        s->name[nl] = '\0';
-        if (ex->res.has_scores) {
-            if (bytes_get_le(&rd, 4, &v) != 0)
-                goto trunc;
-            s->score = (int32_t)(uint32_t)v / 100.0;
-        }
-        ex->res.nsym++;
-    }
+    if (example_parse_symbols(&rd, ex, err, errlen) != 0)
+        return -1;
     if (rd.off != rd.len) {
         snprintf(err, errlen, "trailing bytes in example");
-        goto bad;
+        return -1;
     }
-    free(buf);
     return 0;
-trunc:
-    snprintf(err, errlen, "truncated example record");
-bad:
-    free(buf);
-    example_free(ex);
-    return -1;
+}
+
+/* example_decode - decompress and check every field */
+int
+example_decode(const void *blob, size_t len, struct example *ex, char *err,
+               size_t errlen)
+{
+    unsigned char *raw;
+    size_t rawlen;
+    int rc;
+
+    memset(ex, 0, sizeof(*ex));
+    if (example_unzstd(blob, len, &raw, &rawlen, err, errlen) != 0)
+        return -1;
+    rc = example_parse(raw, rawlen, ex, err, errlen);
+    free(raw);
+    if (rc != 0) {
+        example_free(ex);
+        memset(ex, 0, sizeof(*ex));
+    }
+    return rc;
 }

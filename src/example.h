@@ -56,8 +56,8 @@ int example_compress(const void *raw, size_t rawlen, void **blob, size_t *len,
                      char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* example_decode - check and decode a blob into ex (caller frees with
- * example_free()); 0 or -1 + err. */
+/* example_decode - check and decode a blob (borrowed) into ex (caller
+ * frees with example_free()); 0, or -1 with err and ex zeroed. */
 int example_decode(const void *blob, size_t len, struct example *ex,
                    char *err, size_t errlen) __attribute__((warn_unused_result));
 

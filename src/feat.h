@@ -20,7 +20,10 @@
 
 #include "hdr.h"
 
-#define FEAT_MAX_SYMBOLS 8192 /* symbols in one profile */
+/* Symbols in one profile. Profiles are built from the symbols that fired
+ * in at least two examples; Rspamd and SpamAssassin have a few hundred to
+ * about 2000 rules. The model's size limits derive from it (model.h). */
+#define FEAT_MAX_SYMBOLS 4096
 #define FEAT_NMETA 2
 #define FEAT_DIGEST_LEN 8     /* hex characters */
 

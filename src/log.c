@@ -3,11 +3,14 @@
  * log - the one place that writes log lines: syslog when daemonised,
  * stderr in the foreground and in tools and tests. The settings are
  * process-wide and set once at start (the level may change on reload).
+ * The rate limits (struct log_limit) live in their callers' structs,
+ * each guarded by its own spinlock, so that a zeroed one works.
  */
 #include "config.h"
 #include "log.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,6 +19,7 @@
 #include <strings.h>
 #include <syslog.h>
 #include <sysexits.h>
+#include <time.h>
 
 /* Process-wide settings: written in log_init() before any thread starts;
  * the level is atomic because SIGUSR1 reload changes it. */
@@ -162,29 +166,214 @@ panic(const char *fmt, ...)
     abort();
 }
 
-/* log_limited - first line at once, then one per interval with a count */
+/* ------------------------------------------------------- rate limits */
+
+/* log_now_ms - monotonic milliseconds: a clock step moves no interval */
+static int64_t
+log_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* log_limit_key - FNV-1a 64 of msg, each run of digits hashed as one
+ * '0'; never 0 (a free slot) */
+static uint64_t
+log_limit_key(const char *msg)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const char *p = msg; *p != '\0'; p++) {
+        unsigned char c = (unsigned char)*p;
+
+        if (c >= '0' && c <= '9') {
+            while (p[1] >= '0' && p[1] <= '9')
+                p++;
+            c = '0';
+        }
+        h = (h ^ c) * 0x100000001b3ULL;
+    }
+    return h != 0 ? h : 1;
+}
+
+/* log_limit_lock, log_limit_unlock - the spinlock of a zeroed struct:
+ * held for a search over LOG_LIMIT_SLOTS slots and a copy, never while
+ * logging */
+static void
+log_limit_lock(struct log_limit *lim)
+{
+    int free_ = 0;
+
+    while (!atomic_compare_exchange_weak_explicit(&lim->lock, &free_, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed)) {
+        free_ = 0;
+        sched_yield();
+    }
+}
+
+static void
+log_limit_unlock(struct log_limit *lim)
+{
+    atomic_store_explicit(&lim->lock, 0, memory_order_release);
+}
+
+/* log_limit_copy - at most LOG_LIMIT_TEXT - 1 bytes of src, cut */
+static void
+log_limit_copy(char *dst, const char *src)
+{
+    size_t n = strnlen(src, LOG_LIMIT_TEXT - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* A line decided under the lock and written after it. */
+enum log_limit_say {
+    LOG_LIMIT_SAY_NONE,
+    LOG_LIMIT_SAY_COUNT,       /* text (and count more like it ...) */
+    LOG_LIMIT_SAY_FORGOTTEN,   /* debug: text evicted without a count */
+};
+
+struct log_limit_line {
+    enum log_limit_say say;
+    char text[LOG_LIMIT_TEXT];
+    uint64_t count;            /* suppressed ones it reports */
+    long long secs;            /* over how long */
+    const char *tail;          /* after the count */
+};
+
+/* log_limit_flush - the line that reports s's count, if it has one */
+static void
+log_limit_flush(const struct log_limit_slot *s, int64_t now,
+                struct log_limit_line *out, const char *tail)
+{
+    long long secs = (now - s->line_ms) / 1000;
+
+    out->say = LOG_LIMIT_SAY_NONE;
+    if (s->suppressed == 0)
+        return;
+    out->say = LOG_LIMIT_SAY_COUNT;
+    log_limit_copy(out->text, s->text);
+    out->count = s->suppressed;
+    out->secs = secs > 0 ? secs : 1;
+    out->tail = tail;
+}
+
+/* log_limit_emit - write a decided line */
+static void
+log_limit_emit(const struct log_limit_line *l)
+{
+    if (l->say == LOG_LIMIT_SAY_COUNT)
+        log_warnx("%s (and %llu more like it in the last %lld s%s)",
+                  l->text, (unsigned long long)l->count, l->secs, l->tail);
+    else if (l->say == LOG_LIMIT_SAY_FORGOTTEN)
+        log_debug("log: more than %d kinds of message at one limit; "
+                  "forgetting \"%s\"", LOG_LIMIT_SLOTS, l->text);
+}
+
+/* log_limit_take - the slot for key: its own, a free one, or the one
+ * seen least recently, whose count goes into *evicted; returns it and
+ * whether it is new */
+static struct log_limit_slot *
+log_limit_take(struct log_limit *lim, uint64_t key, int64_t now,
+               struct log_limit_line *evicted, int *fresh)
+{
+    struct log_limit_slot *s, *lru = &lim->slot[0];
+
+    *fresh = 1;
+    evicted->say = LOG_LIMIT_SAY_NONE;
+    for (size_t i = 0; i < LOG_LIMIT_SLOTS; i++) {
+        s = &lim->slot[i];
+        if (s->key == key) {
+            *fresh = 0;
+            return s;
+        }
+        if (lru->key != 0 && (s->key == 0 || s->seen < lru->seen))
+            lru = s;
+    }
+    if (lru->key != 0) {
+        log_limit_flush(lru, now, evicted, "; no longer counted");
+        if (evicted->say == LOG_LIMIT_SAY_NONE) {
+            evicted->say = LOG_LIMIT_SAY_FORGOTTEN;
+            log_limit_copy(evicted->text, lru->text);
+        }
+    }
+    return lru;
+}
+
+/* log_limited - per message: the first line at once, then one per
+ * interval with the count of those suppressed */
 void
 log_limited(struct log_limit *lim, const char *fmt, ...)
 {
-    int64_t now = (int64_t)time(NULL);
-    int64_t next = atomic_load(&lim->next);
+    struct log_limit_line evicted;
+    struct log_limit_slot *s;
+    int64_t now = log_now_ms(), interval;
+    long long secs = 1;
+    uint64_t key, count;
     char buf[1024];
-    uint64_t n;
     va_list ap;
+    int fresh;
 
-    if (now < next ||
-        !atomic_compare_exchange_strong(&lim->next, &next,
-                                        now + LOG_LIMIT_INTERVAL)) {
-        atomic_fetch_add(&lim->suppressed, 1);
-        return;
-    }
-    n = atomic_exchange(&lim->suppressed, 0);
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (n > 0)
-        log_warnx("%s (and %llu more like it in the last %d s)", buf,
-                  (unsigned long long)n, LOG_LIMIT_INTERVAL);
+    key = log_limit_key(buf);
+    log_limit_lock(lim);
+    interval = lim->interval_ms ? (int64_t)lim->interval_ms
+                                : (int64_t)LOG_LIMIT_INTERVAL * 1000;
+    s = log_limit_take(lim, key, now, &evicted, &fresh);
+    if (fresh) {
+        memset(s, 0, sizeof(*s));
+        s->key = key;
+    } else if (now - s->line_ms < interval) {
+        s->suppressed++;
+        s->seen = ++lim->tick;
+        log_limit_unlock(lim);
+        return;
+    } else if ((now - s->line_ms) / 1000 > 1) {
+        secs = (now - s->line_ms) / 1000;
+    }
+    /* a line for it now, with the count since its last one */
+    count = s->suppressed;
+    s->suppressed = 0;
+    s->line_ms = now;
+    s->seen = ++lim->tick;
+    log_limit_copy(s->text, buf);
+    log_limit_unlock(lim);
+
+    log_limit_emit(&evicted);
+    if (count > 0)
+        log_warnx("%s (and %llu more like it in the last %lld s)", buf,
+                  (unsigned long long)count, secs);
     else
         log_warnx("%s", buf);
+}
+
+/* log_limit_end - report what is left, forget everything */
+int
+log_limit_end(struct log_limit *lim)
+{
+    struct log_limit_line out[LOG_LIMIT_SLOTS];
+    int64_t now = log_now_ms();
+    int kinds = 0;
+
+    log_limit_lock(lim);
+    for (size_t i = 0; i < LOG_LIMIT_SLOTS; i++) {
+        struct log_limit_slot *s = &lim->slot[i];
+
+        out[i].say = LOG_LIMIT_SAY_NONE;
+        if (s->key == 0)
+            continue;
+        kinds++;
+        log_limit_flush(s, now, &out[i], "");
+        memset(s, 0, sizeof(*s));
+    }
+    log_limit_unlock(lim);
+    for (size_t i = 0; i < LOG_LIMIT_SLOTS; i++)
+        log_limit_emit(&out[i]);
+    return kinds;
 }

@@ -46,18 +46,55 @@ void panic(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 
 /*
- * struct log_limit - rate limit for one kind of repeated failure: the
- * first occurrence is logged, then one line per interval with a count.
- * Zero-initialise it; it is safe to share between threads.
+ * struct log_limit - rate limits for the repeated failures of one call
+ * site (or one subsystem), one per distinct message: an admin sees every
+ * kind of trouble once, and then its count. Messages are told apart by a
+ * hash of their text with every run of digits taken as one digit, so
+ * "next attempt in 100 ms" and "in 200 ms" are one message but "wrong
+ * key type" and "not an integer" are two. For each: the first line goes
+ * out at once, then at most one line per LOG_LIMIT_INTERVAL seconds,
+ * which carries the count of those suppressed since the line before.
+ * LOG_LIMIT_SLOTS messages are tracked; a new one then evicts the one
+ * seen least recently, first logging the count it still had (a warning),
+ * or noting the eviction at debug level when it had none.
+ * Zero-initialise it (static, xcalloc or "= { 0 }"): a zeroed struct is
+ * ready and nothing needs freeing. Any thread: a spinlock inside guards
+ * the slots and is never held while logging.
  */
-struct log_limit {
-    _Atomic int64_t next;       /* unix time the next line may go out */
-    _Atomic uint64_t suppressed; /* occurrences since the last line */
+#define LOG_LIMIT_INTERVAL 60  /* seconds */
+#define LOG_LIMIT_SLOTS 8
+#define LOG_LIMIT_TEXT 160     /* bytes of a message kept for its count */
+
+struct log_limit_slot {
+    uint64_t key;              /* the message's hash; 0 = free */
+    int64_t line_ms;           /* monotonic ms of its last line */
+    uint64_t seen;             /* the limit's tick when it last occurred */
+    uint64_t suppressed;       /* occurrences since its last line */
+    char text[LOG_LIMIT_TEXT]; /* its last line's text (cut) */
 };
-#define LOG_LIMIT_INTERVAL 60
+
+struct log_limit {
+    _Atomic int lock;          /* 0 free, 1 held */
+    unsigned interval_ms;      /* 0 = LOG_LIMIT_INTERVAL s; for tests */
+    uint64_t tick;             /* lock: counts the calls, orders slots */
+    struct log_limit_slot slot[LOG_LIMIT_SLOTS]; /* lock */
+};
 
 /* log_limited - log_warnx() through lim; any thread. */
 void log_limited(struct log_limit *lim, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/*
+ * log_limit_end - the failures lim limits are over (the dependency
+ * answers again): logs the counts still unreported ("... (and N more
+ * like it in the last S s)"), forgets every message so that the next
+ * failure is logged at once, and returns the number of kinds of message
+ * logged through lim since it was zeroed or last ended, so the caller can
+ * log one line for the recovery only when there was trouble:
+ *     if (log_limit_end(&st->lim_connect) > 0)
+ *         log_info("store: %s: connected again", name);
+ * Any thread.
+ */
+int log_limit_end(struct log_limit *lim);
 
 #endif /* NM_LOG_H */

@@ -137,7 +137,7 @@ model_new(struct feat_profile *prof, const unsigned *hidden, size_t nhidden,
     }
     layers[0] = (unsigned)feat_ninputs(prof);
     for (size_t i = 0; i < nhidden; i++) {
-        if (hidden[i] < 1 || hidden[i] > MODEL_MAX_HIDDEN) {
+        if (hidden[i] < 1 || hidden[i] > CFG_LAYER_MAX) {
             feat_profile_free(prof);
             return NULL;
         }

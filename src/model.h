@@ -13,11 +13,42 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cfg.h"
 #include "feat.h"
+#include "hdr.h"
 
-#define MODEL_MAX_BLOB (64u << 20)  /* compressed bytes accepted */
-#define MODEL_MAX_RAW (256u << 20)  /* decompressed bytes accepted */
 #define MODEL_MAX_LAYERS 4          /* input + 2 hidden + output */
+
+/*
+ * The size limits, derived from the limits of what a model holds, so
+ * that a blob is refused for its size exactly when no valid model could
+ * be that large:
+ * - MODEL_MAX_INPUTS: the widest profile, FEAT_MAX_SYMBOLS symbols with
+ *   scores (a presence and a score input each) and the meta-inputs;
+ * - MODEL_MAX_WEIGHTS: the largest net over it, two hidden layers of
+ *   CFG_LAYER_MAX (wider than one) and one output, bias weights included;
+ * - MODEL_MAX_RAW: the largest payload of format 1 (model_blob.c,
+ *   doc/model-format.md), field by field: magic and version; digest,
+ *   with_scores and nsym; FEAT_MAX_SYMBOLS names of HDR_MAX_NAME bytes
+ *   with their u16 lengths; nlayers and the layer sizes; an activation and
+ *   a steepness per layer after the input; nweights and the weights; the
+ *   meta (i64, 7 u32, 6 f64); the checksum. 4795052 bytes.
+ * - MODEL_MAX_BLOB: a round number at least ZSTD_COMPRESSBOUND() of it
+ *   (model_blob.c asserts that), the compressed bytes accepted.
+ * Decoding the largest model raises the peak RSS by about 23 MB (the
+ * payload, the weights, and libfann's net, which keeps a pointer beside
+ * every weight); each scoring copy of its net is about 13 MB. t_model
+ * measures it.
+ */
+#define MODEL_MAX_INPUTS (2u * FEAT_MAX_SYMBOLS + FEAT_NMETA)
+#define MODEL_MAX_WEIGHTS                                                    \
+    ((MODEL_MAX_INPUTS + 1) * CFG_LAYER_MAX +                                \
+     (CFG_LAYER_MAX + 1u) * CFG_LAYER_MAX + (CFG_LAYER_MAX + 1u))
+#define MODEL_MAX_RAW                                                        \
+    (8u + 4 + 8 + 4 + 4 + FEAT_MAX_SYMBOLS * (2u + HDR_MAX_NAME) + 4 +       \
+     4u * MODEL_MAX_LAYERS + 8u * (MODEL_MAX_LAYERS - 1) + 4 +              \
+     4u * MODEL_MAX_WEIGHTS + 8 + 7 * 4 + 6 * 8 + 8)
+#define MODEL_MAX_BLOB (5u << 20)
 #define MODEL_ID_LEN (FEAT_DIGEST_LEN + 1 + 20)
 
 /* Training facts stored with the network. */

@@ -19,7 +19,7 @@
  *   -- network
  *   u32      nlayers, 3 .. MODEL_MAX_LAYERS
  *   nlayers * u32 neurons (without bias): input == feat_ninputs(profile),
- *            hidden 1 .. MODEL_MAX_HIDDEN, output 1
+ *            hidden 1 .. CFG_LAYER_MAX, output 1
  *   (nlayers - 1) * { u32 fann activation id; f32 steepness }, layer 1 on
  *   u32      nweights == sum over l >= 1 of (neurons[l-1] + 1) * neurons[l]
  *   nweights * f32, libfann's order: layer by layer, for each neuron the
@@ -58,6 +58,15 @@
 
 _Static_assert(sizeof(float) == 4 && sizeof(double) == 8,
                "the blob stores IEEE-754 binary32 and binary64");
+/* model.h spells out MODEL_MAX_RAW from these sizes and two hidden
+ * layers; the counts fit their u16 and u32 fields */
+_Static_assert(MODEL_MAGIC_LEN == 8 && FEAT_DIGEST_LEN == 8 &&
+                   MODEL_CHECKSUM_LEN == 8 && MODEL_MAX_LAYERS == 4,
+               "MODEL_MAX_RAW follows the format");
+_Static_assert(HDR_MAX_NAME <= 0xffff && MODEL_MAX_WEIGHTS <= UINT32_MAX,
+               "name lengths and the weight count fit their fields");
+_Static_assert(MODEL_MAX_BLOB >= ZSTD_COMPRESSBOUND(MODEL_MAX_RAW),
+               "the largest payload compresses within MODEL_MAX_BLOB");
 
 /* model_put_f32 - a float's bit pattern */
 static void
@@ -203,250 +212,333 @@ model_act_ok(uint32_t act)
     return act <= (uint32_t)FANN_COS;
 }
 
-#define MODEL_TRUNC(what)                                                    \
-    do {                                                                     \
-        util_errf(err, errlen, "payload truncated in %s", what);            \
-        goto fail;                                                           \
-    } while (0)
-
-/* model_decode - parse a decompressed payload into a model */
-static struct model *
-model_decode(const unsigned char *raw, size_t rawlen, char *err,
-             size_t errlen)
+/* model_trunc - the error for a field that runs past the payload */
+static int
+model_trunc(char *err, size_t errlen, const char *what)
 {
-    struct bytes_r r = {raw, rawlen, 0};
-    struct feat_profile *prof = NULL;
-    char **names = NULL;
-    float *w = NULL;
+    util_errf(err, errlen, "payload truncated in %s", what);
+    return -1;
+}
+
+/* What model_decode() gathers, step by step, before it builds the model;
+ * model_parts_free() releases what a failed step leaves. */
+struct model_parts {
+    struct feat_profile *prof;
+    uint32_t nlayers;
     unsigned layers[MODEL_MAX_LAYERS];
     enum fann_activationfunc_enum act[MODEL_MAX_LAYERS];
     float steep[MODEL_MAX_LAYERS];
-    char digest[FEAT_DIGEST_LEN + 1];
-    struct model_meta mt;
-    uint32_t version = 0, flag, nsym = 0, nlayers, nw, u[7];
-    uint64_t sum, have, i64;
-    double d[6];
-    const unsigned char *q;
-    struct fann *ann;
-    struct model *m;
+    uint32_t nw;
+    float *w;
+    struct model_meta meta;
+};
+
+/* model_parts_free - the profile and the weights, if any */
+static void
+model_parts_free(struct model_parts *pt)
+{
+    feat_profile_free(pt->prof);
+    free(pt->w);
+    pt->prof = NULL;
+    pt->w = NULL;
+}
+
+/* model_decode_head - magic, format version and checksum; leaves r over
+ * the fields between the version and the checksum */
+static int
+model_decode_head(const unsigned char *raw, size_t rawlen,
+                  struct bytes_r *r, char *err, size_t errlen)
+{
+    uint32_t version = 0;
+    uint64_t sum = 0;
 
     if (rawlen < MODEL_MAGIC_LEN + 4 + MODEL_CHECKSUM_LEN) {
         util_errf(err, errlen, "payload of %zu bytes is too short", rawlen);
-        return NULL;
+        return -1;
     }
     if (memcmp(raw, MODEL_MAGIC, MODEL_MAGIC_LEN) != 0) {
         util_errf(err, errlen, "bad magic: not a neural-milter model");
-        return NULL;
+        return -1;
     }
-    r.off = MODEL_MAGIC_LEN;
-    (void)model_get_u32(&r, &version); /* length checked above */
+    *r = (struct bytes_r){ raw, rawlen, MODEL_MAGIC_LEN };
+    (void)model_get_u32(r, &version); /* length checked above */
     if (version != MODEL_FORMAT) {
         util_errf(err, errlen, "format version %" PRIu32 ", want %u",
                   version, MODEL_FORMAT);
-        return NULL;
+        return -1;
     }
     /* the checksum ends the payload; everything else lies before it */
-    r.len = rawlen - MODEL_CHECKSUM_LEN;
-    sum = 0;
+    r->len = rawlen - MODEL_CHECKSUM_LEN;
     for (size_t i = 0; i < MODEL_CHECKSUM_LEN; i++)
-        sum |= (uint64_t)raw[r.len + i] << (8 * i);
-    have = util_hash64(raw, r.len, UTIL_HASH64_INIT);
-    if (sum != have) {
+        sum |= (uint64_t)raw[r->len + i] << (8 * i);
+    if (sum != util_hash64(raw, r->len, UTIL_HASH64_INIT)) {
         util_errf(err, errlen, "checksum mismatch");
-        return NULL;
+        return -1;
     }
+    return 0;
+}
 
-    /* profile */
-    if ((q = bytes_get(&r, FEAT_DIGEST_LEN)) == NULL)
-        MODEL_TRUNC("profile digest");
-    memcpy(digest, q, FEAT_DIGEST_LEN);
-    digest[FEAT_DIGEST_LEN] = '\0';
-    if (strspn(digest, "0123456789abcdef") != FEAT_DIGEST_LEN) {
-        util_errf(err, errlen, "profile digest is not lowercase hex");
-        goto fail;
-    }
-    if (model_get_u32(&r, &flag) < 0 || model_get_u32(&r, &nsym) < 0)
-        MODEL_TRUNC("profile header");
-    if (flag > 1) {
-        util_errf(err, errlen, "with_scores %" PRIu32 " is not 0 or 1",
-                  flag);
-        goto fail;
-    }
-    if (nsym < 1 || nsym > FEAT_MAX_SYMBOLS) {
-        util_errf(err, errlen, "%" PRIu32 " symbols, limit 1 .. %u", nsym,
-                  FEAT_MAX_SYMBOLS);
-        goto fail;
-    }
-    if ((size_t)nsym * 3 > r.len - r.off) /* u16 + 1 byte each at least */
-        MODEL_TRUNC("symbol names");
-    names = xcalloc(nsym, sizeof(*names));
+/* model_decode_names - nsym names, valid and strictly ascending, into
+ * names[] (xstrndup'd; the caller frees them, also on failure) */
+static int
+model_decode_names(struct bytes_r *r, char **names, uint32_t nsym,
+                   char *err, size_t errlen)
+{
     for (uint32_t i = 0; i < nsym; i++) {
+        const unsigned char *q;
         uint64_t nl;
 
-        if (bytes_get_le(&r, 2, &nl) < 0 || (q = bytes_get(&r, nl)) == NULL)
-            MODEL_TRUNC("symbol names");
+        if (bytes_get_le(r, 2, &nl) < 0 || (q = bytes_get(r, nl)) == NULL)
+            return model_trunc(err, errlen, "symbol names");
         if (!hdr_name_valid((const char *)q, nl)) {
             util_errf(err, errlen, "symbol %" PRIu32 " is not a valid name "
                       "of 1 .. %d bytes", i, HDR_MAX_NAME);
-            goto fail;
+            return -1;
         }
         names[i] = xstrndup((const char *)q, nl);
         if (i > 0 && strcmp(names[i - 1], names[i]) >= 0) {
             util_errf(err, errlen, "symbol %" PRIu32 " \"%s\" out of order "
                       "or repeated", i, names[i]);
-            goto fail;
+            return -1;
         }
     }
-    prof = feat_profile_new((const char *const *)names, nsym, (int)flag);
-    if (prof == NULL || feat_profile_nsym(prof) != nsym) {
-        util_errf(err, errlen, "symbol list does not make a profile");
-        goto fail;
-    }
-    if (strcmp(feat_profile_digest(prof), digest) != 0) {
-        util_errf(err, errlen, "profile digest mismatch: blob says %s, its "
-                  "symbols give %s", digest, feat_profile_digest(prof));
-        goto fail;
-    }
+    return 0;
+}
 
-    /* network */
-    if (model_get_u32(&r, &nlayers) < 0)
-        MODEL_TRUNC("layer count");
-    if (nlayers < 3 || nlayers > MODEL_MAX_LAYERS) {
-        util_errf(err, errlen, "%" PRIu32 " layers, limit 3 .. %d", nlayers,
-                  MODEL_MAX_LAYERS);
-        goto fail;
+/* model_decode_profile - digest, score flag and names into pt->prof */
+static int
+model_decode_profile(struct bytes_r *r, struct model_parts *pt, char *err,
+                     size_t errlen)
+{
+    char digest[FEAT_DIGEST_LEN + 1];
+    const unsigned char *q;
+    uint32_t flag, nsym;
+    char **names;
+    int rc;
+
+    if ((q = bytes_get(r, FEAT_DIGEST_LEN)) == NULL)
+        return model_trunc(err, errlen, "profile digest");
+    memcpy(digest, q, FEAT_DIGEST_LEN);
+    digest[FEAT_DIGEST_LEN] = '\0';
+    if (strspn(digest, "0123456789abcdef") != FEAT_DIGEST_LEN) {
+        util_errf(err, errlen, "profile digest is not lowercase hex");
+        return -1;
     }
-    for (uint32_t l = 0; l < nlayers; l++) {
+    if (model_get_u32(r, &flag) < 0 || model_get_u32(r, &nsym) < 0)
+        return model_trunc(err, errlen, "profile header");
+    if (flag > 1) {
+        util_errf(err, errlen, "with_scores %" PRIu32 " is not 0 or 1",
+                  flag);
+        return -1;
+    }
+    if (nsym < 1 || nsym > FEAT_MAX_SYMBOLS) {
+        util_errf(err, errlen, "%" PRIu32 " symbols, limit 1 .. %u", nsym,
+                  FEAT_MAX_SYMBOLS);
+        return -1;
+    }
+    if ((size_t)nsym * 3 > r->len - r->off) /* u16 + 1 byte each at least */
+        return model_trunc(err, errlen, "symbol names");
+    names = xcalloc(nsym, sizeof(*names));
+    rc = model_decode_names(r, names, nsym, err, errlen);
+    if (rc == 0) {
+        pt->prof = feat_profile_new((const char *const *)names, nsym,
+                                    (int)flag);
+        if (pt->prof == NULL || feat_profile_nsym(pt->prof) != nsym) {
+            util_errf(err, errlen, "symbol list does not make a profile");
+            rc = -1;
+        } else if (strcmp(feat_profile_digest(pt->prof), digest) != 0) {
+            util_errf(err, errlen, "profile digest mismatch: blob says %s, "
+                      "its symbols give %s", digest,
+                      feat_profile_digest(pt->prof));
+            rc = -1;
+        }
+    }
+    for (uint32_t i = 0; i < nsym; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+/* model_decode_layers - layer count, sizes and activations */
+static int
+model_decode_layers(struct bytes_r *r, struct model_parts *pt, char *err,
+                    size_t errlen)
+{
+    uint32_t nl;
+
+    if (model_get_u32(r, &nl) < 0)
+        return model_trunc(err, errlen, "layer count");
+    if (nl < 3 || nl > MODEL_MAX_LAYERS) {
+        util_errf(err, errlen, "%" PRIu32 " layers, limit 3 .. %d", nl,
+                  MODEL_MAX_LAYERS);
+        return -1;
+    }
+    pt->nlayers = nl;
+    for (uint32_t l = 0; l < nl; l++) {
         uint32_t v;
 
-        if (model_get_u32(&r, &v) < 0)
-            MODEL_TRUNC("layer sizes");
-        layers[l] = v;
+        if (model_get_u32(r, &v) < 0)
+            return model_trunc(err, errlen, "layer sizes");
+        pt->layers[l] = v;
     }
-    if (layers[0] != feat_ninputs(prof)) {
+    if (pt->layers[0] != feat_ninputs(pt->prof)) {
         util_errf(err, errlen, "input layer of %u neurons, the profile "
-                  "gives %zu inputs", layers[0], feat_ninputs(prof));
-        goto fail;
+                  "gives %zu inputs", pt->layers[0], feat_ninputs(pt->prof));
+        return -1;
     }
-    for (uint32_t l = 1; l + 1 < nlayers; l++) {
-        if (layers[l] < 1 || layers[l] > MODEL_MAX_HIDDEN) {
+    for (uint32_t l = 1; l + 1 < nl; l++) {
+        if (pt->layers[l] < 1 || pt->layers[l] > CFG_LAYER_MAX) {
             util_errf(err, errlen, "hidden layer %" PRIu32 " of %u neurons, "
-                      "limit 1 .. %d", l, layers[l], MODEL_MAX_HIDDEN);
-            goto fail;
+                      "limit 1 .. %d", l, pt->layers[l], CFG_LAYER_MAX);
+            return -1;
         }
     }
-    if (layers[nlayers - 1] != 1) {
+    if (pt->layers[nl - 1] != 1) {
         util_errf(err, errlen, "output layer of %u neurons, want 1",
-                  layers[nlayers - 1]);
-        goto fail;
+                  pt->layers[nl - 1]);
+        return -1;
     }
-    act[0] = FANN_LINEAR;
-    steep[0] = 0;
-    for (uint32_t l = 1; l < nlayers; l++) {
+    pt->act[0] = FANN_LINEAR;
+    pt->steep[0] = 0;
+    for (uint32_t l = 1; l < nl; l++) {
         uint32_t a;
+        float s;
 
-        if (model_get_u32(&r, &a) < 0 || model_get_f32(&r, &steep[l]) < 0)
-            MODEL_TRUNC("activations");
-        if (!model_act_ok(a) || !isfinite(steep[l]) || steep[l] <= 0 ||
-            steep[l] > 100) {
+        if (model_get_u32(r, &a) < 0 || model_get_f32(r, &s) < 0)
+            return model_trunc(err, errlen, "activations");
+        if (!model_act_ok(a) || !isfinite(s) || s <= 0 || s > 100) {
             util_errf(err, errlen, "layer %" PRIu32 ": activation %" PRIu32
-                      " steepness %g not usable", l, a, (double)steep[l]);
-            goto fail;
+                      " steepness %g not usable", l, a, (double)s);
+            return -1;
         }
-        act[l] = (enum fann_activationfunc_enum)a;
+        pt->act[l] = (enum fann_activationfunc_enum)a;
+        pt->steep[l] = s;
     }
-    if (model_get_u32(&r, &nw) < 0)
-        MODEL_TRUNC("weight count");
-    if (nw != model_nweights(layers, nlayers)) {
-        util_errf(err, errlen, "%" PRIu32 " weights, the layers need %"
-                  PRIu64, nw, model_nweights(layers, nlayers));
-        goto fail;
-    }
-    if ((uint64_t)nw * 4 > r.len - r.off)
-        MODEL_TRUNC("weights");
-    w = xreallocarray(NULL, nw ? nw : 1, sizeof(*w));
-    for (uint32_t i = 0; i < nw; i++) {
-        (void)model_get_f32(&r, &w[i]); /* length checked above */
-        if (!isfinite(w[i])) {
-            util_errf(err, errlen, "weight %" PRIu32 " is not finite", i);
-            goto fail;
-        }
-    }
+    return 0;
+}
 
-    /* meta */
-    if (bytes_get_le(&r, 8, &i64) < 0)
-        MODEL_TRUNC("meta");
+/* model_decode_weights - the weight count the layers need, then as many
+ * finite weights into pt->w */
+static int
+model_decode_weights(struct bytes_r *r, struct model_parts *pt, char *err,
+                     size_t errlen)
+{
+    uint64_t need = model_nweights(pt->layers, pt->nlayers);
+    uint32_t nw;
+
+    if (model_get_u32(r, &nw) < 0)
+        return model_trunc(err, errlen, "weight count");
+    if (nw != need) {
+        util_errf(err, errlen, "%" PRIu32 " weights, the layers need %"
+                  PRIu64, nw, need);
+        return -1;
+    }
+    if ((uint64_t)nw * 4 > r->len - r->off)
+        return model_trunc(err, errlen, "weights");
+    pt->nw = nw;
+    pt->w = xreallocarray(NULL, nw ? nw : 1, sizeof(*pt->w));
+    for (uint32_t i = 0; i < nw; i++) {
+        (void)model_get_f32(r, &pt->w[i]); /* length checked above */
+        if (!isfinite(pt->w[i])) {
+            util_errf(err, errlen, "weight %" PRIu32 " is not finite", i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* model_decode_meta - struct model_meta, the last fields */
+static int
+model_decode_meta(struct bytes_r *r, struct model_meta *mt, char *err,
+                  size_t errlen)
+{
+    uint32_t u[7];
+    uint64_t i64;
+    double d[6];
+
+    if (bytes_get_le(r, 8, &i64) < 0)
+        return model_trunc(err, errlen, "meta");
     for (size_t i = 0; i < 7; i++)
-        if (model_get_u32(&r, &u[i]) < 0)
-            MODEL_TRUNC("meta");
+        if (model_get_u32(r, &u[i]) < 0)
+            return model_trunc(err, errlen, "meta");
     for (size_t i = 0; i < 6; i++) {
-        if (model_get_f64(&r, &d[i]) < 0)
-            MODEL_TRUNC("meta");
+        if (model_get_f64(r, &d[i]) < 0)
+            return model_trunc(err, errlen, "meta");
         if (!isfinite(d[i])) {
             util_errf(err, errlen, "meta value %zu (%s) is not finite", i,
                       i >= 4 ? "a threshold" : "a validation figure");
-            goto fail;
+            return -1;
         }
     }
+    memset(mt, 0, sizeof(*mt));
+    mt->trained_at = (int64_t)i64;
+    mt->n_spam = u[0];
+    mt->n_ham = u[1];
+    mt->n_val_spam = u[2];
+    mt->n_val_ham = u[3];
+    mt->n_explicit = u[4];
+    mt->iterations = u[5];
+    mt->epochs = u[6];
+    mt->val_auc = d[0];
+    mt->val_mse = d[1];
+    mt->val_tpr = d[2];
+    mt->val_fpr = d[3];
+    mt->spam_threshold = d[4];
+    mt->ham_threshold = d[5];
+    return 0;
+}
+
+/* model_decode - parse a decompressed payload into a model, field group
+ * by field group in the order of the format */
+static struct model *
+model_decode(const unsigned char *raw, size_t rawlen, char *err,
+             size_t errlen)
+{
+    struct model_parts pt = { 0 };
+    struct bytes_r r;
+    struct fann *ann;
+    struct model *m;
+
+    if (model_decode_head(raw, rawlen, &r, err, errlen) < 0)
+        return NULL;
+    if (model_decode_profile(&r, &pt, err, errlen) < 0 ||
+        model_decode_layers(&r, &pt, err, errlen) < 0 ||
+        model_decode_weights(&r, &pt, err, errlen) < 0 ||
+        model_decode_meta(&r, &pt.meta, err, errlen) < 0)
+        goto fail;
     if (r.off != r.len) {
         util_errf(err, errlen, "%zu unexpected bytes after the meta",
                   r.len - r.off);
         goto fail;
     }
-    memset(&mt, 0, sizeof(mt));
-    mt.trained_at = (int64_t)i64;
-    mt.n_spam = u[0];
-    mt.n_ham = u[1];
-    mt.n_val_spam = u[2];
-    mt.n_val_ham = u[3];
-    mt.n_explicit = u[4];
-    mt.iterations = u[5];
-    mt.epochs = u[6];
-    mt.val_auc = d[0];
-    mt.val_mse = d[1];
-    mt.val_tpr = d[2];
-    mt.val_fpr = d[3];
-    mt.spam_threshold = d[4];
-    mt.ham_threshold = d[5];
-
-    ann = model_create_net(layers, nlayers, act, steep);
+    ann = model_create_net(pt.layers, pt.nlayers, pt.act, pt.steep);
     if (ann == NULL) {
         util_errf(err, errlen, "libfann cannot create the net");
         goto fail;
     }
-    if (fann_get_total_connections(ann) != nw) {
+    if (fann_get_total_connections(ann) != pt.nw) {
         util_errf(err, errlen, "libfann made %u connections, want %" PRIu32,
-                  fann_get_total_connections(ann), nw);
+                  fann_get_total_connections(ann), pt.nw);
         fann_destroy(ann);
         goto fail;
     }
     /* straight into libfann's array: fann_set_weight_array() searches
      * the whole net for each weight, quadratic in 2.2 */
-    memcpy(ann->weights, w, (size_t)nw * sizeof(*w));
-    for (uint32_t i = 0; i < nsym; i++)
-        free(names[i]);
-    free(names);
-    free(w);
+    memcpy(ann->weights, pt.w, (size_t)pt.nw * sizeof(*pt.w));
+    free(pt.w);
 
-    m = model_alloc(ann, prof);
-    m->nlayers = nlayers;
-    memcpy(m->layers, layers, sizeof(layers));
-    memcpy(m->act, act, sizeof(act));
-    memcpy(m->steep, steep, sizeof(steep));
-    m->meta = mt;
+    m = model_alloc(ann, pt.prof);
+    m->nlayers = pt.nlayers;
+    memcpy(m->layers, pt.layers, sizeof(pt.layers));
+    memcpy(m->act, pt.act, sizeof(pt.act));
+    memcpy(m->steep, pt.steep, sizeof(pt.steep));
+    m->meta = pt.meta;
     return m;
 
 fail:
-    if (names != NULL)
-        for (uint32_t i = 0; i < nsym; i++)
-            free(names[i]);
-    free(names);
-    free(w);
-    feat_profile_free(prof);
+    model_parts_free(&pt);
     return NULL;
 }
-
-#undef MODEL_TRUNC
 
 /* model_from_blob - check, decompress and decode a blob */
 int

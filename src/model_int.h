@@ -16,7 +16,6 @@
 
 #include "model.h"
 
-#define MODEL_MAX_HIDDEN 4096      /* neurons in one hidden layer */
 #define MODEL_POOL_MAX 64          /* idle fann copies kept per model */
 #define MODEL_STEEPNESS 0.5f       /* libfann's default */
 

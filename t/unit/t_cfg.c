@@ -94,8 +94,8 @@ static const struct bad_case bad_cases[] = {
     { "ham_gt_default_spam.ini", 1,
       { { 2, "ham_score (20) must be below spam_score (15)" } } },
     { "layers_bad.ini", 1,
-      { { 2, "[model] hidden_layers: bad value '1025' (expected auto, N "
-             "or N,M with sizes in 1..1024)" } } },
+      { { 2, "[model] hidden_layers: bad value '129' (expected auto, N "
+             "or N,M with sizes in 1..128)" } } },
     { "layers_three.ini", 1, { { 2, "hidden_layers: bad value '8,4,2'" } } },
     { "layers_zero.ini", 1, { { 2, "hidden_layers: bad value '0,8'" } } },
     { "layers_junk.ini", 1,
@@ -747,13 +747,16 @@ check_layers(void)
         { "auto", 100000, 1, 64, 0 },
         { "AUTO", 100, 1, 20, 0 },
         { "12", 100, 1, 12, 0 },
-        { "1024, 1", 5, 2, 1024, 1 },
+        { "128, 1", 5, 2, 128, 1 },   /* CFG_LAYER_MAX */
         { "16,8", 5, 2, 16, 8 },
     };
     struct cfg *c = cfg_defaults();
     unsigned sizes[2];
     size_t n;
 
+    /* layers_ok.ini (N) and layers_bad.ini (N + 1) spell the limit out */
+    is_int(CFG_LAYER_MAX, 128, "CFG_LAYER_MAX is the 128 of layers_ok.ini "
+           "and the 129 of layers_bad.ini");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         set_str(&c->hidden_layers, cases[i].value);
         sizes[0] = sizes[1] = 0;

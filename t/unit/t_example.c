@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,11 +204,219 @@ check_limits(void)
     }
 }
 
+/* t_pack - compress a payload as example_compress() does; exits on
+ * failure. *len gets the frame's length; the buffer has 16 spare bytes */
+static void *
+t_pack(const void *raw, size_t rawlen, size_t *len)
+{
+    size_t bound = ZSTD_compressBound(rawlen) + 16;
+    void *out = xmalloc(bound);
+
+    *len = ZSTD_compress(out, bound, raw, rawlen, 1);
+    if (ZSTD_isError(*len))
+        exit(1);
+    return out;
+}
+
+/* t_head - a record header into p: Rspamd, flags, nsym; returns 20 */
+static size_t
+t_head(unsigned char *p, unsigned flags, unsigned nsym)
+{
+    memset(p, 0, 20);
+    p[0] = 1;                          /* format */
+    p[1] = (unsigned char)(flags | 1u << 3); /* upstream rspamd */
+    p[18] = (unsigned char)nsym;
+    p[19] = (unsigned char)(nsym >> 8);
+    return 20;
+}
+
+/* t_decode_raw - example_decode of a payload; -1 with err, or 0 */
+static int
+t_decode_raw(const unsigned char *raw, size_t rawlen, char *err,
+             size_t errlen)
+{
+    struct example back;
+    size_t len;
+    void *b = t_pack(raw, rawlen, &len);
+    int rc = example_decode(b, len, &back, err, errlen);
+
+    if (rc == 0)
+        example_free(&back);
+    free(b);
+    return rc;
+}
+
+/* T_REFUSED - rc -1 and err containing want */
+#define T_REFUSED(rc, want, ...)                                             \
+    do {                                                                     \
+        int rc_ = (rc);                                                      \
+        if (!ok(rc_ == -1 && strstr(err, (want)) != NULL, __VA_ARGS__))      \
+            diag("  rc %d, err \"%s\", want \"%s\"", rc_, err, (want));    \
+    } while (0)
+
+/* check_bounds - what a record from Redis can make the decoder read or
+ * allocate, at N and N + 1 */
+static void
+check_bounds(void)
+{
+    unsigned char *raw = xcalloc(EXAMPLE_MAX_RAW + 1, 1);
+    struct example ex, back;
+    struct hdr_result r;
+    char err[160];
+    void *b, *b2;
+    size_t len, len2, n;
+
+    /* the declared size: EXAMPLE_MAX_RAW is decompressed (and then
+     * refused for its padding), one byte more is refused unread */
+    t_head(raw, 0, 0);
+    T_REFUSED(t_decode_raw(raw, EXAMPLE_MAX_RAW, err, sizeof(err)),
+              "trailing bytes", "a frame of EXAMPLE_MAX_RAW bytes is "
+              "decompressed");
+    T_REFUSED(t_decode_raw(raw, EXAMPLE_MAX_RAW + 1, err, sizeof(err)),
+              "over the limit of", "a frame of EXAMPLE_MAX_RAW + 1 bytes "
+              "is refused from its header");
+    free(raw);
+
+    /* the blob length: EXAMPLE_MAX_BLOB is looked at, + 1 is not */
+    {
+        char *zero = xcalloc(EXAMPLE_MAX_BLOB, 1);
+
+        ok(example_decode(zero, EXAMPLE_MAX_BLOB, &back, err,
+                          sizeof(err)) != 0 &&
+               strstr(err, "over the limit") == NULL,
+           "a blob of EXAMPLE_MAX_BLOB zeros: refused as no frame (%s)",
+           err);
+        free(zero);
+    }
+    T_REFUSED(example_decode(NULL, 0, &back, err, sizeof(err)), "empty",
+              "no blob");
+
+    /* frames: no content size, an empty one, bytes or a frame after it */
+    make_result(&r, 5, 1);
+    if (example_from_result(&ex, &r, 1, 0, 1) != 0 ||
+        example_encode(&ex, &b, &len, err, sizeof(err)) != 0)
+        exit(1);
+    {
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        void *rec, *z;
+        size_t reclen, zlen;
+
+        if (example_serialize(&ex, &rec, &reclen, err, sizeof(err)) != 0)
+            exit(1);
+        z = xmalloc(ZSTD_compressBound(reclen));
+        ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, 0);
+        zlen = ZSTD_compress2(cc, z, ZSTD_compressBound(reclen), rec, reclen);
+        ok(!ZSTD_isError(zlen), "a frame without content size built");
+        T_REFUSED(example_decode(z, zlen, &back, err, sizeof(err)),
+                  "without a content size", "a frame without content size");
+        ZSTD_freeCCtx(cc);
+        free(z);
+        z = t_pack("", 0, &zlen);
+        T_REFUSED(example_decode(z, zlen, &back, err, sizeof(err)), "empty",
+                  "a frame of 0 bytes");
+        free(z);
+        free(rec);
+    }
+    b2 = xmalloc(2 * len);
+    memcpy(b2, b, len);
+    ((char *)b2)[len] = 0;
+    T_REFUSED(example_decode(b2, len + 1, &back, err, sizeof(err)),
+              "after the zstd frame", "a byte after the frame");
+    memcpy((char *)b2 + len, b, len);
+    T_REFUSED(example_decode(b2, 2 * len, &back, err, sizeof(err)),
+              "after the zstd frame", "a second frame after the first");
+    free(b2);
+    free(b);
+    example_free(&ex);
+    hdr_result_free(&r);
+
+    /* symbol count against the bytes left: HDR_MAX_SYMBOLS names of one
+     * byte fill 2 bytes each; one byte less is truncated */
+    n = 20 + 2 * HDR_MAX_SYMBOLS;
+    raw = xmalloc(n);
+    t_head(raw, 0, HDR_MAX_SYMBOLS);
+    for (size_t i = 0; i < HDR_MAX_SYMBOLS; i++) {
+        raw[20 + 2 * i] = 1;
+        raw[21 + 2 * i] = 'A';
+    }
+    is_int(t_decode_raw(raw, n, err, sizeof(err)), 0,
+           "HDR_MAX_SYMBOLS one-byte names in 2 bytes each decode");
+    T_REFUSED(t_decode_raw(raw, n - 1, err, sizeof(err)), "truncated",
+              "... in one byte less: truncated");
+    t_head(raw, 4, HDR_MAX_SYMBOLS); /* with scores: 6 bytes each */
+    T_REFUSED(t_decode_raw(raw, n, err, sizeof(err)), "truncated",
+              "... with scores, 6 bytes each: truncated");
+    t_head(raw, 64, 0);
+    T_REFUSED(t_decode_raw(raw, 20, err, sizeof(err)), "unknown flags",
+              "flag bit 6 (unknown) refused");
+    t_head(raw, 128, 0);
+    T_REFUSED(t_decode_raw(raw, 20, err, sizeof(err)), "unknown flags",
+              "flag bit 7 (unknown) refused");
+    t_head(raw, 0, 0);
+    is_int(t_decode_raw(raw, 20, err, sizeof(err)), 0,
+           "no symbols, known flags: decodes");
+    free(raw);
+
+    /* names: HDR_MAX_NAME bytes round-trip, HDR_MAX_NAME + 1 do not */
+    raw = xmalloc(20 + 2 + HDR_MAX_NAME);
+    t_head(raw, 0, 1);
+    raw[20] = HDR_MAX_NAME;
+    memset(raw + 21, 'N', HDR_MAX_NAME);
+    is_int(t_decode_raw(raw, 21 + HDR_MAX_NAME, err, sizeof(err)), 0,
+           "a name of HDR_MAX_NAME bytes decodes");
+    raw[20] = HDR_MAX_NAME + 1;
+    raw[21 + HDR_MAX_NAME] = 'N';
+    T_REFUSED(t_decode_raw(raw, 22 + HDR_MAX_NAME, err, sizeof(err)),
+              "bad symbol name", "a name of HDR_MAX_NAME + 1 bytes");
+    raw[20] = 0; /* and one byte after it, so the count fits */
+    T_REFUSED(t_decode_raw(raw, 22, err, sizeof(err)), "bad symbol name",
+              "a name of 0 bytes");
+
+    /* a refusal after the fields before the symbols leaves ex empty */
+    raw[1] |= 1 | 2;  /* spam, explicit */
+    raw[2] = 0x7f;    /* time */
+    raw[10] = 0x10;   /* score */
+    b = t_pack(raw, 22, &len);
+    memset(&back, 0xa5, sizeof(back));
+    ok(example_decode(b, len, &back, err, sizeof(err)) == -1 &&
+           back.spam == 0 && back.explicit_ == 0 && back.time == 0 &&
+           back.res.score == 0 && back.res.sym == NULL &&
+           back.res.nsym == 0,
+       "a refused record leaves the example zeroed");
+    free(b);
+    free(raw);
+
+    /* the extreme scores round-trip to the same record */
+    make_result(&r, 2, 1);
+    r.score = -21474836.48;   /* INT32_MIN hundredths */
+    r.required = 21474836.47; /* INT32_MAX hundredths */
+    r.sym[0].score = -1e300;  /* clamped */
+    r.sym[1].score = 1e300;
+    ok(example_from_result(&ex, &r, 0, 0, INT64_MIN) == 0 &&
+           example_encode(&ex, &b, &len, err, sizeof(err)) == 0 &&
+           example_decode(b, len, &back, err, sizeof(err)) == 0,
+       "extreme scores and time decode");
+    is_int(back.time, INT64_MIN, "time INT64_MIN");
+    ok(back.res.score == -21474836.48 && back.res.required == 21474836.47 &&
+           back.res.sym[0].score == -21474836.48 &&
+           back.res.sym[1].score == 21474836.47,
+       "scores at the ends of i32 hundredths");
+    ok(example_encode(&back, &b2, &len2, err, sizeof(err)) == 0 &&
+           len2 == len && memcmp(b, b2, len) == 0,
+       "... re-encode to the same bytes");
+    free(b2);
+    free(b);
+    example_free(&back);
+    example_free(&ex);
+    hdr_result_free(&r);
+}
+
 int
 main(void)
 {
     check_roundtrip();
     check_damage();
     check_limits();
+    check_bounds();
     return exit_status();
 }

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <zstd.h>
 
 #include "../tap.h"
@@ -239,8 +241,10 @@ t_meta_eq(const struct model_meta *a, const struct model_meta *b)
 static void
 t_new(void)
 {
-    unsigned h1[] = {8}, h2[] = {16, 4}, bad0[] = {0}, big[] = {4096},
-             big1[] = {4097}, sizes[MODEL_MAX_LAYERS];
+    unsigned h1[] = {8}, h2[] = {16, 4}, bad0[] = {0},
+             big[] = {CFG_LAYER_MAX}, big1[] = {CFG_LAYER_MAX + 1},
+             big2[] = {CFG_LAYER_MAX, CFG_LAYER_MAX + 1},
+             sizes[MODEL_MAX_LAYERS];
     struct model *m, *m2, *m3;
     char want[64];
     float *x;
@@ -316,9 +320,12 @@ t_new(void)
     ok(t_model(10, 0, bad0, 1, 1) == NULL, "hidden size 0: NULL");
     ok(model_new(NULL, h1, 1, 1) == NULL, "no profile: NULL");
     m = t_model(2, 0, big, 1, 1);
-    ok(m != NULL, "hidden layer of 4096 (the limit)");
+    ok(m != NULL, "hidden layer of CFG_LAYER_MAX %d", CFG_LAYER_MAX);
     model_release(m);
-    ok(t_model(2, 0, big1, 1, 1) == NULL, "hidden layer of 4097: NULL");
+    ok(t_model(2, 0, big1, 1, 1) == NULL,
+       "hidden layer of CFG_LAYER_MAX + 1: NULL");
+    ok(t_model(2, 0, big2, 2, 1) == NULL,
+       "second hidden layer of CFG_LAYER_MAX + 1: NULL");
 
     model_release(NULL);
     ok(model_acquire(NULL) == NULL, "acquire/release NULL");
@@ -630,10 +637,10 @@ t_rejects(void)
     T_LOAD(t_load_raw(t, rawlen, err, &l), "layers, limit",
            "2 layers");
     memcpy(t, raw, rawlen);
-    t_wr32(t + L.layers + 4, 4097);
+    t_wr32(t + L.layers + 4, CFG_LAYER_MAX + 1);
     t_fix_sum(t, rawlen);
     T_LOAD(t_load_raw(t, rawlen, err, &l), "hidden layer",
-           "hidden layer of 4097");
+           "hidden layer of CFG_LAYER_MAX + 1");
     memcpy(t, raw, rawlen);
     t_wr32(t + L.layers + 4, 0);
     t_fix_sum(t, rawlen);
@@ -711,7 +718,7 @@ t_frame(unsigned char *f, uint64_t fcs)
 static void
 t_limits(void)
 {
-    unsigned h[] = {1}, h2[] = {4096, 1};
+    unsigned h[] = {1}, h2[] = {CFG_LAYER_MAX, 1};
     struct model *m, *l = NULL;
     unsigned char f[64];
     unsigned char *big, *raw;
@@ -782,11 +789,11 @@ t_limits(void)
     model_release(m);
     free(b);
     m = t_model(3, 0, h2, 2, 9);
-    ok(m != NULL, "model with a hidden layer of 4096");
+    ok(m != NULL, "model with a hidden layer of CFG_LAYER_MAX");
     b = t_blob(m, &len);
     l = NULL;
     is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
-           "hidden layer of 4096 round-trips");
+           "hidden layer of CFG_LAYER_MAX round-trips");
     model_release(l);
     model_release(m);
     free(b);
@@ -823,6 +830,263 @@ t_limits(void)
         free(b);
         model_release(m);
     }
+}
+
+/* ------------------------------------------------------ biggest model */
+
+/* t_prof_wide - nsym distinct names of HDR_MAX_NAME bytes each */
+static struct feat_profile *
+t_prof_wide(size_t nsym, int with_scores)
+{
+    char **names = xreallocarray(NULL, nsym, sizeof(*names));
+    struct feat_profile *p;
+
+    for (size_t i = 0; i < nsym; i++) {
+        names[i] = xmalloc(HDR_MAX_NAME + 1);
+        memset(names[i], 'A', HDR_MAX_NAME - 5);
+        snprintf(names[i] + HDR_MAX_NAME - 5, 6, "%05zu", i);
+    }
+    p = feat_profile_new((const char *const *)names, nsym, with_scores);
+    for (size_t i = 0; i < nsym; i++)
+        free(names[i]);
+    free(names);
+    return p;
+}
+
+/* t_status_kb - a "Vm...:" figure of /proc/self/status in kB, or -1 */
+static long
+t_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    size_t kl = strlen(key);
+    long v = -1;
+
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':')
+            v = strtol(line + kl + 1, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+/* t_rss_main - "t_model rss": in this fresh process, decode the blob on
+ * stdin and print "rc decode_kb score_kb err": how far the decode raised
+ * the peak RSS above the RSS before it, and the same after one score
+ * (which adds the scoring copy of the net) */
+static int
+t_rss_main(void)
+{
+    size_t len = 0, cap = 1u << 20;
+    unsigned char *buf = xmalloc(cap);
+    char err[ERRLEN] = "";
+    struct model *m = NULL;
+    long rss0, hwm1, hwm2;
+    size_t n;
+    FILE *f;
+    int rc;
+
+    while ((n = fread(buf + len, 1, cap - len, stdin)) > 0) {
+        len += n;
+        if (len == cap)
+            buf = xreallocarray(buf, cap *= 2, 1);
+    }
+    /* the peak so far is the reading: start the peak over from here
+     * (Linux 4.0 on; without it the figures can only be higher) */
+    if ((f = fopen("/proc/self/clear_refs", "w")) != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+    rss0 = t_status_kb("VmRSS");
+    rc = model_from_blob(buf, len, &m, err, sizeof(err));
+    hwm1 = t_status_kb("VmHWM");
+    hwm2 = hwm1;
+    if (m != NULL) {
+        size_t nin = model_ninputs(m);
+        float *x = xcalloc(nin, sizeof(*x));
+        double p;
+
+        if (model_score(m, x, nin, &p) != 0)
+            rc = -2;
+        hwm2 = t_status_kb("VmHWM");
+        free(x);
+    }
+    printf("%d %ld %ld %s\n", rc, hwm1 - rss0, hwm2 - rss0, err);
+    model_release(m);
+    free(buf);
+    return 0;
+}
+
+/* t_rss - run t_rss_main() in a fresh copy of this program over blob;
+ * 0 with its figures, -1 when that failed */
+static int
+t_rss(const void *blob, size_t len, int *rc, long *decode_kb,
+      long *score_kb, char *err)
+{
+    int in[2], out[2], status, got = -1;
+    char line[ERRLEN + 64] = "";
+    FILE *f;
+    pid_t pid;
+
+    if (pipe(in) != 0 || pipe(out) != 0 || (pid = fork()) < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[0]);
+        close(in[1]);
+        close(out[0]);
+        close(out[1]);
+        execl("/proc/self/exe", "t_model", "rss", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    f = fdopen(in[1], "w");
+    if (f != NULL) {
+        fwrite(blob, 1, len, f);
+        fclose(f);
+    } else {
+        close(in[1]);
+    }
+    f = fdopen(out[0], "r");
+    if (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        int off = 0;
+
+        if (sscanf(line, "%d %ld %ld %n", rc, decode_kb, score_kb, &off) ==
+                3 &&
+            off > 0) {
+            snprintf(err, ERRLEN, "%s", line + off);
+            err[strcspn(err, "\n")] = '\0';
+            got = 0;
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    else
+        close(out[0]);
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        got = -1;
+    return got;
+}
+
+/* t_bomb - a zstd frame of size zeros, declaring its size: a few KB
+ * that would decompress to size bytes */
+static void *
+t_bomb(size_t size, size_t *len)
+{
+    size_t chunk = 1u << 20, cap = 1u << 20;
+    unsigned char *zero = xcalloc(chunk, 1), *out = xmalloc(cap);
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    ZSTD_outBuffer ob = {out, cap, 0};
+
+    if (cc == NULL ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cc, size)))
+        exit(1);
+    for (size_t done = 0; done < size;) {
+        size_t n = size - done < chunk ? size - done : chunk;
+        ZSTD_inBuffer ib = {zero, n, 0};
+        int last = done + n == size;
+        size_t rem;
+
+        do {
+            rem = ZSTD_compressStream2(cc, &ob, &ib,
+                                       last ? ZSTD_e_end : ZSTD_e_continue);
+            if (ZSTD_isError(rem) || ob.pos == ob.size)
+                exit(1);
+        } while (ib.pos < ib.size || (last && rem != 0));
+        done += n;
+    }
+    ZSTD_freeCCtx(cc);
+    free(zero);
+    *len = ob.pos;
+    return out;
+}
+
+/* t_biggest - the biggest valid model (FEAT_MAX_SYMBOLS names of
+ * HDR_MAX_NAME bytes with scores, two hidden layers of CFG_LAYER_MAX) is
+ * a payload of exactly MODEL_MAX_RAW and round-trips; one byte more is
+ * refused from the frame header; what decoding it costs; a 200 MB
+ * zstd bomb is refused without allocating */
+static void
+t_biggest(void)
+{
+    unsigned h[] = {CFG_LAYER_MAX, CFG_LAYER_MAX}, sizes[MODEL_MAX_LAYERS];
+    struct model *m, *l = NULL;
+    unsigned char *raw, *t;
+    void *b, *b2;
+    size_t len, len2, rawlen;
+    char err[ERRLEN];
+    long dkb = -1, skb = -1;
+    int rc = -1;
+
+    m = model_new(t_prof_wide(FEAT_MAX_SYMBOLS, 1), h, 2, 17);
+    ok(m != NULL && model_ninputs(m) == MODEL_MAX_INPUTS,
+       "the biggest model: %u inputs", MODEL_MAX_INPUTS);
+    if (m == NULL)
+        exit(1);
+    ok(model_layers(m, sizes) == 4 && sizes[1] == CFG_LAYER_MAX &&
+           sizes[2] == CFG_LAYER_MAX, "... two hidden layers of %d",
+       CFG_LAYER_MAX);
+    b = t_blob(m, &len);
+    raw = t_unzstd(b, len, &rawlen);
+    is_int(rawlen, MODEL_MAX_RAW, "... a payload of exactly MODEL_MAX_RAW "
+           "(%u) bytes", MODEL_MAX_RAW);
+    ok(len <= MODEL_MAX_BLOB, "... a blob of %zu bytes, within "
+       "MODEL_MAX_BLOB (%u)", len, MODEL_MAX_BLOB);
+    is_int(model_from_blob(b, len, &l, err, sizeof(err)), 0,
+           "... round-trips");
+    ok(l != NULL && t_same_outputs(m, l, 4, 8), "... with equal outputs");
+    if (l != NULL) {
+        b2 = t_blob(l, &len2);
+        ok(len2 == len && memcmp(b, b2, len) == 0,
+           "... and re-encodes to the same bytes");
+        free(b2);
+    }
+    model_release(l);
+
+    /* MODEL_MAX_RAW + 1: a byte before the checksum, refused for the
+     * frame's declared size, not for the byte */
+    t = xmalloc(rawlen + 1);
+    memcpy(t, raw, rawlen - 8);
+    t[rawlen - 8] = 0;
+    t_fix_sum(t, rawlen + 1);
+    T_LOAD(t_load_raw(t, rawlen + 1, err, &l), "exceeds the limit",
+           "a payload of MODEL_MAX_RAW + 1 bytes");
+    free(t);
+
+    if (t_rss(b, len, &rc, &dkb, &skb, err) != 0) {
+        ok(0, "decoding measured in a fresh process");
+    } else {
+        diag("peak RSS decoding the biggest model (%zu-byte blob, %u "
+             "weights): +%ld kB; after one score (its scoring copy): "
+             "+%ld kB", len, MODEL_MAX_WEIGHTS, dkb, skb);
+        ok(rc == 0 && dkb > 0, "decoded in a fresh process (%s)", err);
+        /* half the daemon's 64 MiB; ASan's shadow adds a little */
+        ok(dkb < 32 * 1024, "decoding peaks well under the daemon's 64 MiB: "
+           "+%ld kB", dkb);
+    }
+    free(raw);
+    free(b);
+    model_release(m);
+
+    /* a frame declaring 200 MB: refused from its header */
+    b = t_bomb(200u << 20, &len);
+    ok(ZSTD_getFrameContentSize(b, len) == 200u << 20 && len < 16384,
+       "a %zu-byte frame declaring 200 MB", len);
+    T_LOAD(model_from_blob(b, len, &l, err, sizeof(err)),
+           "exceeds the limit", "... refused for its declared size");
+    if (t_rss(b, len, &rc, &dkb, &skb, err) != 0) {
+        ok(0, "the 200 MB frame measured in a fresh process");
+    } else {
+        diag("peak RSS refusing the 200 MB frame: +%ld kB", dkb);
+        ok(rc == -1 && dkb < 1024, "... without allocating for it: +%ld kB "
+           "(%s)", dkb, err);
+    }
+    free(b);
 }
 
 /* -------------------------------------------------------------- golden */
@@ -1359,6 +1623,9 @@ t_threads(void)
 int
 main(int argc, char **argv)
 {
+    /* "t_model rss" is t_biggest()'s fresh process */
+    if (argc > 1 && strcmp(argv[1], "rss") == 0)
+        return t_rss_main();
     /* "t_model threads" runs only the concurrency part (for helgrind) */
     if (argc > 1 && strcmp(argv[1], "threads") == 0) {
         t_threads();
@@ -1368,6 +1635,7 @@ main(int argc, char **argv)
     t_roundtrip();
     t_rejects();
     t_limits();
+    t_biggest();
     t_golden();
     t_adjust();
     t_train();
