@@ -451,7 +451,7 @@ trainer_backoff(struct trainer *t, const struct cfg *c)
         ms = TRAINER_BACKOFF_MAX_MS;
     t->retry_at_ms = trainer_now_ms() + ms;
     log_warnx("trainer: training failed %u time%s in a row; next attempt in "
-              "%.0f s", t->failures, t->failures == 1 ? "" : "s",
+              "%.1f s", t->failures, t->failures == 1 ? "" : "s",
               (double)ms / 1000.0);
 }
 

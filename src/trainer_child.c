@@ -240,6 +240,11 @@ trainer_child_run(struct store *st, const struct cfg *c, const char *exe,
     if (trainer_report_ok(&p) && WIFEXITED(status) &&
         WEXITSTATUS(status) == 0) {
         *rep = p.rep;
+        if (rep->outcome == TRAINER_FAILED) /* the likely bound, said */
+            snprintf(rep->reason + strlen(rep->reason),
+                     sizeof(rep->reason) - strlen(rep->reason),
+                     " ([train] memory_limit %ld MiB)",
+                     c->train_memory_limit >> 20);
     } else if (p.term_at != 0) {
         trainer_set_reason(rep, TRAINER_CANCELLED, "cancelled: %s",
                            p.why_stop);
@@ -247,10 +252,13 @@ trainer_child_run(struct store *st, const struct cfg *c, const char *exe,
         trainer_set_reason(rep, TRAINER_FAILED, "the training process died "
                            "of signal %d (%s)%s", WTERMSIG(status),
                            strsignal(WTERMSIG(status)),
-                           WTERMSIG(status) == SIGABRT ||
-                                   WTERMSIG(status) == SIGKILL
-                               ? "; out of memory? [train] memory_limit"
-                               : "");
+                           WTERMSIG(status) == SIGABRT
+                               ? "; out of memory within [train] "
+                                 "memory_limit? see its line above"
+                               : WTERMSIG(status) == SIGKILL
+                                     ? "; killed by an admin or the "
+                                       "kernel's OOM killer?"
+                                     : "");
     } else {
         trainer_set_reason(rep, TRAINER_FAILED, "the training process "
                            "exited with status %d without a report",
