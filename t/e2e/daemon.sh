@@ -16,7 +16,7 @@ echo "1..15"
 "$daemon" -V | grep -q '^neural-milter [0-9]'
 t_ok $? "-V prints the version"
 
-printf '[milter]\nsocket = unix:%s/nm.sock\n' "$dir" > "$dir/good.ini"
+printf '[milter]\nsocket = unix:%s/nm.sock\npidfile =\n' "$dir" > "$dir/good.ini"
 "$daemon" -t -c "$dir/good.ini" > "$dir/t.out" 2>&1
 t_ok $? "-t on a good file exits 0"
 printf '[milter]\nsokcet = x\n[nosuch]\n' > "$dir/bad.ini"
