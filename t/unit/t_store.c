@@ -926,6 +926,156 @@ t_concurrency(void)
 }
 
 /* main - run the cases */
+/* t_guard - the guarded publish: the lock and the live model it names */
+static void
+t_guard(void)
+{
+    struct store_opts o = t_opts(t_sock, "tg");
+    struct store *st = t_store(&o);
+    struct store_guard g = { "owner-A", NULL, 0 };
+    char digest[FEAT_DIGEST_LEN + 1];
+    uint64_t v = 0, v1 = 0;
+
+    is_int(store_model_publish(st, D1, "b1", 2, &g, &v), STORE_NOT_OURS,
+           "guard: no lock: nothing published");
+    is_int(store_model_head(st, STORE_VIA_WRITE, digest, &v),
+           STORE_ABSENT, "guard: still no model");
+    is_int(store_lock_acquire(st, "owner-A", 5000), STORE_OK,
+           "guard: A takes the lock");
+    is_int(store_model_publish(st, D1, "b1", 2, &g, &v1), STORE_OK,
+           "guard: lock held, no model live as seen: published");
+    is_int(store_model_publish(st, D1, "b2", 2, &g, &v), STORE_CONFLICT,
+           "guard: seen 'none' but a model is live: conflict");
+    g.live_digest = D1;
+    g.live_version = v1 + 1;
+    is_int(store_model_publish(st, D1, "b2", 2, &g, &v), STORE_CONFLICT,
+           "guard: seen a version that is not live: conflict");
+    g.live_digest = D2;
+    g.live_version = v1;
+    is_int(store_model_publish(st, D1, "b2", 2, &g, &v), STORE_CONFLICT,
+           "guard: seen another profile: conflict");
+    g.live_digest = D1;
+    g.live_version = v1;
+    is_int(store_model_publish(st, D2, "b3", 2, &g, &v), STORE_OK,
+           "guard: the live model as seen: a new profile published");
+    is_int(store_model_head(st, STORE_VIA_WRITE, digest, &v), STORE_OK,
+           "guard: head");
+    ok(strcmp(digest, D2) == 0 && v == 1, "guard: %s.%llu is live", digest,
+       (unsigned long long)v);
+    is_int(store_lock_release(st, "owner-A"), STORE_OK, "guard: released");
+    g.live_digest = D2;
+    g.live_version = 1;
+    is_int(store_model_publish(st, D2, "b4", 2, &g, &v), STORE_NOT_OURS,
+           "guard: the lock released: nothing published");
+    is_int(store_model_publish(st, D2, "b4", 2, NULL, &v), STORE_OK,
+           "guard: without a guard (an import) it publishes");
+    is_int((int)v, 2, "guard: as version 2");
+    store_free(st);
+}
+
+/* t_restore - a served model put back where Redis lost it, and only
+ * there */
+static void
+t_restore(void)
+{
+    struct store_opts o = t_opts(t_sock, "tr");
+    struct store *st = t_store(&o);
+    char digest[FEAT_DIGEST_LEN + 1];
+    const char *del_cur[] = { "DEL", "tr:current" };
+    void *blob;
+    size_t len;
+    uint64_t v = 0;
+
+    is_int(store_model_restore(st, D1, "served", 6, 7), STORE_OK,
+           "restore: an empty Redis takes the served model");
+    is_int(store_model_head(st, STORE_VIA_WRITE, digest, &v), STORE_OK,
+           "restore: head");
+    ok(strcmp(digest, D1) == 0 && v == 7, "restore: %s.%llu, the served "
+       "version", digest, (unsigned long long)v);
+    is_int(store_model_get(st, STORE_VIA_WRITE, D1, 100, &blob, &len, &v),
+           STORE_OK, "restore: get");
+    ok(len == 6 && memcmp(blob, "served", 6) == 0, "restore: its blob");
+    free(blob);
+    is_int(store_model_restore(st, D1, "other", 5, 7), STORE_CONFLICT,
+           "restore: the same version live: kept");
+    is_int(store_model_restore(st, D1, "older", 5, 6), STORE_CONFLICT,
+           "restore: an older served one: kept");
+    is_int(store_model_restore(st, D1, "newer", 5, 9), STORE_OK,
+           "restore: Redis holds an older version (a lagging replica "
+           "promoted): the served one replaces it");
+    is_int(store_model_restore(st, D2, "x", 1, 50), STORE_CONFLICT,
+           "restore: another profile live: kept");
+    is_int(store_model_delete(st, D1), 0, "restore: an admin resets it");
+    is_int(store_model_restore(st, D1, "served", 6, 9), STORE_CONFLICT,
+           "restore: the reset left the counter at 9: not restored");
+    is_int(store_model_head(st, STORE_VIA_WRITE, digest, &v), STORE_ABSENT,
+           "restore: no model after the reset");
+    is_int(t_raw(t_sock, 2, del_cur), ':', "setup: no live pointer");
+    is_int(store_model_restore(st, D1, "served", 6, 10), STORE_OK,
+           "restore: a counter below the served version (lost data): "
+           "restored");
+    is_int(store_model_version(st, STORE_VIA_WRITE, D1, &v), STORE_OK,
+           "restore: version");
+    is_int((int)v, 10, "restore: at the served version");
+    store_free(st);
+}
+
+/* t_instances - heartbeats: written, listed newest first, bounded,
+ * dropped */
+static void
+t_instances(void)
+{
+    struct store_opts o = t_opts(t_sock, "ti");
+    struct store *st = t_store(&o);
+    struct store_instance in[STORE_MAX_INSTANCES];
+    char id[64], line[STORE_MAX_BEAT + 2];
+    const char *big[] = { "EVAL", "return redis.call('SET', KEYS[1], "
+                          "string.rep('b', 1000000)) and 1", "1",
+                          "ti:instance:big" };
+    const char *zadd[] = { "ZADD", "ti:instances", "9999999999", "big" };
+    size_t n = 0;
+
+    is_int(store_instance_beat(st, "host-a:1", "model=none pid=1", 5000), 0,
+           "beat: a");
+    is_int(store_instance_beat(st, "host-b:2", "model=0123abcd.3 pid=2",
+                               5000), 0, "beat: b");
+    is_int(store_instances(st, in, STORE_MAX_INSTANCES, &n), 0, "list");
+    ok(n == 2 && strcmp(in[0].id, "host-b:2") == 0 &&
+           strstr(in[0].line, "model=0123abcd.3") != NULL,
+       "list: two, b (the newest) first");
+    is_int(store_instance_beat(st, "bad id!", "x", 5000), -1,
+           "beat: an id outside [A-Za-z0-9_.:-] is refused");
+    memset(line, 'l', sizeof(line) - 1);
+    line[sizeof(line) - 1] = '\0';
+    is_int(store_instance_beat(st, "host-c:3", line, 5000), -1,
+           "beat: a line of STORE_MAX_BEAT + 1 bytes is refused");
+    line[STORE_MAX_BEAT] = '\0';
+    is_int(store_instance_beat(st, "host-c:3", line, 5000), 0,
+           "beat: a line of STORE_MAX_BEAT bytes is taken");
+    /* A hostile heartbeat of 1 MB is cut by the script before it is
+     * read. */
+    is_int(t_raw(t_sock, 4, big), ':', "setup: a 1 MB heartbeat");
+    is_int(t_raw(t_sock, 4, zadd), ':', "setup: named in the set");
+    is_int(store_instances(st, in, STORE_MAX_INSTANCES, &n), 0,
+           "list with the 1 MB heartbeat");
+    ok(n == 4 && strcmp(in[0].id, "big") == 0 &&
+           strlen(in[0].line) == STORE_MAX_BEAT,
+       "list: the 1 MB line read as its first %d bytes", STORE_MAX_BEAT);
+    for (int i = 0; i < 70; i++) {
+        snprintf(id, sizeof(id), "many:%d", i);
+        if (store_instance_beat(st, id, "model=none", 5000) != 0)
+            break;
+    }
+    is_int(store_instances(st, in, STORE_MAX_INSTANCES, &n), 0,
+           "list with 74 heartbeats");
+    is_int((int)n, STORE_MAX_INSTANCES, "list: at most STORE_MAX_INSTANCES");
+    is_int(store_instance_gone(st, "host-a:1"), 0, "gone: a");
+    is_int(store_instances(st, in, 2, &n), 0, "list 2");
+    ok(n == 2 && strcmp(in[0].id, "host-a:1") != 0 &&
+           strcmp(in[1].id, "host-a:1") != 0, "gone: a is not listed");
+    store_free(st);
+}
+
 int
 main(void)
 {
@@ -952,5 +1102,8 @@ main(void)
     t_reconnect();
     t_tcp();
     t_concurrency();
+    t_guard();
+    t_restore();
+    t_instances();
     return exit_status();
 }
