@@ -198,12 +198,31 @@ trainer_time_cmp(const void *a, const void *b, void *arg)
     return (x < y) - (x > y);
 }
 
+/* One symbol of the candidate profile and how many examples fire it. */
+struct trainer_sym {
+    const char *name;
+    size_t count;
+};
+
+/* trainer_count_cmp - most frequent first, then by name */
+static int
+trainer_count_cmp(const void *a, const void *b)
+{
+    const struct trainer_sym *x = a, *y = b;
+
+    if (x->count != y->count)
+        return x->count < y->count ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
 /* trainer_candidate - a profile of every symbol that fired in at least
- * TRAINER_MIN_SYMBOL examples */
+ * TRAINER_MIN_SYMBOL examples; the FEAT_MAX_SYMBOLS most frequent when
+ * there are more */
 static struct feat_profile *
 trainer_candidate(const struct trainer_set *set)
 {
-    const char **all = NULL, **keep;
+    const char **all = NULL, **names;
+    struct trainer_sym *keep;
     size_t n = 0, nkeep = 0, with_scores = 0;
     struct feat_profile *p;
 
@@ -223,13 +242,24 @@ trainer_candidate(const struct trainer_set *set)
         while (j < n && strcmp(all[j], all[i]) == 0)
             j++;
         if (j - i >= TRAINER_MIN_SYMBOL)
-            keep[nkeep++] = all[i];
+            keep[nkeep++] = (struct trainer_sym){ all[i], j - i };
         i = j;
     }
+    if (nkeep > FEAT_MAX_SYMBOLS) {
+        log_info("trainer: %zu symbols fired in %d or more examples; the "
+                 "%d most frequent make the profile", nkeep,
+                 TRAINER_MIN_SYMBOL, FEAT_MAX_SYMBOLS);
+        qsort(keep, nkeep, sizeof(*keep), trainer_count_cmp);
+        nkeep = FEAT_MAX_SYMBOLS;
+    }
+    names = xreallocarray(NULL, nkeep + 1, sizeof(*names));
+    for (size_t i = 0; i < nkeep; i++)
+        names[i] = keep[i].name;
     /* Scores are an input channel only when most examples carry them. */
-    p = feat_profile_new(keep, nkeep, with_scores * 2 > set->n);
+    p = feat_profile_new(names, nkeep, with_scores * 2 > set->n);
     free(all);
     free(keep);
+    free(names);
     return p;
 }
 

@@ -1365,6 +1365,77 @@ t_case_batch(void)
     cfg_release(c);
 }
 
+/* t_wide_push - n explicit examples of one class of per symbols each;
+ * examples 2j and 2j + 1 fire the same per names (the first of them
+ * replaced by the class's FREQ_ symbol, which all fire) */
+static void
+t_wide_push(struct store *st, int spam, int first, int n, int per)
+{
+    for (int e = 0; e < n; e++) {
+        struct hdr_result r;
+        struct example ex;
+        char err[128] = "";
+        void *blob;
+        size_t len;
+
+        hdr_result_init(&r);
+        r.upstream = HDR_UPSTREAM_RSPAMD;
+        r.action = spam ? HDR_ACTION_REJECT : HDR_ACTION_NO_ACTION;
+        r.required = 15;
+        r.sym = xcalloc((size_t)per, sizeof(*r.sym));
+        for (int k = 0; k < per; k++) {
+            snprintf(r.sym[r.nsym].name, sizeof(r.sym[r.nsym].name),
+                     "%s%05d", spam ? "WS" : "WH", first + e / 2 * per + k);
+            r.nsym++;
+        }
+        /* every example also fires its class's frequent symbol */
+        snprintf(r.sym[0].name, sizeof(r.sym[0].name), "%s",
+                 spam ? "FREQ_SPAM" : "FREQ_HAM");
+        r.score = spam ? 20 : -5;
+        if (example_from_result(&ex, &r, spam, 1, 1700000000 + e) != 0 ||
+            example_encode(&ex, &blob, &len, err, sizeof(err)) != 0 ||
+            store_example_push(st, spam, blob, len, 100000) != 0)
+            ok(0, "wide: push: %s", err);
+        free(blob);
+        example_free(&ex);
+        hdr_result_free(&r);
+    }
+}
+
+/* t_case_wide - more symbols fire twice than a profile may hold: the
+ * FEAT_MAX_SYMBOLS most frequent make it */
+static void
+t_case_wide(void)
+{
+    struct cfg *c = t_cfg("wide", t_sock, "t-wide",
+                          "max_epochs = 1\nmin_class = 1\n");
+    struct store *st = t_store(c);
+    struct trainer_report rep;
+    struct model *m;
+    int rc;
+
+    /* 23 pairs of examples per class share 99 names each: 4,554 names
+     * fire twice, plus the two FREQ_ ones in every example: more than
+     * FEAT_MAX_SYMBOLS */
+    t_wide_push(st, 1, 0, 46, 100);
+    t_wide_push(st, 0, 0, 46, 100);
+    rc = trainer_run(st, c, 1, "t-wide", &rep);
+    t_report("wide", rc, &rep);
+    ok(rc == 0 && rep.trained, "wide: trained (%s)", rep.reason);
+    is_int((int)rep.nsym, FEAT_MAX_SYMBOLS, "wide: a profile of "
+           "FEAT_MAX_SYMBOLS symbols");
+    if (watch_poll_once(st, STORE_VIA_READ, NULL, &m) == WATCH_LOADED) {
+        ok(feat_profile_index(model_profile(m), "FREQ_SPAM") >= 0 &&
+               feat_profile_index(model_profile(m), "FREQ_HAM") >= 0,
+           "wide: the most frequent symbols are in it");
+        model_release(m);
+    } else {
+        ok(0, "wide: the model loads");
+    }
+    store_free(st);
+    cfg_release(c);
+}
+
 /* main - run the cases */
 int
 main(void)
@@ -1392,6 +1463,7 @@ main(void)
     t_case_bad_records();
     t_case_queue();
     t_case_batch();
+    t_case_wide();
     diag("%.1f s", (double)(t_now_ms() - t0) / 1000.0);
     return exit_status();
 }
