@@ -41,6 +41,12 @@ static _Atomic long milter_nconn;
  * only read. NULL = learning off in this process. */
 static struct queue *milter_queue;
 
+/* Set (release) by the first close callback: libmilter's loop is up, so
+ * smfi_stop() finds its mutexes initialised (milter_stop() acquires). */
+static _Atomic int milter_serving;
+
+#define MILTER_START_WAIT_MS 5000
+
 /* Our socket spec, copied by milter_setup() before any thread exists,
  * then only read (milter_stop() connects to it). */
 static char *milter_socket;
@@ -286,6 +292,8 @@ milter_close(SMFICTX *ctx)
 {
     struct milter_conn *conn = smfi_getpriv(ctx);
 
+    if (!atomic_load_explicit(&milter_serving, memory_order_relaxed))
+        atomic_store_explicit(&milter_serving, 1, memory_order_release);
     if (conn == NULL)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
@@ -454,6 +462,9 @@ milter_stopper(void *arg)
  * lock across a select() of up to 5 s, and smfi_stop() needs that lock
  * to close the socket: so it runs on a thread of its own while we knock
  * on the socket until it got the lock (each knock ends one select()).
+ * smfi_stop() before smfi_main() initialised libmilter's mutexes would use
+ * them uninitialised: first knock until a session closed (a knock's own,
+ * at the latest), at most MILTER_START_WAIT_MS.
  */
 void
 milter_stop(void)
@@ -462,6 +473,13 @@ milter_stop(void)
     _Atomic int done = 0;
     pthread_t t;
 
+    for (int i = 0; milter_socket != NULL && i < MILTER_START_WAIT_MS / 20 &&
+                    !atomic_load_explicit(&milter_serving,
+                                          memory_order_acquire);
+         i++) {
+        milter_wake();
+        nanosleep(&tick, NULL);
+    }
     if (milter_socket == NULL ||
         pthread_create(&t, NULL, milter_stopper, &done) != 0) {
         (void)smfi_stop();
