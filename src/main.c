@@ -318,6 +318,7 @@ main(int argc, char **argv)
     c = cfg_load(o.config, err, sizeof(err));
     if (c == NULL || main_check_ids(c, err, sizeof(err)) != 0) {
         fputs(err, stderr);
+        cfg_release(c);
         return o.check ? 1 : EX_CONFIG;
     }
     if (o.check) {

@@ -163,17 +163,28 @@ else
         grep -q 'memory_limit 32 MiB\|within \[train\] memory_limit'
     t_ok $? "the log names the memory limit"
 fi
+# (in a sanitizer build the training succeeded: any model then)
+want=$second
+[ $sanitized = 1 ] && want='[0-9a-f]*[.][0-9]*'
 nm_replay mem -n 80 "$dir/msg"
-answered mem 80 && all_scored mem "$second"
-t_ok $? "meanwhile 80 messages answered and scored by $second"
-[ "$(live_id)" = "$second" ]
-t_ok $? "nothing published ($(live_id))"
-sed 's/^memory_limit = 32M$/memory_limit = 512M/' "$ini" > "$ini.new" &&
-    mv "$ini.new" "$ini"
-mark=$(nm_log_lines "$dir/a.log")
-kill -USR1 $dpid
-nm_wait_log_after "$dir/a.log" "$mark" 'outcome=published' 600
-t_ok $? "memory_limit back to 512M: the retry publishes"
+answered mem 80 && all_scored mem "$want"
+t_ok $? "meanwhile 80 messages answered and scored by $want"
+if [ $sanitized = 1 ]; then
+    echo "ok $((n = n + 1)) # SKIP sanitizer build: the training ran unbounded"
+    echo "ok $((n = n + 1)) # SKIP sanitizer build: the training ran unbounded"
+    sed 's/^memory_limit = 32M$/memory_limit = 512M/' "$ini" > "$ini.new" &&
+        mv "$ini.new" "$ini"
+    kill -USR1 $dpid
+else
+    [ "$(live_id)" = "$second" ]
+    t_ok $? "nothing published ($(live_id))"
+    sed 's/^memory_limit = 32M$/memory_limit = 512M/' "$ini" > "$ini.new" &&
+        mv "$ini.new" "$ini"
+    mark=$(nm_log_lines "$dir/a.log")
+    kill -USR1 $dpid
+    nm_wait_log_after "$dir/a.log" "$mark" 'outcome=published' 600
+    t_ok $? "memory_limit back to 512M: the retry publishes"
+fi
 third=$(live_id)
 nm_wait_log "$dir/a.log" "watch: loaded model $third" 50
 
