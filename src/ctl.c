@@ -23,6 +23,7 @@
 #include "eval.h"
 #include "example.h"
 #include "hdr.h"
+#include "learn.h"
 #include "log.h"
 #include "model.h"
 #include "store.h"
@@ -99,14 +100,6 @@ ctl_read(const char *path, size_t *len)
     return buf;
 }
 
-/* ctl_seen_add - hdr_header_fn feeding a hdr_seen */
-static int
-ctl_seen_add(const char *name, const char *value, void *arg)
-{
-    (void)hdr_seen_add(arg, name, value);
-    return 0;
-}
-
 /* ctl_store - the store, connected lazily */
 static struct store *
 ctl_store(struct ctl *ctl)
@@ -181,22 +174,36 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
             printf("    %-40s %7.2f\n", r->sym[i].name, r->sym[i].score);
 }
 
-/* ctl_verdict_file - parse one message under c with model m */
+/* ctl_verdict_file_key - parse one message under c with model m; *key
+ * (when not NULL) gets its message key: of its Message-ID, else of its
+ * scanner verdict */
 static int
-ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
-                 struct verdict *v)
+ctl_verdict_file_key(const struct cfg *c, const char *path, struct model *m,
+                     struct verdict *v, uint64_t *key)
 {
     struct hdr_seen seen = { 0 };
+    char msgid[LEARN_MAX_MSGID + 1];
     size_t len;
     char *msg = ctl_read(path, &len);
 
     if (msg == NULL)
         return -1;
-    hdr_message_headers(msg, len, ctl_seen_add, &seen);
+    learn_message_scan(msg, len, &seen, msgid, sizeof(msgid));
     verdict_compute(v, &seen, c, m);
+    if (key != NULL)
+        *key = msgid[0] != '\0' ? learn_key_msgid(msgid)
+                                : learn_key_content(&v->res);
     hdr_seen_free(&seen);
     free(msg);
     return 0;
+}
+
+/* ctl_verdict_file - parse one message under c with model m */
+static int
+ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
+                 struct verdict *v)
+{
+    return ctl_verdict_file_key(c, path, m, v, NULL);
 }
 
 /* ctl_messages - run verdict_compute over each file with model m */
@@ -241,6 +248,31 @@ ctl_score(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* ctl_status_learn - reports waiting and what became of them, messages
+ * kept for replies */
+static void
+ctl_status_learn(struct ctl *ctl)
+{
+    long waiting, kept, st[STORE_REPORT_NSTATS];
+
+    if (store_reports_waiting(ctl->st, &waiting) == 0 &&
+        store_report_stats_get(ctl->st, st) == 0) {
+        printf("reports: %ld waiting; %ld accepted", waiting, st[0]);
+        for (int i = 1; i < STORE_REPORT_NSTATS; i++)
+            printf(", %ld %s", st[i], store_report_stat_names[i]);
+        printf(" (at most %ld a day per reporter)\n",
+               ctl->cfg->max_reports_per_day);
+    } else {
+        printf("reports: unknown (Redis unreachable)\n");
+    }
+    if (store_replies_count(ctl->st, &kept) == 0)
+        printf("replies: %ld messages kept for a reply to name (at most "
+               "%ld, for %ld s)\n", kept, ctl->cfg->replies_max,
+               ctl->cfg->replies_window_ms / 1000);
+    else
+        printf("replies: unknown (Redis unreachable)\n");
+}
+
 /* ctl_status_training - examples, lock and the last training */
 static void
 ctl_status_training(struct ctl *ctl)
@@ -255,6 +287,7 @@ ctl_status_training(struct ctl *ctl)
                ctl->cfg->threshold, ctl->cfg->min_class);
     else
         printf("examples: unknown (Redis unreachable)\n");
+    ctl_status_learn(ctl);
     switch (store_lock_owner(ctl->st, buf, sizeof(buf), &ttl)) {
     case STORE_OK:
         printf("lock: held by %s (expires in %.1f s)\n", buf, ttl / 1e3);
@@ -502,11 +535,13 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
 {
     struct verdict v;
     struct example ex;
+    struct store_example se;
     char err[160];
     void *blob = NULL;
     size_t bloblen;
+    uint64_t key;
 
-    if (ctl_verdict_file(ctl->cfg, path, NULL, &v) != 0) {
+    if (ctl_verdict_file_key(ctl->cfg, path, NULL, &v, &key) != 0) {
         lt->failed++;
         return;
     }
@@ -524,13 +559,19 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
                                    (int64_t)time(NULL)) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
         lt->failed++;
-    } else if (example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
+    } else if ((ex.key = key) == 0 ||
+               example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
         example_free(&ex);
         lt->failed++;
     } else {
-        if (store_example_push(ctl->st, lt->spam, blob, bloblen,
-                               ctl->cfg->max_examples) == 0) {
+        /* under its message key: a verdict given twice counts once, and
+         * a later one replaces the earlier (or an autolearned one) */
+        se = (struct store_example){ .spam = lt->spam, .rec = blob,
+                                     .len = bloblen, .key = key,
+                                     .explicit_ = 1 };
+        if (store_example_push_batch(ctl->st, &se, 1,
+                                     ctl->cfg->max_examples) == 0) {
             lt->queued++;
             if (ctl->verbose)
                 printf("%s: queued as %s\n", path, lt->spam ? "spam" : "ham");
