@@ -625,10 +625,19 @@ ctl_train(struct ctl *ctl, int argc, char **argv)
     char token[256];
     const struct model_meta *mt = &rep.meta;
 
+    long acc, ref;
+
     (void)argc;
     (void)argv;
     if (ctl_store(ctl) == NULL)
         return 1;
+    /* the reports first, as the trainer thread takes them (trainer_run
+     * would too): they are examples of this training */
+    if (trainer_reports(ctl->st, ctl->cfg, &acc, &ref) != 0)
+        fprintf(stderr, "neural-milter-ctl: train: cannot take the "
+                "reports\n");
+    else if (acc + ref > 0)
+        printf("reports: %ld accepted, %ld refused\n", acc, ref);
     trainer_token(token, sizeof(token));
     if (trainer_run(ctl->st, ctl->cfg, 1, token, &rep) != 0) {
         fprintf(stderr, "neural-milter-ctl: train: %s\n", rep.reason);
@@ -1356,7 +1365,8 @@ main(int argc, char **argv)
         ctl_usage(EX_USAGE);
     if (log_init("neural-milter-ctl", 1, NULL) != 0)
         return EX_SOFTWARE;
-    log_set_level(LOG_LEVEL_WARN);
+    /* -v: the info lines too (what train did with each report, ...) */
+    log_set_level(ctl.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
 
     /* Without -c a missing default file means defaults, so that parse
      * works before anything is installed; a named file must exist. */
