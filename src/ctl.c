@@ -775,11 +775,14 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
         for (size_t i = 0; i < tr[spam].n; i++) {
             struct verdict v;
             struct example ex;
+            struct store_example se;
             void *blob = NULL;
             size_t len;
+            uint64_t key;
             int label = spam;
 
-            if (ctl_verdict_file(ctl->cfg, tr[spam].path[i], NULL, &v) != 0)
+            if (ctl_verdict_file_key(ctl->cfg, tr[spam].path[i], NULL, &v,
+                                     &key) != 0)
                 continue;
             if (autolearn)
                 label = v.label == VERDICT_LABEL_SPAM  ? 1
@@ -788,11 +791,18 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             if (label >= 0 && !v.res.inconsistent &&
                 example_from_result(&ex, &v.res, label, !autolearn,
                                     (int64_t)time(NULL)) == 0) {
+                /* under its message key, as the daemon stores it */
+                ex.key = key;
                 if (example_encode(&ex, &blob, &len, err, sizeof(err)) ==
-                        0 &&
-                    store_example_push(st, label, blob, len,
-                                       ctl->cfg->max_examples) == 0)
-                    nlabel[label]++;
+                    0) {
+                    se = (struct store_example){ .spam = label, .rec = blob,
+                                                 .len = len, .key = key,
+                                                 .explicit_ = !autolearn };
+                    if (store_example_push_batch(st, &se, 1,
+                                                 ctl->cfg->max_examples) ==
+                        0)
+                        nlabel[label]++;
+                }
                 free(blob);
                 example_free(&ex);
             }

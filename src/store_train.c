@@ -31,7 +31,9 @@
  * keys (16 hex digits), newest first; PREFIX:ex:rec maps each key to
  * its tier byte ('a' autolearn, 'e' explicit) and record. Lists of
  * release 0.1 hold records themselves; those are read as they are and
- * trimmed away in time. store_lua_push_fn pushes one example: a key
+ * trimmed away in time. A trim drops at most 1,000 of the oldest per
+ * list and script, so a list far over the cap (max_examples lowered, or
+ * a hostile one) costs each push a bounded step, never the whole list. store_lua_push_fn pushes one example: a key
  * already stored is replaced (its old entry leaves whichever list held
  * it), except that autolearn never replaces an explicit verdict. It is
  * the head of every script that adds examples.
@@ -56,10 +58,12 @@ const char store_lua_push_fn[] =
     "end\n"
     "local function nm_trim(cap)\n"
     "    for j = 1, 2 do\n"
-    "        for _, d in ipairs(redis.call('LRANGE', KEYS[j], cap, -1)) do\n"
+    "        local over = redis.call('LLEN', KEYS[j]) - cap\n"
+    "        if over > 1000 then over = 1000 end\n"
+    "        for i = 1, over do\n"
+    "            local d = redis.call('RPOP', KEYS[j])\n"
     "            if nm_is_key(d) then redis.call('HDEL', KEYS[4], d) end\n"
     "        end\n"
-    "        redis.call('LTRIM', KEYS[j], 0, cap - 1)\n"
     "    end\n"
     "end\n";
 
