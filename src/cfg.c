@@ -231,7 +231,7 @@ static const struct cfg_def cfg_defs[] = {
       .offset = CFG_OFF(spam_min_positive), .def = "2", .min = 0,
       .max = 512 /* HDR_MAX_SYMBOLS */, .flags = CFG_RELOAD },
     { .section = "train", .key = "junk_actions", .type = CFG_STRING,
-      .offset = CFG_OFF(junk_actions), .def = "add header, rewrite subject",
+      .offset = CFG_OFF(junk_actions), .def = "",
       .flags = CFG_RELOAD, .check = cfg_check_actions,
       .form = "a comma-separated list of Rspamd actions: no action, "
               "greylist, add header, rewrite subject, soft reject, reject" },

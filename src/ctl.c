@@ -1200,11 +1200,12 @@ ctl_eval_curve(struct ctl *ctl, struct ctl_files tr[2], struct ctl_files te[2],
 
     for (size_t i = 0; i < sizeof(shares) / sizeof(shares[0]); i++) {
         one.reports = shares[i];
-        if (ctl_eval_sources(ctl, tr, te, &one, 1, pt[n].f) != 0) {
-            rc = 1;
-            continue;
-        }
-        pt[n++].reports = shares[i];
+        memset(&pt[n], 0, sizeof(pt[n]));
+        pt[n].reports = shares[i];
+        /* a point whose network was not published (too few of a class:
+         * the trainer's guard) is a row of its own, not an error */
+        pt[n].trained = ctl_eval_sources(ctl, tr, te, &one, 1, pt[n].f) == 0;
+        n++;
     }
     snprintf(title, sizeof(title), "autolearn + reports R + %g%% replies",
              100 * o->replies);

@@ -307,6 +307,11 @@ eval_curve_report(FILE *out, const char *title, const struct eval_curve_pt *pt,
     for (size_t i = 0; i < n; i++) {
         const struct eval_figures *f = pt[i].f;
 
+        if (!pt[i].trained) {
+            fprintf(out, "%7.1f%% | no network published (see above)\n",
+                    100 * pt[i].reports);
+            continue;
+        }
         fprintf(out, "%7.1f%% | %7.4f %14.1f%% | %7.4f %14.1f%% | "
                 "%ld / %ld (%ld / %ld)\n", 100 * pt[i].reports,
                 f[EVAL_COMBINED].auc, 100 * f[EVAL_COMBINED].tpr_1,
@@ -314,10 +319,13 @@ eval_curve_report(FILE *out, const char *title, const struct eval_curve_pt *pt,
                 f[EVAL_COMBINED].fp, f[EVAL_COMBINED].fn,
                 f[EVAL_UPSTREAM].fp, f[EVAL_UPSTREAM].fn);
     }
-    if (n > 0)
-        fprintf(out, "upstream alone: AUC %.4f, TPR@1%%FP %.1f%%\n",
-                pt[0].f[EVAL_UPSTREAM].auc,
-                100 * pt[0].f[EVAL_UPSTREAM].tpr_1);
+    for (size_t i = 0; i < n; i++)
+        if (pt[i].trained) {
+            fprintf(out, "upstream alone: AUC %.4f, TPR@1%%FP %.1f%%\n",
+                    pt[i].f[EVAL_UPSTREAM].auc,
+                    100 * pt[i].f[EVAL_UPSTREAM].tpr_1);
+            break;
+        }
 }
 
 /* eval_curve_svg - TPR at 1% FP per point, the points evenly spaced */
@@ -352,10 +360,11 @@ eval_curve_svg(const char *path, const char *title,
     for (int s = 0; s < EVAL_NSCORERS; s++) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" "
                 "stroke-width=\"2\" points=\"", colour[s]);
-        for (size_t i = 0; i < n; i++)
-            fprintf(f, "%s%.1f,%.1f", i ? " " : "",
-                    60 + 460 * ((double)i + 0.5) / (double)n,
-                    420 - 380 * pt[i].f[s].tpr_1);
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (pt[i].trained)
+                fprintf(f, "%s%.1f,%.1f", k++ ? " " : "",
+                        60 + 460 * ((double)i + 0.5) / (double)n,
+                        420 - 380 * pt[i].f[s].tpr_1);
         fprintf(f, "\"/>\n<text x=\"330\" y=\"%d\" fill=\"%s\">%s"
                 "</text>\n", 470 + 16 * s, colour[s], eval_names[s]);
     }

@@ -93,6 +93,7 @@ void eval_sources_pick(const struct eval_train_msg *m, size_t n,
  * of the three scorers on the test split. */
 struct eval_curve_pt {
     double reports;
+    int trained;         /* 0: no network was published for this point */
     struct eval_figures f[EVAL_NSCORERS];
 };
 

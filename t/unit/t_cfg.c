@@ -391,7 +391,7 @@ check_good(void)
     is_int(c->require_queue_id, 0, "require_queue_id");
     is_str(c->redis_username, "nm-milter", "username");
     is_int(c->spam_min_positive, 0, "spam_min_positive");
-    is_str(c->junk_actions, "", "junk_actions empty");
+    is_str(c->junk_actions, "add header, rewrite subject", "junk_actions");
     is_int(c->junk_min_positive, 5, "junk_min_positive");
     is_str(c->ham_actions, "", "ham_actions empty");
     is_int(c->ham_min_negative, 0, "ham_min_negative");
@@ -456,8 +456,7 @@ check_defaults(void)
     ok(d->spam_min_positive == 2 && d->junk_min_positive == 3 &&
            d->ham_min_negative == 4,
        "default autolearn counts");
-    is_str(d->junk_actions, "add header, rewrite subject",
-           "default junk_actions");
+    is_str(d->junk_actions, "", "default junk_actions: none");
     is_str(d->ham_actions, "no action", "default ham_actions");
     ok(d->max_reports_per_day == 200 && d->replies_max == 200000 &&
            d->replies_window_ms == 14L * 86400000,

@@ -135,10 +135,15 @@ check_labels(void)
     cfg_release(c);
 }
 
-/* check_rule - the default rule over symbol counts */
+/* check_rule - the default rule over symbol counts, with Rspamd's junk
+ * actions (off by default) */
 static void
-check_rule(const struct cfg *c)
+check_rule(void)
 {
+    struct cfg *c = cfg_defaults();
+
+    free(c->junk_actions);
+    c->junk_actions = xstrdup("add header, rewrite subject");
     for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
         const struct rule_case *k = &rule_cases[i];
         struct hdr_result r;
@@ -159,6 +164,27 @@ check_rule(const struct cfg *c)
         is_int(verdict_label_of(&r, c), k->want, "rule: %s", k->label);
         hdr_result_free(&r);
     }
+    {
+        struct cfg *d = cfg_defaults();
+        struct hdr_result r;
+
+        hdr_result_init(&r);
+        r.upstream = HDR_UPSTREAM_RSPAMD;
+        r.action = HDR_ACTION_ADD_HEADER;
+        r.score = 9;
+        r.has_scores = 1;
+        r.sym = xcalloc(4, sizeof(*r.sym));
+        for (size_t j = 0; j < 4; j++) {
+            snprintf(r.sym[j].name, sizeof(r.sym[j].name), "P%zu", j);
+            r.sym[j].score = 2;
+        }
+        r.nsym = 4;
+        is_int(verdict_label_of(&r, d), VERDICT_LABEL_NONE,
+               "default rule: no junk (add header with 4 positive symbols)");
+        hdr_result_free(&r);
+        cfg_release(d);
+    }
+    cfg_release(c);
 }
 
 /* check_queue_id - require_queue_id over X-Rspamd-Queue-Id copies */
@@ -290,7 +316,7 @@ main(void)
     struct cfg *c = cfg_defaults();
 
     check_labels();
-    check_rule(c);
+    check_rule();
     check_queue_id(c);
     check_header(c);
     check_model(c);
