@@ -1163,7 +1163,8 @@ ctl_eval_sources(struct ctl *ctl, struct ctl_files tr[2],
         eval_figures(items, n, NULL, (enum eval_scorer)s,
                      model_meta(m)->spam_threshold, &f[s]);
     rc = 0;
-    if (!quiet && o->svg != NULL && eval_roc_svg(o->svg, title, items, n) != 0) {
+    if (!quiet && o->svg != NULL &&
+        eval_roc_svg(o->svg, title, items, n) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: %s\n", o->svg,
                 strerror(errno));
         rc = 1;

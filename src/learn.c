@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * learn - message keys, reply references and report records. Everything here reads text a sender or a reporter
- * chose: every loop is bounded by a named maximum, nothing allocates.
+ * learn - message keys, reply references and report records. Everything here
+ * reads text a sender or a reporter chose: every loop is bounded by a named
+ * maximum, nothing allocates.
  */
 #include "config.h"
 #include "learn.h"

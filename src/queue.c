@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * queue - a ring of serialized examples under one mutex; the writer takes
- * up to QUEUE_BATCH at a time, compresses them (off the mail's path, with
- * one long-lived zstd context) and pushes them with one
- * store_example_push_batch(). The ring also carries the replies' work
- * (a scored message kept for a reply to name, a reply's references):
- * a batch holds items of one kind, the kind of the first. It gathers for up to QUEUE_GATHER_MS
- * before it writes, so a milter thread wakes it about once per batch, not
- * once per message. A failed push puts the batch back and pauses the
- * writer (1 s) so a Redis outage costs the milter threads nothing but a
- * full queue.
+ * queue - a ring of serialized examples under one mutex; the writer takes up to
+ * QUEUE_BATCH at a time, compresses them (off the mail's path, with one
+ * long-lived zstd context) and pushes them with one store_example_push_batch().
+ * The ring also carries the replies' work (a scored message kept for a reply to
+ * name, a reply's references): a batch holds items of one kind, the kind of the
+ * first. It gathers for up to QUEUE_GATHER_MS before it writes, so a milter
+ * thread wakes it about once per batch, not once per message. A failed push
+ * puts the batch back and pauses the writer (1 s) so a Redis outage costs the
+ * milter threads nothing but a full queue.
  */
 #include "config.h"
 #include "queue.h"

@@ -27,17 +27,17 @@
  */
 
 /*
- * The examples (format of release 0.2): the class lists hold message
- * keys (16 hex digits), newest first; PREFIX:ex:rec maps each key to
- * its tier byte ('a' autolearn, 'e' explicit) and record. Lists of
- * release 0.1 hold records themselves; those are read as they are and
- * trimmed away in time. A trim drops at most 1,000 of the oldest per
- * list and script, so a list far over the cap (max_examples lowered, or
- * a hostile one) costs each push a bounded step, never the whole list. store_lua_push_fn pushes one example: a key
- * already stored is replaced (its old entry leaves whichever list held
- * it), except that autolearn never replaces an explicit verdict. It is
- * the head of every script that adds examples.
- * KEYS[1..4]: the spam list, the ham list, the counter, the records.
+ * The examples (format of release 0.2): the class lists hold message keys (16
+ * hex digits), newest first; PREFIX:ex:rec maps each key to its tier byte ('a'
+ * autolearn, 'e' explicit) and record. Lists of release 0.1 hold records
+ * themselves; those are read as they are and trimmed away in time. A trim drops
+ * at most 1,000 of the oldest per list and script, so a list far over the cap
+ * (max_examples lowered, or a hostile one) costs each push a bounded step,
+ * never the whole list. store_lua_push_fn pushes one example: a key already
+ * stored is replaced (its old entry leaves whichever list held it), except that
+ * autolearn never replaces an explicit verdict. It is the head of every script
+ * that adds examples. KEYS[1..4]: the spam list, the ham list, the counter, the
+ * records.
  */
 const char store_lua_push_fn[] =
     "local function nm_is_key(e)\n"

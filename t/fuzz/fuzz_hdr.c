@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fuzz_hdr - libFuzzer target over the header parsers: the input is taken
- * as an X-Spamd-Result value, an X-Spam-Status value and a raw message
- * (split with hdr_message_headers), and every combination of format and
- * trust goes through hdr_evaluate; then as a user's report record (the
- * reporter's untrusted input: learn_report_parse, learn_message_scan) and
- * as a reply's In-Reply-To and References. Besides the sanitizers, it
- * traps on any result that breaks the hdr.h or learn.h contract. Built by `make fuzz` (clang).
+ * fuzz_hdr - libFuzzer target over the header parsers: the input is taken as an
+ * X-Spamd-Result value, an X-Spam-Status value and a raw message (split with
+ * hdr_message_headers), and every combination of format and trust goes through
+ * hdr_evaluate; then as a user's report record (the reporter's untrusted input:
+ * learn_report_parse, learn_message_scan) and as a reply's In-Reply-To and
+ * References. Besides the sanitizers, it traps on any result that breaks the
+ * hdr.h or learn.h contract. Built by `make fuzz` (clang).
  */
 #include "config.h"
 #include "hdr.h"

@@ -645,7 +645,8 @@ check_restart(void)
            "milter.socket milter.user milter.group milter.umask "
            "milter.pidfile milter.syslog_facility redis.servers "
            "redis.read_servers redis.username redis.password redis.db "
-           "redis.prefix redis.timeout redis.connect_timeout redis.watch_interval "
+           "redis.prefix redis.timeout redis.connect_timeout "
+           "redis.watch_interval "
            "train.queue_size ",
            "restart keys: all restart keys, no reload keys");
     got[0] = '\0';
