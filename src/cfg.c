@@ -24,6 +24,7 @@
 
 #include <ini.h>
 
+#include "addr.h"
 #include "log.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -80,7 +81,8 @@ struct cfg_def {
 
 static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
     cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
-    cfg_check_layers, cfg_check_actions;
+    cfg_check_layers, cfg_check_actions, cfg_check_networks,
+    cfg_check_traps, cfg_check_username;
 
 static const char *const cfg_on_error_names[] = { "accept", "tempfail",
                                                   NULL };
@@ -125,6 +127,13 @@ static const struct cfg_def cfg_defs[] = {
       .offset = CFG_OFF(syslog_facility), .def = "mail",
       .flags = CFG_RESTART, .check = cfg_check_facility,
       .form = "a syslog facility: mail, daemon, user or local0..local7" },
+    { .section = "milter", .key = "skip_authenticated", .type = CFG_BOOL,
+      .offset = CFG_OFF(skip_authenticated), .def = "yes",
+      .flags = CFG_RELOAD },
+    { .section = "milter", .key = "skip_networks", .type = CFG_STRING,
+      .offset = CFG_OFF(skip_networks), .def = "", .flags = CFG_RELOAD,
+      .check = cfg_check_networks,
+      .form = "IPv4 or IPv6 networks (ADDR or ADDR/N), comma-separated" },
 
     { .section = "upstream", .key = "format", .type = CFG_ENUM,
       .offset = CFG_OFF(upstream_format), .def = "auto",
@@ -132,6 +141,9 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "upstream", .key = "trust", .type = CFG_ENUM,
       .offset = CFG_OFF(upstream_trust), .def = "single",
       .flags = CFG_RELOAD, .names = cfg_trust_names },
+    { .section = "upstream", .key = "require_queue_id", .type = CFG_BOOL,
+      .offset = CFG_OFF(require_queue_id), .def = "yes",
+      .flags = CFG_RELOAD },
 
     { .section = "header", .key = "name", .type = CFG_STRING,
       .offset = CFG_OFF(header_name), .def = "X-Neural-Result",
@@ -151,6 +163,10 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "redis", .key = "read_servers", .type = CFG_STRING,
       .offset = CFG_OFF(redis_read_servers), .def = "",
       .flags = CFG_RESTART },
+    { .section = "redis", .key = "username", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_username), .def = "", .flags = CFG_RESTART,
+      .check = cfg_check_username,
+      .form = "empty or a Redis ACL user name without blanks" },
     { .section = "redis", .key = "password", .type = CFG_STRING,
       .offset = CFG_OFF(redis_password), .def = "", .flags = CFG_RESTART },
     { .section = "redis", .key = "db", .type = CFG_LONG,
@@ -211,6 +227,25 @@ static const struct cfg_def cfg_defs[] = {
       .check = cfg_check_actions,
       .form = "a comma-separated list of Rspamd actions: no action, "
               "greylist, add header, rewrite subject, soft reject, reject" },
+    { .section = "train", .key = "spam_min_positive", .type = CFG_LONG,
+      .offset = CFG_OFF(spam_min_positive), .def = "2", .min = 0,
+      .max = 512 /* HDR_MAX_SYMBOLS */, .flags = CFG_RELOAD },
+    { .section = "train", .key = "junk_actions", .type = CFG_STRING,
+      .offset = CFG_OFF(junk_actions), .def = "",
+      .flags = CFG_RELOAD, .check = cfg_check_actions,
+      .form = "a comma-separated list of Rspamd actions: no action, "
+              "greylist, add header, rewrite subject, soft reject, reject" },
+    { .section = "train", .key = "junk_min_positive", .type = CFG_LONG,
+      .offset = CFG_OFF(junk_min_positive), .def = "3", .min = 0,
+      .max = 512 /* HDR_MAX_SYMBOLS */, .flags = CFG_RELOAD },
+    { .section = "train", .key = "ham_actions", .type = CFG_STRING,
+      .offset = CFG_OFF(ham_actions), .def = "no action",
+      .flags = CFG_RELOAD, .check = cfg_check_actions,
+      .form = "a comma-separated list of Rspamd actions: no action, "
+              "greylist, add header, rewrite subject, soft reject, reject" },
+    { .section = "train", .key = "ham_min_negative", .type = CFG_LONG,
+      .offset = CFG_OFF(ham_min_negative), .def = "4", .min = 0,
+      .max = 512 /* HDR_MAX_SYMBOLS */, .flags = CFG_RELOAD },
     { .section = "train", .key = "holdout", .type = CFG_DOUBLE,
       .offset = CFG_OFF(holdout), .def = "0.1", .min = 0, .max = 0.5,
       .flags = CFG_RELOAD | CFG_MIN_OPEN },
@@ -239,6 +274,27 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "train", .key = "queue_size", .type = CFG_LONG,
       .offset = CFG_OFF(queue_size), .def = "10000", .min = 1,
       .max = 1000000, .flags = CFG_RESTART },
+
+    { .section = "learn", .key = "max_reports_per_day", .type = CFG_LONG,
+      .offset = CFG_OFF(max_reports_per_day), .def = "200", .min = 0,
+      .max = 1000000, .flags = CFG_RELOAD },
+    { .section = "learn", .key = "replies", .type = CFG_BOOL,
+      .offset = CFG_OFF(replies), .def = "yes", .flags = CFG_RELOAD },
+    { .section = "learn", .key = "local_networks", .type = CFG_STRING,
+      .offset = CFG_OFF(local_networks), .def = "", .flags = CFG_RELOAD,
+      .check = cfg_check_networks,
+      .form = "IPv4 or IPv6 networks (ADDR or ADDR/N), comma-separated" },
+    { .section = "learn", .key = "replies_window", .type = CFG_DURATION_MS,
+      .offset = CFG_OFF(replies_window_ms), .def = "14d", .min = 60000,
+      .max = 90.0 * 86400000, .flags = CFG_RELOAD },
+    { .section = "learn", .key = "replies_max", .type = CFG_LONG,
+      .offset = CFG_OFF(replies_max), .def = "200000", .min = 1,
+      .max = 100000000, .flags = CFG_RELOAD },
+    { .section = "learn", .key = "spamtrap_recipients", .type = CFG_STRING,
+      .offset = CFG_OFF(spamtrap_recipients), .def = "",
+      .flags = CFG_RELOAD, .check = cfg_check_traps,
+      .form = "addresses (user@domain) and domains (@domain), "
+              "comma-separated" },
 };
 
 #define CFG_NDEFS (sizeof(cfg_defs) / sizeof(cfg_defs[0]))
@@ -511,11 +567,45 @@ cfg_check_actions(const char *value, char *why, size_t whylen)
     }
 }
 
+/* cfg_check_networks - a list addr_netlist_parse() takes */
+static int
+cfg_check_networks(const char *value, char *why, size_t whylen)
+{
+    struct addr_netlist nl;
+
+    return addr_netlist_parse(value, &nl, why, whylen);
+}
+
+/* cfg_check_traps - a list addr_traps_check() takes */
+static int
+cfg_check_traps(const char *value, char *why, size_t whylen)
+{
+    return addr_traps_check(value, why, whylen);
+}
+
+/* cfg_check_username - "" or one word of printable ASCII */
+static int
+cfg_check_username(const char *value, char *why, size_t whylen)
+{
+    size_t n = strlen(value);
+
+    (void)why;
+    (void)whylen;
+    if (n > 128)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (value[i] <= 32 || value[i] >= 127)
+            return -1;
+    return 0;
+}
+
 /* cfg_fmt_duration - ms in the largest unit that divides it */
 static void
 cfg_fmt_duration(long ms, char *buf, size_t len)
 {
-    if (ms != 0 && ms % 3600000 == 0)
+    if (ms != 0 && ms % 86400000 == 0)
+        snprintf(buf, len, "%ldd", ms / 86400000);
+    else if (ms != 0 && ms % 3600000 == 0)
         snprintf(buf, len, "%ldh", ms / 3600000);
     else if (ms != 0 && ms % 60000 == 0)
         snprintf(buf, len, "%ldm", ms / 60000);
@@ -1110,12 +1200,18 @@ cfg_hidden_layers(const struct cfg *c, size_t ninputs, unsigned sizes[2])
     return 1;
 }
 
-/* cfg_is_spam_action - action is in spam_actions (case and blanks
- * ignored) */
+/* cfg_is_spam_action - action is in spam_actions */
 int
 cfg_is_spam_action(const struct cfg *c, const char *action)
 {
-    const char *s = c->spam_actions, *comma;
+    return cfg_action_listed(c->spam_actions, action);
+}
+
+/* cfg_action_listed - action is in list (case and blanks ignored) */
+int
+cfg_action_listed(const char *list, const char *action)
+{
+    const char *s = list, *comma;
     size_t an = strlen(action), n;
 
     cfg_span_trim(&action, &an);

@@ -38,10 +38,14 @@ struct cfg {
     int on_error;          /* enum cfg_on_error */
     int log_level;
     char *syslog_facility;
+    int skip_authenticated; /* SMTP AUTH mail passes unjudged */
+    char *skip_networks;   /* clients whose mail passes unjudged */
 
     /* [upstream] */
     int upstream_format;
     int upstream_trust;
+    int require_queue_id;  /* Rspamd: learn only when X-Rspamd-Queue-Id
+                              is this transaction's queue id */
 
     /* [header] */
     char *header_name;
@@ -50,6 +54,7 @@ struct cfg {
     /* [redis] */
     char *redis_servers;   /* host:port or /path/to.sock, comma-separated */
     char *redis_read_servers; /* "" = read from redis_servers */
+    char *redis_username;  /* "" = AUTH password (the default user) */
     char *redis_password;  /* "" = no AUTH */
     long redis_db;
     char *redis_prefix;
@@ -75,6 +80,13 @@ struct cfg {
     double spam_score;
     double ham_score;
     char *spam_actions;    /* comma-separated Rspamd actions */
+    long spam_min_positive; /* ... with at least this many positive
+                               symbols (where the header has scores) */
+    char *junk_actions;    /* learned as spam too, with ... */
+    long junk_min_positive; /* ... at least this many positive symbols */
+    char *ham_actions;     /* "" = any action */
+    long ham_min_negative; /* ham also with this many negative symbols;
+                              0 = only by ham_score */
     double holdout;
     double target_fpr;
     long max_epochs;
@@ -84,6 +96,14 @@ struct cfg {
     long profile_grace_ms;   /* old profile's model kept this long */
     long train_memory_limit; /* bytes a training process may map */
     long queue_size;         /* examples waiting for Redis in memory */
+
+    /* [learn] */
+    long max_reports_per_day; /* per reporter; 0 = reports refused */
+    int replies;             /* a reply makes the message it names ham */
+    char *local_networks;    /* clients whose mail is outbound */
+    long replies_window_ms;  /* how long a scored message is kept */
+    long replies_max;        /* at most this many kept */
+    char *spamtrap_recipients; /* user@domain and @domain */
 
     /* private: reference count, guarded by atomics */
     _Atomic int refs;
@@ -133,5 +153,9 @@ size_t cfg_hidden_layers(const struct cfg *c, size_t ninputs,
 
 /* cfg_is_spam_action - 1 when action name is listed in spam_actions. */
 int cfg_is_spam_action(const struct cfg *c, const char *action);
+
+/* cfg_action_listed - 1 when action name is listed in list (a value of
+ * spam_actions, junk_actions or ham_actions; case and blanks ignored). */
+int cfg_action_listed(const char *list, const char *action);
 
 #endif /* NM_CFG_H */

@@ -23,6 +23,7 @@
 #include "eval.h"
 #include "example.h"
 #include "hdr.h"
+#include "learn.h"
 #include "log.h"
 #include "model.h"
 #include "store.h"
@@ -99,14 +100,6 @@ ctl_read(const char *path, size_t *len)
     return buf;
 }
 
-/* ctl_seen_add - hdr_header_fn feeding a hdr_seen */
-static int
-ctl_seen_add(const char *name, const char *value, void *arg)
-{
-    (void)hdr_seen_add(arg, name, value);
-    return 0;
-}
-
 /* ctl_store - the store, connected lazily */
 static struct store *
 ctl_store(struct ctl *ctl)
@@ -181,22 +174,36 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
             printf("    %-40s %7.2f\n", r->sym[i].name, r->sym[i].score);
 }
 
-/* ctl_verdict_file - parse one message under c with model m */
+/* ctl_verdict_file_key - parse one message under c with model m; *key
+ * (when not NULL) gets its message key: of its Message-ID, else of its
+ * scanner verdict */
 static int
-ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
-                 struct verdict *v)
+ctl_verdict_file_key(const struct cfg *c, const char *path, struct model *m,
+                     struct verdict *v, uint64_t *key)
 {
     struct hdr_seen seen = { 0 };
+    char msgid[LEARN_MAX_MSGID + 1];
     size_t len;
     char *msg = ctl_read(path, &len);
 
     if (msg == NULL)
         return -1;
-    hdr_message_headers(msg, len, ctl_seen_add, &seen);
+    learn_message_scan(msg, len, &seen, msgid, sizeof(msgid));
     verdict_compute(v, &seen, c, m);
+    if (key != NULL)
+        *key = msgid[0] != '\0' ? learn_key_msgid(msgid)
+                                : learn_key_content(&v->res);
     hdr_seen_free(&seen);
     free(msg);
     return 0;
+}
+
+/* ctl_verdict_file - parse one message under c with model m */
+static int
+ctl_verdict_file(const struct cfg *c, const char *path, struct model *m,
+                 struct verdict *v)
+{
+    return ctl_verdict_file_key(c, path, m, v, NULL);
 }
 
 /* ctl_messages - run verdict_compute over each file with model m */
@@ -241,6 +248,31 @@ ctl_score(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+/* ctl_status_learn - reports waiting and what became of them, messages
+ * kept for replies */
+static void
+ctl_status_learn(struct ctl *ctl)
+{
+    long waiting, kept, st[STORE_REPORT_NSTATS];
+
+    if (store_reports_waiting(ctl->st, &waiting) == 0 &&
+        store_report_stats_get(ctl->st, st) == 0) {
+        printf("reports: %ld waiting; %ld accepted", waiting, st[0]);
+        for (int i = 1; i < STORE_REPORT_NSTATS; i++)
+            printf(", %ld %s", st[i], store_report_stat_names[i]);
+        printf(" (at most %ld a day per reporter)\n",
+               ctl->cfg->max_reports_per_day);
+    } else {
+        printf("reports: unknown (Redis unreachable)\n");
+    }
+    if (store_replies_count(ctl->st, &kept) == 0)
+        printf("replies: %ld messages kept for a reply to name (at most "
+               "%ld, for %ld s)\n", kept, ctl->cfg->replies_max,
+               ctl->cfg->replies_window_ms / 1000);
+    else
+        printf("replies: unknown (Redis unreachable)\n");
+}
+
 /* ctl_status_training - examples, lock and the last training */
 static void
 ctl_status_training(struct ctl *ctl)
@@ -255,6 +287,7 @@ ctl_status_training(struct ctl *ctl)
                ctl->cfg->threshold, ctl->cfg->min_class);
     else
         printf("examples: unknown (Redis unreachable)\n");
+    ctl_status_learn(ctl);
     switch (store_lock_owner(ctl->st, buf, sizeof(buf), &ttl)) {
     case STORE_OK:
         printf("lock: held by %s (expires in %.1f s)\n", buf, ttl / 1e3);
@@ -502,11 +535,13 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
 {
     struct verdict v;
     struct example ex;
+    struct store_example se;
     char err[160];
     void *blob = NULL;
     size_t bloblen;
+    uint64_t key;
 
-    if (ctl_verdict_file(ctl->cfg, path, NULL, &v) != 0) {
+    if (ctl_verdict_file_key(ctl->cfg, path, NULL, &v, &key) != 0) {
         lt->failed++;
         return;
     }
@@ -524,13 +559,19 @@ ctl_learn_one(struct ctl *ctl, struct ctl_learn *lt, const char *path)
                                    (int64_t)time(NULL)) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
         lt->failed++;
-    } else if (example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
+    } else if ((ex.key = key) == 0 ||
+               example_encode(&ex, &blob, &bloblen, err, sizeof(err)) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: cannot encode\n", path);
         example_free(&ex);
         lt->failed++;
     } else {
-        if (store_example_push(ctl->st, lt->spam, blob, bloblen,
-                               ctl->cfg->max_examples) == 0) {
+        /* under its message key: a verdict given twice counts once, and
+         * a later one replaces the earlier (or an autolearned one) */
+        se = (struct store_example){ .spam = lt->spam, .rec = blob,
+                                     .len = bloblen, .key = key,
+                                     .explicit_ = 1 };
+        if (store_example_push_batch(ctl->st, &se, 1,
+                                     ctl->cfg->max_examples) == 0) {
             lt->queued++;
             if (ctl->verbose)
                 printf("%s: queued as %s\n", path, lt->spam ? "spam" : "ham");
@@ -584,10 +625,19 @@ ctl_train(struct ctl *ctl, int argc, char **argv)
     char token[256];
     const struct model_meta *mt = &rep.meta;
 
+    long acc, ref;
+
     (void)argc;
     (void)argv;
     if (ctl_store(ctl) == NULL)
         return 1;
+    /* the reports first, as the trainer thread takes them (trainer_run
+     * would too): they are examples of this training */
+    if (trainer_reports(ctl->st, ctl->cfg, &acc, &ref) != 0)
+        fprintf(stderr, "neural-milter-ctl: train: cannot take the "
+                "reports\n");
+    else if (acc + ref > 0)
+        printf("reports: %ld accepted, %ld refused\n", acc, ref);
     trainer_token(token, sizeof(token));
     if (trainer_run(ctl->st, ctl->cfg, 1, token, &rep) != 0) {
         fprintf(stderr, "neural-milter-ctl: train: %s\n", rep.reason);
@@ -725,11 +775,14 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
         for (size_t i = 0; i < tr[spam].n; i++) {
             struct verdict v;
             struct example ex;
+            struct store_example se;
             void *blob = NULL;
             size_t len;
+            uint64_t key;
             int label = spam;
 
-            if (ctl_verdict_file(ctl->cfg, tr[spam].path[i], NULL, &v) != 0)
+            if (ctl_verdict_file_key(ctl->cfg, tr[spam].path[i], NULL, &v,
+                                     &key) != 0)
                 continue;
             if (autolearn)
                 label = v.label == VERDICT_LABEL_SPAM  ? 1
@@ -738,11 +791,18 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             if (label >= 0 && !v.res.inconsistent &&
                 example_from_result(&ex, &v.res, label, !autolearn,
                                     (int64_t)time(NULL)) == 0) {
+                /* under its message key, as the daemon stores it */
+                ex.key = key;
                 if (example_encode(&ex, &blob, &len, err, sizeof(err)) ==
-                        0 &&
-                    store_example_push(st, label, blob, len,
-                                       ctl->cfg->max_examples) == 0)
-                    nlabel[label]++;
+                    0) {
+                    se = (struct store_example){ .spam = label, .rec = blob,
+                                                 .len = len, .key = key,
+                                                 .explicit_ = !autolearn };
+                    if (store_example_push_batch(st, &se, 1,
+                                                 ctl->cfg->max_examples) ==
+                        0)
+                        nlabel[label]++;
+                }
                 free(blob);
                 example_free(&ex);
             }
@@ -809,6 +869,356 @@ out:
     return rc;
 }
 
+/* The options of eval, one row each (so other options fit the table). */
+struct ctl_eval_opts {
+    const char *mode;     /* explicit | autolearn | both */
+    const char *svg;      /* ROC plot, or with --curve the curve */
+    double reports;       /* --reports: share of training messages */
+    double replies;       /* --replies: share of the training ham */
+    int sources;          /* --reports or --replies given */
+    int curve;            /* --curve */
+};
+
+struct ctl_eval_opt {
+    const char *name;
+    int has_arg;
+    int (*set)(struct ctl_eval_opts *o, const char *arg);
+};
+
+/* ctl_eval_share - "0.02", "2%": a share in [0, 1] */
+static int
+ctl_eval_share(const char *arg, double *out)
+{
+    size_t n = strlen(arg);
+    char buf[32];
+    double v;
+
+    if (n == 0 || n >= sizeof(buf))
+        return -1;
+    memcpy(buf, arg, n + 1);
+    if (buf[n - 1] == '%') {
+        buf[n - 1] = '\0';
+        if (util_parse_double(buf, 0, 100, &v) != 0)
+            return -1;
+        *out = v / 100;
+        return 0;
+    }
+    return util_parse_double(buf, 0, 1, out);
+}
+
+static int
+ctl_eval_opt_mode(struct ctl_eval_opts *o, const char *arg)
+{
+    o->mode = arg;
+    return strcmp(arg, "both") && strcmp(arg, "explicit") &&
+                   strcmp(arg, "autolearn")
+               ? -1
+               : 0;
+}
+
+static int
+ctl_eval_opt_svg(struct ctl_eval_opts *o, const char *arg)
+{
+    o->svg = arg;
+    return 0;
+}
+
+static int
+ctl_eval_opt_reports(struct ctl_eval_opts *o, const char *arg)
+{
+    o->sources = 1;
+    return ctl_eval_share(arg, &o->reports);
+}
+
+static int
+ctl_eval_opt_replies(struct ctl_eval_opts *o, const char *arg)
+{
+    o->sources = 1;
+    return ctl_eval_share(arg, &o->replies);
+}
+
+static int
+ctl_eval_opt_curve(struct ctl_eval_opts *o, const char *arg)
+{
+    (void)arg;
+    o->curve = 1;
+    return 0;
+}
+
+static const struct ctl_eval_opt ctl_eval_optv[] = {
+    { "-m", 1, ctl_eval_opt_mode },
+    { "-o", 1, ctl_eval_opt_svg },
+    { "--reports", 1, ctl_eval_opt_reports },
+    { "--replies", 1, ctl_eval_opt_replies },
+    { "--curve", 0, ctl_eval_opt_curve },
+};
+
+#define CTL_EVAL_USAGE                                                       \
+    "eval [-m explicit|autolearn|both] [-o SVG] [--reports R] "               \
+    "[--replies Q] [--curve] DIR | SPAMDIR HAMDIR"
+
+/* ctl_eval_parse - the options (as "-o X", "--reports X" or
+ * "--reports=X") up to the first other word or "--"; returns the index
+ * of the first operand, or -1 (said why) */
+static int
+ctl_eval_parse(int argc, char **argv, struct ctl_eval_opts *o)
+{
+    int i;
+
+    for (i = 0; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+        const char *eq = strchr(argv[i], '=');
+        size_t nl = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+        const struct ctl_eval_opt *d = NULL;
+        const char *arg = NULL;
+
+        if (strcmp(argv[i], "--") == 0)
+            return i + 1;
+        for (size_t k = 0; k < sizeof(ctl_eval_optv) / sizeof(ctl_eval_optv[0]);
+             k++)
+            if (strlen(ctl_eval_optv[k].name) == nl &&
+                strncmp(argv[i], ctl_eval_optv[k].name, nl) == 0)
+                d = &ctl_eval_optv[k];
+        if (d == NULL) {
+            fprintf(stderr, "neural-milter-ctl: eval: unknown option %s\n",
+                    argv[i]);
+            return -1;
+        }
+        if (d->has_arg) {
+            arg = eq ? eq + 1 : i + 1 < argc ? argv[++i] : NULL;
+            if (arg == NULL) {
+                fprintf(stderr, "neural-milter-ctl: eval: %s needs a "
+                        "value\n", d->name);
+                return -1;
+            }
+        } else if (eq != NULL) {
+            fprintf(stderr, "neural-milter-ctl: eval: %s takes no value\n",
+                    d->name);
+            return -1;
+        }
+        if (d->set(o, arg) != 0) {
+            fprintf(stderr, "neural-milter-ctl: eval: bad value for %s: "
+                    "%s\n", d->name, arg ? arg : "");
+            return -1;
+        }
+    }
+    return i;
+}
+
+/* ctl_eval_push - the simulated examples of the training files: each
+ * file's verdict, key and autolearn label, the sources' draw, then one
+ * keyed example per message in batches; counts per source into cnt[5]
+ * (by enum example_source) */
+static int
+ctl_eval_push(struct ctl *ctl, struct store *st, struct ctl_files tr[2],
+              const struct ctl_eval_opts *o, long cnt[5][2])
+{
+    size_t n = tr[0].n + tr[1].n, k = 0, nb = 0;
+    struct eval_train_msg *m = xcalloc(n + 1, sizeof(*m));
+    struct store_example *batch = xcalloc(STORE_BATCH_MAX, sizeof(*batch));
+    void **blob = xcalloc(STORE_BATCH_MAX, sizeof(*blob));
+    struct hdr_result *res = xcalloc(n + 1, sizeof(*res));
+    uint64_t *key = xcalloc(n + 1, sizeof(*key));
+    int *label = xcalloc(n + 1, sizeof(*label));
+    int *src = xcalloc(n + 1, sizeof(*src));
+    char err[200];
+    int rc = 0;
+
+    for (int spam = 0; spam <= 1; spam++)
+        for (size_t i = 0; i < tr[spam].n; i++) {
+            const char *path = tr[spam].path[i], *base = strrchr(path, '/');
+            struct verdict v;
+
+            base = base ? base + 1 : path;
+            hdr_result_init(&res[k]);
+            m[k] = (struct eval_train_msg){ .spam = spam, .auto_label = -1 };
+            m[k].order = util_hash64(base, strlen(base), UTIL_HASH64_INIT);
+            if (ctl_verdict_file_key(ctl->cfg, path, NULL, &v, &key[k]) ==
+                0) {
+                if (v.learnable) {
+                    m[k].auto_label = v.label == VERDICT_LABEL_SPAM  ? 1
+                                      : v.label == VERDICT_LABEL_HAM ? 0
+                                                                     : -1;
+                    m[k].mistake = (v.res.score >= v.res.required) != spam;
+                    res[k] = v.res; /* taken */
+                    memset(&v.res, 0, sizeof(v.res));
+                } else {
+                    m[k].mistake = -1; /* never an example */
+                }
+                verdict_free(&v);
+            } else {
+                m[k].mistake = -1;
+            }
+            k++;
+        }
+    eval_sources_pick(m, n, o->reports, o->replies, label, src);
+    for (size_t i = 0; i <= n && rc == 0; i++) {
+        struct example ex;
+        size_t len;
+
+        if (nb > 0 && (i == n || nb == STORE_BATCH_MAX)) {
+            if (store_example_push_batch(st, batch, nb,
+                                         ctl->cfg->max_examples) != 0)
+                rc = -1;
+            for (size_t j = 0; j < nb; j++)
+                free(blob[j]);
+            nb = 0;
+        }
+        if (i == n || label[i] < 0 || m[i].mistake < 0 ||
+            example_from_result(&ex, &res[i], label[i], src[i] != 0,
+                                (int64_t)time(NULL)) != 0)
+            continue;
+        ex.source = (enum example_source)src[i];
+        ex.key = key[i];
+        if (example_encode(&ex, &blob[nb], &len, err, sizeof(err)) == 0) {
+            batch[nb] = (struct store_example){ .spam = label[i],
+                                                .rec = blob[nb], .len = len,
+                                                .key = key[i],
+                                                .explicit_ = src[i] != 0 };
+            nb++;
+            cnt[src[i]][label[i]]++;
+        }
+        example_free(&ex);
+    }
+    for (size_t i = 0; i < n; i++)
+        hdr_result_free(&res[i]);
+    free(res);
+    free(key);
+    free(label);
+    free(src);
+    free(m);
+    free(batch);
+    free(blob);
+    return rc;
+}
+
+/* ctl_eval_sources - one evaluation of the simulated label sources:
+ * push, train under a prefix of our own, score the test split; the
+ * figures into f (when not NULL), the report printed unless quiet */
+static int
+ctl_eval_sources(struct ctl *ctl, struct ctl_files tr[2],
+                 struct ctl_files te[2], const struct ctl_eval_opts *o,
+                 int quiet, struct eval_figures f[EVAL_NSCORERS])
+{
+    char prefix[80], token[256], err[256], title[160];
+    long cnt[5][2] = { { 0 } };
+    struct trainer_report rep;
+    struct eval_item *items = NULL;
+    struct model *m = NULL;
+    struct store *st;
+    size_t n = 0;
+    int rc = 1;
+
+    memset(&rep, 0, sizeof(rep));
+    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
+             (long)getpid());
+    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
+        NULL) {
+        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
+        return 1;
+    }
+    if (ctl_eval_push(ctl, st, tr, o, cnt) != 0) {
+        fprintf(stderr, "neural-milter-ctl: eval: cannot store examples\n");
+        goto out;
+    }
+    snprintf(title, sizeof(title), "test split, autolearn + %g%% reports + "
+             "%g%% replies", 100 * o->reports, 100 * o->replies);
+    printf("== %s: examples: autolearn %ld spam + %ld ham, reports %ld "
+           "spam + %ld ham, replies %ld ham\n", title + 12, cnt[0][1],
+           cnt[0][0], cnt[2][1], cnt[2][0], cnt[3][0]);
+    trainer_token(token, sizeof(token));
+    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
+        printf("training: %s\n", rep.reason);
+        goto out;
+    }
+    if (!quiet)
+        printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
+               "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs,
+               rep.seconds, rep.auc_new);
+    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
+        printf("cannot load the trained model back\n");
+        goto out;
+    }
+    items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+    for (int spam = 0; spam <= 1; spam++)
+        for (size_t i = 0; i < te[spam].n; i++) {
+            struct eval_item *it = &items[n];
+            struct verdict v;
+
+            if (ctl_verdict_file(ctl->cfg, te[spam].path[i], m, &v) != 0)
+                continue;
+            it->spam = spam;
+            ctl_eval_group(te[spam].path[i], it->group, sizeof(it->group));
+            it->has_upstream = hdr_upstream_usable(v.res.upstream);
+            it->upstream = v.res.score;
+            it->required = v.res.required;
+            it->has_p = v.scored;
+            it->p = v.p;
+            it->adjust = v.adjust;
+            n++;
+            verdict_free(&v);
+        }
+    if (!quiet)
+        eval_report(stdout, title, items, n, model_meta(m)->spam_threshold);
+    for (int s = 0; f != NULL && s < EVAL_NSCORERS; s++)
+        eval_figures(items, n, NULL, (enum eval_scorer)s,
+                     model_meta(m)->spam_threshold, &f[s]);
+    rc = 0;
+    if (!quiet && o->svg != NULL &&
+        eval_roc_svg(o->svg, title, items, n) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", o->svg,
+                strerror(errno));
+        rc = 1;
+    }
+out:
+    free(items);
+    model_release(m);
+    if (rep.model_id[0] != '\0') {
+        char digest[FEAT_DIGEST_LEN + 1];
+
+        memcpy(digest, rep.model_id, FEAT_DIGEST_LEN);
+        digest[FEAT_DIGEST_LEN] = '\0';
+        if (store_model_delete(st, digest) != 0)
+            rc = 1;
+    }
+    if (store_examples_delete(st) != 0)
+        rc = 1;
+    store_free(st);
+    return rc;
+}
+
+/* ctl_eval_curve - the sources at R = 0, 0.5%, 1%, 2%, 5%, 10%, 100%
+ * (replies as given): a table, and the plot when -o names one */
+static int
+ctl_eval_curve(struct ctl *ctl, struct ctl_files tr[2], struct ctl_files te[2],
+               const struct ctl_eval_opts *o)
+{
+    static const double shares[] = { 0, 0.005, 0.01, 0.02, 0.05, 0.1, 1 };
+    struct eval_curve_pt pt[sizeof(shares) / sizeof(shares[0])];
+    struct ctl_eval_opts one = *o;
+    char title[96];
+    size_t n = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < sizeof(shares) / sizeof(shares[0]); i++) {
+        one.reports = shares[i];
+        memset(&pt[n], 0, sizeof(pt[n]));
+        pt[n].reports = shares[i];
+        /* a point whose network was not published (too few of a class:
+         * the trainer's guard) is a row of its own, not an error */
+        pt[n].trained = ctl_eval_sources(ctl, tr, te, &one, 1, pt[n].f) == 0;
+        n++;
+    }
+    snprintf(title, sizeof(title), "autolearn + reports R + %g%% replies",
+             100 * o->replies);
+    eval_curve_report(stdout, title, pt, n);
+    if (o->svg != NULL && eval_curve_svg(o->svg, title, pt, n) != 0) {
+        fprintf(stderr, "neural-milter-ctl: %s: %s\n", o->svg,
+                strerror(errno));
+        rc = 1;
+    }
+    return rc;
+}
+
 /* ctl_eval_split - a file's side in a two-directory evaluation: 30% test,
  * by a hash of its name, so reruns agree */
 static int
@@ -820,35 +1230,24 @@ ctl_eval_is_test(const char *path)
     return util_hash64(base, strlen(base), UTIL_HASH64_INIT) % 100 < 30;
 }
 
-/* ctl_eval - eval [-m explicit|autolearn|both] [-o ROC.svg] DIR | SPAM HAM */
+/* ctl_eval - eval [OPTIONS] DIR | SPAM HAM (CTL_EVAL_USAGE) */
 static int
 ctl_eval(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_files tr[2] = { { 0 } }, te[2] = { { 0 } };
-    const char *mode = "both", *svg = NULL;
+    struct ctl_eval_opts o = { .mode = "both" };
+    const char *mode, *svg;
     char path[4096];
-    int ch, rc = 0;
+    int first, rc = 0;
 
-    optind = 1;
-    while ((ch = getopt(argc + 1, argv - 1, "m:o:")) != -1) {
-        switch (ch) {
-        case 'm':
-            mode = optarg;
-            break;
-        case 'o':
-            svg = optarg;
-            break;
-        default:
-            return EX_USAGE;
-        }
-    }
-    argc -= optind - 1;
-    argv += optind - 1;
-    if ((argc != 1 && argc != 2) ||
-        (strcmp(mode, "both") && strcmp(mode, "explicit") &&
-         strcmp(mode, "autolearn"))) {
-        fprintf(stderr, "neural-milter-ctl: eval [-m explicit|autolearn|"
-                "both] [-o ROC.svg] DIR | SPAMDIR HAMDIR\n");
+    if ((first = ctl_eval_parse(argc, argv, &o)) < 0)
+        return EX_USAGE;
+    mode = o.mode;
+    svg = o.svg;
+    argc -= first;
+    argv += first;
+    if (argc != 1 && argc != 2) {
+        fprintf(stderr, "neural-milter-ctl: " CTL_EVAL_USAGE "\n");
         return EX_USAGE;
     }
     if (argc == 1) {
@@ -881,11 +1280,18 @@ ctl_eval(struct ctl *ctl, int argc, char **argv)
                 "classes in both splits\n");
         rc = 1;
     }
-    if (rc == 0 && strcmp(mode, "autolearn") != 0)
-        rc |= ctl_eval_mode(ctl, 0, tr, te, svg);
-    if (rc == 0 && strcmp(mode, "explicit") != 0)
-        rc |= ctl_eval_mode(ctl, 1, tr, te,
-                            strcmp(mode, "both") == 0 ? NULL : svg);
+    if (o.curve || o.sources) {
+        /* the simulated sources replace the two modes */
+        if (rc == 0)
+            rc = o.curve ? ctl_eval_curve(ctl, tr, te, &o)
+                         : ctl_eval_sources(ctl, tr, te, &o, 0, NULL);
+    } else {
+        if (rc == 0 && strcmp(mode, "autolearn") != 0)
+            rc |= ctl_eval_mode(ctl, 0, tr, te, svg);
+        if (rc == 0 && strcmp(mode, "explicit") != 0)
+            rc |= ctl_eval_mode(ctl, 1, tr, te,
+                                strcmp(mode, "both") == 0 ? NULL : svg);
+    }
     for (int c = 0; c < 2; c++) {
         ctl_files_free(&tr[c]);
         ctl_files_free(&te[c]);
@@ -910,8 +1316,8 @@ static const struct ctl_cmd ctl_cmds[] = {
       "train now, wait, and print the validation figures" },
     { "reset", "model [DIGEST]|examples|all", 1, 2, ctl_reset,
       "drop a profile's model or all stored examples (asks first)" },
-    { "eval", "[-m explicit|autolearn|both] [-o ROC.svg] DIR|SPAM HAM", 1,
-      6, ctl_eval,
+    { "eval", "[-m explicit|autolearn|both] [-o SVG] [--reports R] "
+      "[--replies Q] [--curve] DIR|SPAM HAM", 1, 12, ctl_eval,
       "train on a labelled set under a prefix of its own and report the "
       "accuracy on its test split" },
 };
@@ -971,7 +1377,8 @@ main(int argc, char **argv)
         ctl_usage(EX_USAGE);
     if (log_init("neural-milter-ctl", 1, NULL) != 0)
         return EX_SOFTWARE;
-    log_set_level(LOG_LEVEL_WARN);
+    /* -v: the info lines too (what train did with each report, ...) */
+    log_set_level(ctl.verbose ? LOG_LEVEL_INFO : LOG_LEVEL_WARN);
 
     /* Without -c a missing default file means defaults, so that parse
      * works before anything is installed; a named file must exist. */

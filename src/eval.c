@@ -236,3 +236,138 @@ eval_roc_svg(const char *path, const char *title, const struct eval_item *it,
     free(pt);
     return fclose(f) == 0 ? 0 : -1;
 }
+
+/* eval_order_cmp - by order, then index, for a stable draw */
+static int
+eval_order_cmp(const void *a, const void *b, void *arg)
+{
+    const struct eval_train_msg *m = arg;
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+    if (m[x].order != m[y].order)
+        return m[x].order < m[y].order ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* eval_sources_pick - autolearn, then replies, then reports */
+void
+eval_sources_pick(const struct eval_train_msg *m, size_t n, double reports,
+                  double replies, int *label, int *src)
+{
+    size_t *idx = xreallocarray(NULL, n + 1, sizeof(*idx));
+    size_t nham = 0, want, done;
+
+    for (size_t i = 0; i < n; i++) {
+        label[i] = m[i].auto_label;
+        src[i] = m[i].auto_label >= 0 ? 0 : EVAL_SRC_NONE;
+        nham += !m[i].spam;
+        idx[i] = i;
+    }
+    qsort_r(idx, n, sizeof(*idx), eval_order_cmp, (void *)m);
+    /* replies: the first share of the ham in draw order */
+    want = (size_t)llround(replies * (double)nham);
+    for (size_t k = 0, done2 = 0; k < n && done2 < want; k++) {
+        size_t i = idx[k];
+
+        if (m[i].spam)
+            continue;
+        label[i] = 0;
+        src[i] = 3;
+        done2++;
+    }
+    /* reports: the mistakes first, then the others, drawn from the other
+     * end of the order than replies, so the two are not the same ham by
+     * construction */
+    want = (size_t)llround(reports * (double)n);
+    done = 0;
+    for (int pass = 0; pass < 2 && done < want; pass++)
+        for (size_t k = 0; k < n && done < want; k++) {
+            size_t i = idx[n - 1 - k];
+
+            if (m[i].mistake != (pass == 0) || src[i] == 2)
+                continue;
+            label[i] = m[i].spam;
+            src[i] = 2;
+            done++;
+        }
+    free(idx);
+}
+
+/* eval_curve_report - one row per share of reports */
+void
+eval_curve_report(FILE *out, const char *title, const struct eval_curve_pt *pt,
+                  size_t n)
+{
+    fprintf(out, "== learning curve: %s\n", title);
+    fprintf(out, "%8s | %-23s | %-23s | %s\n", "reports",
+            "upstream + adjust", "network alone", "FP / FN at the "
+            "upstream's threshold");
+    fprintf(out, "%8s | %7s %15s | %7s %15s | %s\n", "", "AUC",
+            "TPR@1%FP", "AUC", "TPR@1%FP", "upstream+adjust (upstream)");
+    for (size_t i = 0; i < n; i++) {
+        const struct eval_figures *f = pt[i].f;
+
+        if (!pt[i].trained) {
+            fprintf(out, "%7.1f%% | no network published (see above)\n",
+                    100 * pt[i].reports);
+            continue;
+        }
+        fprintf(out, "%7.1f%% | %7.4f %14.1f%% | %7.4f %14.1f%% | "
+                "%ld / %ld (%ld / %ld)\n", 100 * pt[i].reports,
+                f[EVAL_COMBINED].auc, 100 * f[EVAL_COMBINED].tpr_1,
+                f[EVAL_NETWORK].auc, 100 * f[EVAL_NETWORK].tpr_1,
+                f[EVAL_COMBINED].fp, f[EVAL_COMBINED].fn,
+                f[EVAL_UPSTREAM].fp, f[EVAL_UPSTREAM].fn);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (pt[i].trained) {
+            fprintf(out, "upstream alone: AUC %.4f, TPR@1%%FP %.1f%%\n",
+                    pt[i].f[EVAL_UPSTREAM].auc,
+                    100 * pt[i].f[EVAL_UPSTREAM].tpr_1);
+            break;
+        }
+}
+
+/* eval_curve_svg - TPR at 1% FP per point, the points evenly spaced */
+int
+eval_curve_svg(const char *path, const char *title,
+               const struct eval_curve_pt *pt, size_t n)
+{
+    static const char *const colour[EVAL_NSCORERS] = { "#888888", "#1f77b4",
+                                                       "#d62728" };
+    FILE *f = fopen(path, "w");
+
+    if (f == NULL)
+        return -1;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"560\" "
+            "height=\"520\" font-family=\"sans-serif\" font-size=\"13\">\n"
+            "<rect width=\"560\" height=\"520\" fill=\"white\"/>\n"
+            "<text x=\"280\" y=\"24\" text-anchor=\"middle\">%s</text>\n"
+            "<rect x=\"60\" y=\"40\" width=\"460\" height=\"380\" "
+            "fill=\"none\" stroke=\"black\"/>\n"
+            "<text x=\"290\" y=\"455\" text-anchor=\"middle\">share of "
+            "training messages reported</text>\n"
+            "<text x=\"20\" y=\"230\" transform=\"rotate(-90 20 230)\" "
+            "text-anchor=\"middle\">spam caught at 1%% false positives"
+            "</text>\n", title);
+    for (int y = 0; y <= 100; y += 20)
+        fprintf(f, "<text x=\"55\" y=\"%.1f\" text-anchor=\"end\">%d%%"
+                "</text>\n", 420 - 3.8 * y + 4, y);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "<text x=\"%.1f\" y=\"437\" text-anchor=\"middle\">"
+                "%g%%</text>\n", 60 + 460 * ((double)i + 0.5) / (double)n,
+                100 * pt[i].reports);
+    for (int s = 0; s < EVAL_NSCORERS; s++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" "
+                "stroke-width=\"2\" points=\"", colour[s]);
+        for (size_t i = 0, k = 0; i < n; i++)
+            if (pt[i].trained)
+                fprintf(f, "%s%.1f,%.1f", k++ ? " " : "",
+                        60 + 460 * ((double)i + 0.5) / (double)n,
+                        420 - 380 * pt[i].f[s].tpr_1);
+        fprintf(f, "\"/>\n<text x=\"330\" y=\"%d\" fill=\"%s\">%s"
+                "</text>\n", 470 + 16 * s, colour[s], eval_names[s]);
+    }
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}

@@ -11,6 +11,7 @@
 #define NM_EVAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define EVAL_GROUP_MAX 48
@@ -55,6 +56,54 @@ void eval_report(FILE *out, const char *title, const struct eval_item *it,
 /* eval_roc_svg - ROC curves of the three scorers; 0 or -1 (errno). */
 int eval_roc_svg(const char *path, const char *title,
                  const struct eval_item *it, size_t n)
+    __attribute__((warn_unused_result));
+
+/*
+ * The label sources, simulated on a labelled training set (`eval
+ * --reports R --replies Q`). One training message: its true label, the
+ * label autolearn gives it (-1 none), whether the scanner got it wrong
+ * (spam under its threshold, ham at or over it), and an order (a hash
+ * of its name) that makes the draws reproducible.
+ */
+struct eval_train_msg {
+    int spam;
+    int auto_label;       /* -1, 0 ham, 1 spam */
+    int mistake;
+    uint64_t order;
+};
+
+/* Where a simulated example's label came from (as enum example_source:
+ * 0 autolearn, 2 report, 3 reply). */
+#define EVAL_SRC_NONE (-1)
+
+/*
+ * eval_sources_pick - the examples the sources give: autolearn's label
+ * for each message it labels; replies to a share replies of the ham
+ * (ham, explicit); and reports of a share reports of all messages,
+ * drawn first from the scanner's mistakes, then (a share beyond them)
+ * from the others, each reported with its true label. A report replaces
+ * a reply, a reply autolearn, as keyed examples do. label[i] gets -1
+ * (no example), 0 or 1, src[i] the source (EVAL_SRC_NONE, 0, 2, 3).
+ * Pure; allocates a scratch index.
+ */
+void eval_sources_pick(const struct eval_train_msg *m, size_t n,
+                       double reports, double replies, int *label, int *src);
+
+/* One point of the learning curve: a share of reports and the figures
+ * of the three scorers on the test split. */
+struct eval_curve_pt {
+    double reports;
+    int trained;         /* 0: no network was published for this point */
+    struct eval_figures f[EVAL_NSCORERS];
+};
+
+/* eval_curve_report - the curve as a table. eval_curve_svg - spam
+ * caught at 1% false positives against the share of reports, for the
+ * three scorers; 0 or -1 (errno). */
+void eval_curve_report(FILE *out, const char *title,
+                       const struct eval_curve_pt *pt, size_t n);
+int eval_curve_svg(const char *path, const char *title,
+                   const struct eval_curve_pt *pt, size_t n)
     __attribute__((warn_unused_result));
 
 #endif /* NM_EVAL_H */

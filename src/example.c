@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * example - the record, before compression, little-endian:
- *   u8  format (1)
+ *   u8  format (2; format 1 records, written up to release 0.1, are
+ *       still read: they lack the key and source)
  *   u8  flags: bit 0 spam, bit 1 explicit, bit 2 has_scores,
  *       bits 3-4 upstream (1 rspamd, 2 spamassassin), bit 5 truncated
  *   i64 time
+ *   u64 message key (format 2; never 0)
+ *   u8  source, enum example_source (format 2; explicit iff not 0)
  *   i32 score * 100, i32 required * 100 (rounded)
  *   u16 symbol count, then per symbol: u8 name length, the name, and
  *       with has_scores an i32 score * 100
@@ -27,9 +30,11 @@
 #include <zstd.h>
 
 #include "bytes.h"
+#include "learn.h"
 #include "xmalloc.h"
 
-#define EXAMPLE_FORMAT 1
+#define EXAMPLE_FORMAT 2
+#define EXAMPLE_FORMAT_V1 1
 #define EXAMPLE_FLAGS_KNOWN 0x3fu /* bits 0-5; the others must be 0 */
 
 /* example_centi - a score in hundredths, clamped to int32 */
@@ -47,6 +52,25 @@ example_centi(double v)
     return (int32_t)c;
 }
 
+/* example_source_name - for logs */
+const char *
+example_source_name(enum example_source s)
+{
+    switch (s) {
+    case EXAMPLE_SRC_ADMIN:
+        return "admin";
+    case EXAMPLE_SRC_REPORT:
+        return "report";
+    case EXAMPLE_SRC_REPLY:
+        return "reply";
+    case EXAMPLE_SRC_SPAMTRAP:
+        return "spamtrap";
+    case EXAMPLE_SRC_AUTOLEARN:
+        break;
+    }
+    return "autolearn";
+}
+
 /* example_from_result - copy a verdict into an example */
 int
 example_from_result(struct example *ex, const struct hdr_result *res,
@@ -58,6 +82,8 @@ example_from_result(struct example *ex, const struct hdr_result *res,
     ex->spam = spam != 0;
     ex->explicit_ = explicit_ != 0;
     ex->time = now;
+    ex->source = explicit_ ? EXAMPLE_SRC_ADMIN : EXAMPLE_SRC_AUTOLEARN;
+    ex->key = learn_key_content(res);
     ex->res = *res;
     ex->res.sym = NULL;
     if (res->nsym > 0) {
@@ -121,7 +147,8 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
 {
     struct bytes_w b = { 0 };
     const struct hdr_result *r = &ex->res;
-    unsigned flags = (ex->spam ? 1u : 0) | (ex->explicit_ ? 2u : 0) |
+    int explicit_ = ex->source != EXAMPLE_SRC_AUTOLEARN;
+    unsigned flags = (ex->spam ? 1u : 0) | (explicit_ ? 2u : 0) |
                      (r->has_scores ? 4u : 0) |
                      ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
                      (r->truncated ? 32u : 0);
@@ -130,9 +157,15 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
         return -1;
     }
+    if (ex->key == 0 || (unsigned)ex->source >= EXAMPLE_NSOURCES) {
+        snprintf(err, errlen, "example without a key or source");
+        return -1;
+    }
     bytes_put_le(&b, EXAMPLE_FORMAT, 1);
     bytes_put_le(&b, flags, 1);
     bytes_put_le(&b, (uint64_t)ex->time, 8);
+    bytes_put_le(&b, ex->key, 8);
+    bytes_put_le(&b, (unsigned)ex->source, 1);
     bytes_put_le(&b, (uint32_t)example_centi(r->score), 4);
     bytes_put_le(&b, (uint32_t)example_centi(r->required), 4);
     bytes_put_le(&b, r->nsym, 2);
@@ -316,9 +349,10 @@ example_parse(const unsigned char *raw, size_t rawlen, struct example *ex,
               char *err, size_t errlen)
 {
     struct bytes_r rd = { raw, rawlen, 0 };
-    uint64_t v, flags;
+    uint64_t v, flags, format = 0, key = 0, src = 0;
 
-    if (bytes_get_le(&rd, 1, &v) != 0 || v != EXAMPLE_FORMAT ||
+    if (bytes_get_le(&rd, 1, &format) != 0 ||
+        (format != EXAMPLE_FORMAT && format != EXAMPLE_FORMAT_V1) ||
         bytes_get_le(&rd, 1, &flags) != 0) {
         snprintf(err, errlen, "unknown example format");
         return -1;
@@ -339,14 +373,31 @@ example_parse(const unsigned char *raw, size_t rawlen, struct example *ex,
                                                : HDR_UPSTREAM_SA;
     ex->res.truncated = (flags & 32) != 0;
     if (bytes_get_le(&rd, 8, &v) != 0 ||
+        (format == EXAMPLE_FORMAT &&
+         (bytes_get_le(&rd, 8, &key) != 0 ||
+          bytes_get_le(&rd, 1, &src) != 0)) ||
         example_get_centi(&rd, &ex->res.score) != 0 ||
         example_get_centi(&rd, &ex->res.required) != 0) {
         snprintf(err, errlen, "truncated example record");
         return -1;
     }
     ex->time = (int64_t)v;
+    if (format == EXAMPLE_FORMAT &&
+        (key == 0 || src >= EXAMPLE_NSOURCES ||
+         (src != EXAMPLE_SRC_AUTOLEARN) != ex->explicit_)) {
+        snprintf(err, errlen, "bad key or source in example");
+        return -1;
+    }
     if (example_parse_symbols(&rd, ex, err, errlen) != 0)
         return -1;
+    if (format == EXAMPLE_FORMAT_V1) {
+        /* no key: its content stands in, so two copies of one old
+         * record still count once */
+        src = ex->explicit_ ? EXAMPLE_SRC_ADMIN : EXAMPLE_SRC_AUTOLEARN;
+        key = learn_key_content(&ex->res);
+    }
+    ex->key = key;
+    ex->source = (enum example_source)src;
     if (rd.off != rd.len) {
         snprintf(err, errlen, "trailing bytes in example");
         return -1;

@@ -22,15 +22,35 @@
 #define EXAMPLE_MAX_RAW (256u << 10)   /* decoded bytes of one record */
 #define EXAMPLE_MAX_BLOB (256u << 10)  /* compressed bytes */
 
+/* Where a label came from. Every source but autolearn is explicit: its
+ * label was not derived from the upstream's score. */
+enum example_source {
+    EXAMPLE_SRC_AUTOLEARN,  /* the scanner's sure verdict */
+    EXAMPLE_SRC_ADMIN,      /* neural-milter-ctl learn */
+    EXAMPLE_SRC_REPORT,     /* a user's report (contrib/dovecot) */
+    EXAMPLE_SRC_REPLY,      /* a local user replied to it: ham */
+    EXAMPLE_SRC_SPAMTRAP,   /* addressed only to spam traps: spam */
+};
+#define EXAMPLE_NSOURCES 5
+
 struct example {
     int spam;              /* 1 spam, 0 ham */
-    int explicit_;         /* an admin's or user's verdict, not autolearn */
+    int explicit_;         /* not autolearn (source != AUTOLEARN) */
     int64_t time;          /* unix time it was queued */
+    uint64_t key;          /* the message key (learn.h); a later verdict
+                              with the same key replaces this example */
+    enum example_source source;
     struct hdr_result res; /* upstream, score, required, symbols */
 };
 
+/* example_source_name - "autolearn", "admin", "report", "reply",
+ * "spamtrap"; never NULL. */
+const char *example_source_name(enum example_source s);
+
 /*
- * example_from_result - fill ex from res (copied), label and flag.
+ * example_from_result - fill ex from res (copied), label and flag; the
+ * key is the content key (learn_key_content()), the source ADMIN when
+ * explicit_, else AUTOLEARN: set both afterwards when known.
  * Only Rspamd and SpamAssassin results can be examples: -1 otherwise.
  */
 int example_from_result(struct example *ex, const struct hdr_result *res,

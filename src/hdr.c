@@ -254,6 +254,9 @@ hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value)
     else if (strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
                       value);
+    else if (strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
+        hdr_seen_keep(seen, &seen->n_rspamd_queue_id, &seen->rspamd_queue_id,
+                      value);
     else
         return 0;
     return 1;
@@ -266,6 +269,7 @@ hdr_seen_free(struct hdr_seen *seen)
     free(seen->spamd_result);
     free(seen->rspamd_action);
     free(seen->spam_status);
+    free(seen->rspamd_queue_id);
     memset(seen, 0, sizeof(*seen));
 }
 

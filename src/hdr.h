@@ -112,15 +112,18 @@ struct hdr_seen {
     unsigned n_spamd_result;
     unsigned n_rspamd_action;
     unsigned n_spam_status;
+    unsigned n_rspamd_queue_id;
     char *spamd_result;   /* last copy, or NULL */
     char *rspamd_action;
     char *spam_status;
+    char *rspamd_queue_id; /* X-Rspamd-Queue-Id: not parsed, compared */
     int oversize;         /* a copy was longer than HDR_MAX_BYTES */
 };
 
 /*
  * hdr_seen_add - offer one header; returns 1 when it is a scanner header
- * (name compared case-insensitively) and was recorded, else 0. The value
+ * (X-Spamd-Result, X-Rspamd-Action, X-Rspamd-Queue-Id, X-Spam-Status;
+ * name compared case-insensitively) and was recorded, else 0. The value
  * is copied (at most HDR_MAX_BYTES bytes; a longer one sets oversize and
  * is recorded as "" so it still counts as a copy).
  */

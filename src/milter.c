@@ -27,7 +27,9 @@
 
 #include <libmilter/mfapi.h>
 
+#include "addr.h"
 #include "example.h"
+#include "learn.h"
 #include "log.h"
 #include "model.h"
 #include "queue.h"
@@ -55,17 +57,31 @@ static char *milter_socket;
 static struct log_limit milter_lim_edit;
 static struct log_limit milter_lim_parse;
 
+/* Bytes kept of the headers a reply names its messages in; of a longer
+ * References the newest ids (its end) are kept. */
+#define MILTER_IRT_MAX 1024
+#define MILTER_REFS_MAX 4096
+
 /* Per message: reset in envfrom, freed in eom and abort. */
 struct milter_msg {
     struct hdr_seen seen;
     unsigned n_ours;      /* copies of [header] name seen */
     unsigned n_adjusted;  /* copies of [header] adjusted_name seen */
+    int auth;             /* {auth_authen} was set at MAIL FROM */
+    unsigned nrcpt;       /* RCPT TO seen (only with spam traps) */
+    unsigned ntrap;       /* ... of them traps */
+    unsigned n_msgid;     /* Message-ID copies */
+    char msgid[LEARN_MAX_MSGID + 1]; /* its id; "" = none or unusable */
+    char *in_reply_to;    /* at most MILTER_IRT_MAX bytes, or NULL */
+    char *references;     /* its last MILTER_REFS_MAX bytes, or NULL */
 };
 
 /* Per connection: made in negotiate or connect, freed in close. */
 struct milter_conn {
     struct cfg *cfg;      /* reference held until close */
     int nr_hdr;           /* MTA agreed to no replies per header */
+    int skip_net;         /* the client is in [milter] skip_networks */
+    int local_net;        /* ... in [learn] local_networks */
     struct milter_msg msg;
 };
 
@@ -74,6 +90,8 @@ static void
 milter_msg_reset(struct milter_msg *msg)
 {
     hdr_seen_free(&msg->seen);
+    free(msg->in_reply_to);
+    free(msg->references);
     memset(msg, 0, sizeof(*msg));
 }
 
@@ -120,6 +138,10 @@ milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     (void)f3;
     if (conn == NULL)
         return SMFIS_REJECT; /* libmilter: "continue without this filter" */
+    /* Recipients matter only to spam traps. */
+    if (conn->cfg->spamtrap_recipients[strspn(
+            conn->cfg->spamtrap_recipients, " \t,")] != '\0')
+        want &= ~(unsigned long)SMFIP_NORCPT;
     if ((f0 & (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) !=
         (SMFIF_ADDHDRS | SMFIF_CHGHDRS)) {
         log_warnx("NOQUEUE: milter: the MTA does not allow adding and "
@@ -136,13 +158,33 @@ milter_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
     return SMFIS_CONTINUE;
 }
 
-/* milter_connect - take the configuration for this session */
+/* milter_in_list - addr lies in the networks of list (checked by
+ * cfg_load, so a parse cannot fail here) */
+static int
+milter_in_list(const char *list, const struct sockaddr *addr)
+{
+    struct addr_netlist nl;
+    char err[128];
+
+    if (addr == NULL || list[strspn(list, " \t,")] == '\0' ||
+        addr_netlist_parse(list, &nl, err, sizeof(err)) != 0)
+        return 0;
+    return addr_netlist_match(&nl, addr);
+}
+
+/* milter_connect - take the configuration for this session, and what
+ * the client's address says of its mail */
 static sfsistat
 milter_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *addr)
 {
+    struct milter_conn *conn = milter_conn_get(ctx);
+
     (void)host;
-    (void)addr;
-    return milter_conn_get(ctx) ? SMFIS_CONTINUE : milter_fail(NULL);
+    if (conn == NULL)
+        return milter_fail(NULL);
+    conn->skip_net = milter_in_list(conn->cfg->skip_networks, addr);
+    conn->local_net = milter_in_list(conn->cfg->local_networks, addr);
+    return SMFIS_CONTINUE;
 }
 
 /* milter_envfrom - a new message on this connection */
@@ -151,11 +193,70 @@ milter_envfrom(SMFICTX *ctx, char **argv)
 {
     struct milter_conn *conn = milter_conn_get(ctx);
 
+    const char *auth;
+
     (void)argv;
     if (conn == NULL)
         return milter_fail(NULL);
     milter_msg_reset(&conn->msg);
+    /* Postfix and Sendmail send {auth_authen} at MAIL FROM by default */
+    auth = smfi_getsymval(ctx, "{auth_authen}");
+    conn->msg.auth = auth != NULL && auth[0] != '\0';
     return SMFIS_CONTINUE;
+}
+
+/* milter_envrcpt - count recipients and the spam traps among them (only
+ * asked for when traps are set) */
+static sfsistat
+milter_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct milter_conn *conn = smfi_getpriv(ctx);
+
+    if (conn == NULL || argv == NULL || argv[0] == NULL)
+        return SMFIS_CONTINUE;
+    if (conn->msg.nrcpt < UINT32_MAX) {
+        conn->msg.nrcpt++;
+        conn->msg.ntrap += addr_trap_match(conn->cfg->spamtrap_recipients,
+                                           argv[0]) != 0;
+    }
+    return SMFIS_CONTINUE;
+}
+
+/* milter_keep - a bounded copy of value into *slot, the first max bytes
+ * or (tail) the last */
+static void
+milter_keep(char **slot, const char *value, size_t max, int tail)
+{
+    size_t n = strlen(value);
+
+    if (*slot != NULL)
+        return; /* the first copy counts */
+    if (n > max) {
+        if (tail)
+            value += n - max;
+        n = max;
+    }
+    *slot = xmalloc(n + 1);
+    memcpy(*slot, value, n);
+    (*slot)[n] = '\0';
+}
+
+/* milter_header_ids - the headers that name this message and those it
+ * replies to */
+static void
+milter_header_ids(struct milter_msg *msg, const char *name, const char *value)
+{
+    if (strcasecmp(name, "Message-ID") == 0) {
+        if (msg->n_msgid++ == 0 &&
+            learn_msgid(value, msg->msgid, sizeof(msg->msgid)) != 0)
+            msg->msgid[0] = '\0';
+        if (msg->n_msgid > 1)
+            msg->msgid[0] = '\0'; /* which one would a reply name? */
+    } else if (strcasecmp(name, "In-Reply-To") == 0) {
+        milter_keep(&msg->in_reply_to, value, MILTER_IRT_MAX, 0);
+    } else if (strcasecmp(name, "References") == 0) {
+        milter_keep(&msg->references, value, MILTER_REFS_MAX, 1);
+    }
 }
 
 /* milter_header - collect scanner headers and count our own */
@@ -174,6 +275,8 @@ milter_header(SMFICTX *ctx, char *name, char *value)
         else if (c->adjusted_name[0] != '\0' &&
                  strcasecmp(name, c->adjusted_name) == 0)
             conn->msg.n_adjusted++;
+        else
+            milter_header_ids(&conn->msg, name, value);
     }
     return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -192,30 +295,125 @@ milter_replace(SMFICTX *ctx, const char *name, unsigned n, const char *value)
     return 0;
 }
 
-/* milter_learn - queue the message as an example of what the upstream's
- * verdict says; sets v->learned when it was queued */
-static void
-milter_learn(struct verdict *v, const struct cfg *c)
+/* milter_example - serialize v's result as an example of label spam
+ * from source src under key; NULL (and nothing to free) on failure */
+static void *
+milter_example(const struct verdict *v, int spam, enum example_source src,
+               uint64_t key, size_t *len)
 {
     struct example ex;
     char err[128];
-    void *blob;
-    size_t len;
-    int spam = v->label == VERDICT_LABEL_SPAM;
+    void *raw = NULL;
 
+    if (example_from_result(&ex, &v->res, spam,
+                            src != EXAMPLE_SRC_AUTOLEARN,
+                            (int64_t)time(NULL)) != 0)
+        return NULL;
+    ex.source = src;
+    ex.key = key;
+    if (example_serialize(&ex, &raw, len, err, sizeof(err)) != 0)
+        raw = NULL;
+    example_free(&ex);
+    return raw;
+}
+
+/* milter_learn - queue the message as an example: a spam trap's, else
+ * what the upstream's verdict says; one not learned is kept for a reply
+ * to name. Sets v->learned when an example was queued and *kept when
+ * the message was kept. */
+static void
+milter_learn(struct verdict *v, const struct milter_msg *msg,
+             const struct cfg *c, int *kept)
+{
+    enum example_source src = EXAMPLE_SRC_AUTOLEARN;
+    enum verdict_label label = c->autolearn ? v->label : VERDICT_LABEL_NONE;
+    uint64_t key;
+    void *raw;
+    size_t len;
+
+    *kept = 0;
     /* [train] enabled only says whether this instance trains; every
      * instance queues, so a site can train on one host. */
-    if (milter_queue == NULL || !c->autolearn ||
-        v->label == VERDICT_LABEL_NONE)
+    if (milter_queue == NULL || !v->learnable)
         return;
-    if (example_from_result(&ex, &v->res, spam, 0, (int64_t)time(NULL)) != 0)
-        return;
-    /* serialised only: the writer thread compresses, off the mail's
+    key = msg->msgid[0] != '\0' ? learn_key_msgid(msg->msgid)
+                                : learn_key_content(&v->res);
+    if (msg->nrcpt > 0 && msg->ntrap == msg->nrcpt) {
+        label = VERDICT_LABEL_SPAM;
+        src = EXAMPLE_SRC_SPAMTRAP;
+    }
+    /* serialized only: the writer thread compresses, off the mail's
      * path */
-    if (example_serialize(&ex, &blob, &len, err, sizeof(err)) == 0 &&
-        queue_put(milter_queue, spam, blob, len) == 0)
-        v->learned = v->label;
-    example_free(&ex);
+    if (label != VERDICT_LABEL_NONE &&
+        (raw = milter_example(v, label == VERDICT_LABEL_SPAM, src, key,
+                              &len)) != NULL &&
+        queue_put_example(milter_queue, label == VERDICT_LABEL_SPAM, key,
+                          src != EXAMPLE_SRC_AUTOLEARN, raw, len) == 0) {
+        v->learned = label;
+        return;
+    }
+    /* Only a message a reply can name (by its Message-ID) and that was
+     * not learned is worth keeping. */
+    if (!c->replies || msg->msgid[0] == '\0')
+        return;
+    if ((raw = milter_example(v, 0, EXAMPLE_SRC_REPLY, key, &len)) != NULL &&
+        queue_put_reply_keep(milter_queue, key, raw, len) == 0)
+        *kept = 1;
+}
+
+/* milter_reply - outbound mail: the messages it replies to are ham;
+ * returns how many ids it named */
+static size_t
+milter_reply(const struct milter_msg *msg)
+{
+    uint64_t keys[LEARN_MAX_REFS];
+    size_t n = learn_refs(msg->in_reply_to, msg->references, keys);
+
+    if (n == 0 || milter_queue == NULL ||
+        queue_put_reply_hit(milter_queue, keys, n) != 0)
+        return 0;
+    return n;
+}
+
+/* milter_unjudged - mail that is not ours to judge (authenticated, from
+ * skip_networks, outbound): no score, no header, no example; only the
+ * copies of our headers a sender may have put in go. NULL: judge it;
+ * else why not, for the log. */
+static const char *
+milter_unjudged(const struct milter_conn *conn, int outbound)
+{
+    const struct cfg *c = conn->cfg;
+
+    if (outbound)
+        return "outbound";
+    if (c->skip_authenticated && conn->msg.auth)
+        return "authenticated";
+    if (conn->skip_net)
+        return "network";
+    return NULL;
+}
+
+/* milter_pass - end of an unjudged message */
+static sfsistat
+milter_pass(SMFICTX *ctx, struct milter_conn *conn, const char *qid,
+            const char *why, size_t refs)
+{
+    const struct cfg *c = conn->cfg;
+    sfsistat rc = SMFIS_CONTINUE;
+
+    if (milter_replace(ctx, c->header_name, conn->msg.n_ours, NULL) != 0 ||
+        (c->adjusted_name[0] != '\0' &&
+         milter_replace(ctx, c->adjusted_name, conn->msg.n_adjusted,
+                        NULL) != 0)) {
+        log_limited(&milter_lim_edit, "%s: milter: cannot edit headers; %s",
+                    qid, c->on_error == CFG_ON_ERROR_TEMPFAIL
+                             ? "tempfailing as on_error says"
+                             : "passing the message unchanged");
+        rc = milter_fail(conn);
+    }
+    log_info("%s: milter: skipped=%s replies_to=%zu", qid, why, refs);
+    milter_msg_reset(&conn->msg);
+    return rc;
 }
 
 /* milter_eom - decide, edit the header, log one line */
@@ -225,11 +423,13 @@ milter_eom(SMFICTX *ctx)
     struct milter_conn *conn = smfi_getpriv(ctx);
     const char *qid = smfi_getsymval(ctx, "i");
     char value[VERDICT_HEADER_MAX], adjusted[64], p[16] = "none";
-    const char *adj_value = NULL;
+    const char *adj_value = NULL, *why, *mqid = qid;
     struct model *m;
     struct verdict v;
     const struct cfg *c;
     sfsistat rc = SMFIS_CONTINUE;
+    int outbound, kept;
+    size_t refs = 0;
 
     if (conn == NULL)
         return milter_fail(NULL);
@@ -237,9 +437,17 @@ milter_eom(SMFICTX *ctx)
     if (qid == NULL)
         qid = "NOQUEUE";
 
+    /* A reply counts whether or not its mail is ours to judge. */
+    outbound = c->replies && (conn->msg.auth || conn->local_net);
+    if (outbound)
+        refs = milter_reply(&conn->msg);
+    if ((why = milter_unjudged(conn, outbound)) != NULL)
+        return milter_pass(ctx, conn, qid, why, refs);
+
     m = model_current_get();
     verdict_compute(&v, &conn->msg.seen, c, m);
-    milter_learn(&v, c);
+    verdict_queue_id(&v, &conn->msg.seen, mqid, c);
+    milter_learn(&v, &conn->msg, c, &kept);
     if (v.status != HDR_OK)
         log_limited(&milter_lim_parse, "%s: hdr: scanner header unusable: %s",
                     qid, v.err);
@@ -262,13 +470,18 @@ milter_eom(SMFICTX *ctx)
     if (v.scored)
         snprintf(p, sizeof(p), "%.3f", v.p);
     log_info("%s: milter: upstream=%s score=%.2f symbols=%zu unknown=%zu "
-             "p=%s adjust=%+.2f model=%s learn=%s%s%s",
+             "p=%s adjust=%+.2f model=%s learn=%s%s%s%s%s%s%s",
              qid, hdr_upstream_name(v.res.upstream), v.res.score,
              v.res.nsym, v.unknown, p, v.adjust,
              v.model_id[0] ? v.model_id : "none",
              verdict_label_name(v.learned),
              conn->msg.n_ours ? " replaced=" : "",
-             conn->msg.n_ours ? "yes" : "");
+             conn->msg.n_ours ? "yes" : "",
+             v.qid != VERDICT_QID_UNCHECKED ? " queue_id=" : "",
+             v.qid != VERDICT_QID_UNCHECKED ? verdict_qid_name(v.qid) : "",
+             kept ? " kept=reply" : "",
+             conn->msg.nrcpt > 0 && conn->msg.ntrap == conn->msg.nrcpt
+                 ? " spamtrap=yes" : "");
     verdict_free(&v);
     model_release(m);
     milter_msg_reset(&conn->msg);
@@ -310,6 +523,7 @@ static struct smfiDesc milter_desc = {
     .xxfi_flags = SMFIF_ADDHDRS | SMFIF_CHGHDRS,
     .xxfi_connect = milter_connect,
     .xxfi_envfrom = milter_envfrom,
+    .xxfi_envrcpt = milter_envrcpt,
     .xxfi_header = milter_header,
     .xxfi_eom = milter_eom,
     .xxfi_abort = milter_abort,

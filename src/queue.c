@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * queue - a ring of serialized examples under one mutex; the writer takes
- * up to QUEUE_BATCH at a time, compresses them (off the mail's path, with
- * one long-lived zstd context) and pushes them with one
- * store_example_push_batch(). It gathers for up to QUEUE_GATHER_MS
- * before it writes, so a milter thread wakes it about once per batch, not
- * once per message. A failed push puts the batch back and pauses the
- * writer (1 s) so a Redis outage costs the milter threads nothing but a
- * full queue.
+ * queue - a ring of serialized examples under one mutex; the writer takes up to
+ * QUEUE_BATCH at a time, compresses them (off the mail's path, with one
+ * long-lived zstd context) and pushes them with one store_example_push_batch().
+ * The ring also carries the replies' work (a scored message kept for a reply to
+ * name, a reply's references): a batch holds items of one kind, the kind of the
+ * first. It gathers for up to QUEUE_GATHER_MS before it writes, so a milter
+ * thread wakes it about once per batch, not once per message. A failed push
+ * puts the batch back and pauses the writer (1 s) so a Redis outage costs the
+ * milter threads nothing but a full queue.
  */
 #include "config.h"
 #include "queue.h"
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "example.h"
+#include "learn.h"
 #include "log.h"
 #include "store.h"
 #include "util.h"
@@ -31,10 +33,15 @@
 #define QUEUE_BATCH 64         /* examples per Redis script */
 #define QUEUE_GATHER_MS 100    /* an example waits at most this long */
 
+enum queue_kind { QUEUE_EXAMPLE, QUEUE_REPLY_KEEP, QUEUE_REPLY_HIT };
+
 struct queue_item {
-    void *blob;
+    void *blob;          /* serialized record; for a hit, the keys */
     size_t len;
     int spam;
+    enum queue_kind kind;
+    uint64_t key;
+    int explicit_;
 };
 
 struct queue {
@@ -52,10 +59,12 @@ struct queue {
     struct log_limit lim_drop;
 };
 
-/* queue_put - enqueue or drop */
-int
-queue_put(struct queue *q, int spam, void *blob, size_t len)
+/* queue_put_item - enqueue or drop */
+static int
+queue_put_item(struct queue *q, const struct queue_item *item)
 {
+    void *blob = item->blob;
+
     pthread_mutex_lock(&q->mu);
     if (q->n == q->cap || q->stop) {
         pthread_mutex_unlock(&q->mu);
@@ -66,8 +75,7 @@ queue_put(struct queue *q, int spam, void *blob, size_t len)
                     (unsigned long long)atomic_load(&q->dropped));
         return -1;
     }
-    q->ring[(q->head + q->n) % q->cap] =
-        (struct queue_item){ .blob = blob, .len = len, .spam = spam };
+    q->ring[(q->head + q->n) % q->cap] = *item;
     q->n++;
     /* the writer sleeps on an empty queue, or gathers until a batch is
      * full: only those two moments need a wake-up */
@@ -75,6 +83,49 @@ queue_put(struct queue *q, int spam, void *blob, size_t len)
         pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return 0;
+}
+
+/* queue_put - an example keyed by its record */
+int
+queue_put(struct queue *q, int spam, void *raw, size_t len)
+{
+    return queue_put_example(q, spam, 0, 0, raw, len);
+}
+
+/* queue_put_example - an example with its key */
+int
+queue_put_example(struct queue *q, int spam, uint64_t key, int explicit_,
+                  void *raw, size_t len)
+{
+    struct queue_item it = { .blob = raw, .len = len, .spam = spam != 0,
+                             .kind = QUEUE_EXAMPLE, .key = key,
+                             .explicit_ = explicit_ != 0 };
+
+    return queue_put_item(q, &it);
+}
+
+/* queue_put_reply_keep - a scored message, for a reply to name */
+int
+queue_put_reply_keep(struct queue *q, uint64_t key, void *raw, size_t len)
+{
+    struct queue_item it = { .blob = raw, .len = len,
+                             .kind = QUEUE_REPLY_KEEP, .key = key };
+
+    return queue_put_item(q, &it);
+}
+
+/* queue_put_reply_hit - the keys a reply names */
+int
+queue_put_reply_hit(struct queue *q, const uint64_t *keys, size_t n)
+{
+    struct queue_item it = { .kind = QUEUE_REPLY_HIT };
+
+    if (n == 0 || n > LEARN_MAX_REFS)
+        return -1;
+    it.blob = xreallocarray(NULL, n, sizeof(*keys));
+    memcpy(it.blob, keys, n * sizeof(*keys));
+    it.len = n;
+    return queue_put_item(q, &it);
 }
 
 /* queue_dropped - counter */
@@ -127,6 +178,14 @@ queue_compress(struct queue *q, struct queue_item *it, size_t *k,
     for (size_t i = 0; i < *k; i++) {
         size_t zlen;
 
+        if (it[i].kind == QUEUE_REPLY_HIT) {
+            it[n] = it[i];
+            zb[n] = NULL;
+            ex[n] = (struct store_example){ .rec = it[n].blob,
+                                            .len = it[n].len };
+            n++;
+            continue;
+        }
         if (example_compress(it[i].blob, it[i].len, &zb[n], &zlen, err,
                              sizeof(err)) != 0) {
             log_warnx("queue: dropping an example: %s", err);
@@ -135,11 +194,49 @@ queue_compress(struct queue *q, struct queue_item *it, size_t *k,
             continue;
         }
         it[n] = it[i];
-        ex[n] = (struct store_example){ it[n].spam, zb[n], zlen };
+        ex[n] = (struct store_example){ .spam = it[n].spam, .rec = zb[n],
+                                        .len = zlen, .key = it[n].key,
+                                        .explicit_ = it[n].explicit_ };
         n++;
     }
     *k = n;
     return n;
+}
+
+/* queue_write - one batch of one kind to Redis; 0 or -1 */
+static int
+queue_write(struct queue *q, const struct cfg *c, enum queue_kind kind,
+            const struct store_example *ex, size_t n)
+{
+    struct store_reply keep[QUEUE_BATCH];
+    uint64_t keys[QUEUE_BATCH * LEARN_MAX_REFS];
+    size_t nk = 0;
+    long learned = 0;
+
+    switch (kind) {
+    case QUEUE_EXAMPLE:
+        return store_example_push_batch(q->st, ex, n, c->max_examples);
+    case QUEUE_REPLY_KEEP:
+        for (size_t i = 0; i < n; i++)
+            keep[i] = (struct store_reply){ ex[i].key, ex[i].rec,
+                                            ex[i].len };
+        return store_replies_keep(q->st, keep, n,
+                                  c->replies_window_ms / 1000,
+                                  c->replies_max);
+    case QUEUE_REPLY_HIT:
+        break;
+    }
+    /* a hit's rec is its array of keys and len their count */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < ex[i].len && nk < sizeof(keys) /
+                                                      sizeof(keys[0]); j++)
+            keys[nk++] = ((const uint64_t *)ex[i].rec)[j];
+    if (store_replies_hit(q->st, keys, nk, c->max_examples, &learned) != 0)
+        return -1;
+    if (learned > 0)
+        log_info("queue: replies made %ld kept message%s ham examples",
+                 learned, learned == 1 ? "" : "s");
+    return 0;
 }
 
 /* queue_main - the writer */
@@ -173,7 +270,10 @@ queue_main(void *arg)
             if (util_past(&stop_at))
                 break;
         }
-        for (k = 0; k < QUEUE_BATCH && q->n > 0; k++) {
+        /* one kind per batch: one script writes it */
+        for (k = 0; k < QUEUE_BATCH && q->n > 0 &&
+                    (k == 0 || q->ring[q->head].kind == it[0].kind);
+             k++) {
             it[k] = q->ring[q->head];
             q->head = (q->head + 1) % q->cap;
             q->n--;
@@ -182,8 +282,7 @@ queue_main(void *arg)
 
         nz = queue_compress(q, it, &k, ex, zb);
         c = cfg_current_get();
-        rc = nz ? store_example_push_batch(q->st, ex, nz, c->max_examples)
-                : 0;
+        rc = nz ? queue_write(q, c, it[0].kind, ex, nz) : 0;
         cfg_release(c);
         for (size_t i = 0; i < nz; i++)
             free(zb[i]);

@@ -29,6 +29,22 @@ struct queue *queue_start(const struct cfg *c, char *err, size_t errlen)
  */
 int queue_put(struct queue *q, int spam, void *raw, size_t len);
 
+/*
+ * queue_put_example - queue_put() with the example's message key (0: a
+ * hash of the record) and whether it is explicit (an autolearned one
+ * never replaces an explicit one of the same key).
+ * queue_put_reply_keep - keep a serialized ham example (source reply)
+ * under its key for [learn] replies_window, for a reply to name.
+ * queue_put_reply_hit - a reply named these keys (n at most
+ * LEARN_MAX_REFS): each one kept becomes a ham example.
+ * All take raw, return and count like queue_put(); any thread.
+ */
+int queue_put_example(struct queue *q, int spam, uint64_t key, int explicit_,
+                      void *raw, size_t len);
+int queue_put_reply_keep(struct queue *q, uint64_t key, void *raw,
+                         size_t len);
+int queue_put_reply_hit(struct queue *q, const uint64_t *keys, size_t n);
+
 /* queue_dropped - examples dropped so far. */
 uint64_t queue_dropped(struct queue *q);
 

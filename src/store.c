@@ -262,6 +262,8 @@ store_new(const struct store_opts *opts, char *err, size_t errlen)
     st->connect_timeout = store_tv(opts->connect_timeout_ms);
     if (opts->password != NULL && opts->password[0] != '\0')
         st->password = xstrdup(opts->password);
+    if (opts->username != NULL && opts->username[0] != '\0')
+        st->username = xstrdup(opts->username);
     return st;
 
 fail:
@@ -293,6 +295,7 @@ store_free(struct store *st)
         explicit_bzero(st->password, strlen(st->password));
         free(st->password);
     }
+    free(st->username);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -359,9 +362,14 @@ store_connect_one(struct store *st, const struct store_server *srv,
         goto fail;
     }
     if (st->password != NULL) {
-        const char *argv[] = { "AUTH", st->password };
+        /* an ACL user (Redis 6 and later) names itself; the default
+         * user takes the one-argument form every version knows */
+        const char *argv[] = { "AUTH", st->username ? st->username
+                                                    : st->password,
+                               st->password };
 
-        if (store_setup_cmd(c, 2, argv, "OK", why, whylen) != 0)
+        if (store_setup_cmd(c, st->username ? 3 : 2, argv, "OK", why,
+                            whylen) != 0)
             goto fail;
     }
     if (st->db != 0) {

@@ -58,6 +58,8 @@ struct store_opts {
     const char *servers;      /* "host:port", "[v6]:port" or "/path.sock",
                                  comma-separated; the first that answers */
     const char *read_servers; /* NULL or "" = use servers */
+    const char *username;     /* NULL or "" = AUTH password (default user);
+                                 else AUTH username password (an ACL user) */
     const char *password;     /* NULL or "" = no AUTH */
     long db;
     const char *prefix;
@@ -180,9 +182,10 @@ int store_model_expire(struct store *st, const char *digest, long seconds)
  * so a trainer never reads a replica that lags behind.
  */
 
-/* store_example_push - LPUSH an encoded example to its class list, trim
- * the list to max_examples (oldest dropped) and count it as new, in one
- * script. Returns 0 or -1. */
+/* store_example_push - store an encoded example in its class (an
+ * explicit one, keyed by a hash of rec), trim both classes to
+ * max_examples (oldest dropped) and count it as new, in one script.
+ * Returns 0 or -1. */
 int store_example_push(struct store *st, int spam, const void *rec,
                        size_t len, long max_examples)
     __attribute__((warn_unused_result));
@@ -192,11 +195,16 @@ struct store_example {
     int spam;
     const void *rec;
     size_t len;
+    uint64_t key;        /* the message key; 0: a hash of rec */
+    int explicit_;       /* not autolearn: an autolearned example never
+                            replaces an explicit one of the same key */
 };
 
-/* store_example_push_batch - store_example_push() for n (1 ..
- * STORE_BATCH_MAX) examples in one script, in order. 0 or -1 (none
- * stored, or, like any write whose reply was lost, perhaps all). */
+/* store_example_push_batch - n (1 .. STORE_BATCH_MAX) examples in one
+ * script, in order: each replaces the stored example of its key (which
+ * leaves its class), unless it is autolearned and that one is explicit;
+ * then both classes are trimmed to max_examples. 0 or -1 (none stored,
+ * or, like any write whose reply was lost, perhaps all). */
 #define STORE_BATCH_MAX 256
 int store_example_push_batch(struct store *st, const struct store_example *ex,
                              size_t n, long max_examples)
@@ -257,6 +265,79 @@ int store_train_outcome_set(struct store *st, const char *line)
     __attribute__((warn_unused_result));
 enum store_status store_train_outcome_get(struct store *st, char *buf,
                                           size_t len);
+
+/*
+ * Label sources (store_learn.c, doc/redis-keys.md): messages kept for
+ * replies, and the reports users' verdicts arrive as. Write servers.
+ */
+
+/* One message kept for a reply to name: its key and its record (a ham
+ * example of source reply, compressed). */
+struct store_reply {
+    uint64_t key;
+    const void *rec;
+    size_t len;
+};
+
+/*
+ * store_replies_keep - keep n (1 .. STORE_BATCH_MAX) messages for
+ * window_s seconds, at most max in all (the oldest make room); expired
+ * ones are dropped on the way. 0 or -1.
+ */
+int store_replies_keep(struct store *st, const struct store_reply *r,
+                       size_t n, long window_s, long max)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_replies_hit - a reply named these n keys (at most
+ * STORE_BATCH_MAX): each one kept and not expired becomes a ham example
+ * (replacing the stored example of its key, as a push does) and is no
+ * longer kept; *learned gets how many. 0 or -1.
+ */
+int store_replies_hit(struct store *st, const uint64_t *keys, size_t n,
+                      long max_examples, long *learned)
+    __attribute__((warn_unused_result));
+
+/* store_replies_count - messages kept now (expired ones included until
+ * a keep drops them). 0 or -1. */
+int store_replies_count(struct store *st, long *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_reports_take - remove up to max reports from the head of the
+ * reports list and return them; one longer than max_len is removed but
+ * not returned (counted in *refused). *out is freed with
+ * store_blobs_free(). 0 or -1.
+ */
+int store_reports_take(struct store *st, size_t max, size_t max_len,
+                       struct store_blob **out, size_t *n, size_t *refused)
+    __attribute__((warn_unused_result));
+
+/* store_reports_waiting - reports in the list now. 0 or -1. */
+int store_reports_waiting(struct store *st, long *n)
+    __attribute__((warn_unused_result));
+
+/*
+ * store_report_charge - count one report of reporter (at most
+ * LEARN_MAX_REPORTER bytes) against its cap for day (YYYYMMDD, UTC):
+ * STORE_OK counted, STORE_CONFLICT when the day's cap was reached
+ * already (nothing counted), STORE_ERR.
+ */
+enum store_status store_report_charge(struct store *st, const char *reporter,
+                                      const char *day, long cap)
+    __attribute__((warn_unused_result));
+
+/* The counters of what the trainer made of reports. */
+#define STORE_REPORT_NSTATS 8
+extern const char *const store_report_stat_names[STORE_REPORT_NSTATS];
+
+/* store_report_stats_add - add counts[i] to counter i (a zero is not
+ * sent). store_report_stats_get - read them all. 0 or -1. */
+int store_report_stats_add(struct store *st,
+                           const long counts[STORE_REPORT_NSTATS])
+    __attribute__((warn_unused_result));
+int store_report_stats_get(struct store *st, long counts[STORE_REPORT_NSTATS])
+    __attribute__((warn_unused_result));
 
 /*
  * Instances (store_instance.c): each daemon writes a heartbeat, a line

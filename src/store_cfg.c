@@ -21,6 +21,7 @@ store_new_cfg_prefix(const struct cfg *c, const char *prefix, char *err,
     struct store_opts o = {
         .servers = c->redis_servers,
         .read_servers = c->redis_read_servers,
+        .username = c->redis_username,
         .password = c->redis_password,
         .db = c->redis_db,
         .prefix = prefix,

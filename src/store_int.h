@@ -46,6 +46,7 @@ struct store_role {
 struct store {
     /* set in store_new, then read-only */
     char prefix[STORE_MAX_PREFIX + 1];
+    char *username;             /* NULL = the default user */
     char *password;             /* NULL = no AUTH */
     long db;
     struct timeval timeout;
@@ -135,5 +136,12 @@ struct store_simple_arg {
     redisReply *reply;        /* kept for the caller, who frees it */
 };
 store_op_fn store_op_simple;
+
+/* store_lua_push_fn - the Lua functions nm_push(spam, key, tier, rec)
+ * and nm_trim(cap) over KEYS[1..4] = ex:spam, ex:ham, ex:new, ex:rec
+ * (store_train.c); store_script() returns them followed by body,
+ * malloc'd. */
+extern const char store_lua_push_fn[];
+char *store_script(const char *body);
 
 #endif /* NM_STORE_INT_H */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "learn.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -25,19 +26,60 @@
  *   PREFIX:train:last              one line: the last training's outcome
  */
 
-/* KEYS: the spam list, the ham list, the counter; ARGV: cap, then a
- * class ("1" spam) and a record per example. One script per batch: the
- * writer's Redis cost per example falls with the batch (measured in
- * BENCHMARKS.md). */
+/*
+ * The examples (format of release 0.2): the class lists hold message keys (16
+ * hex digits), newest first; PREFIX:ex:rec maps each key to its tier byte ('a'
+ * autolearn, 'e' explicit) and record. Lists of release 0.1 hold records
+ * themselves; those are read as they are and trimmed away in time. A trim drops
+ * at most 1,000 of the oldest per list and script, so a list far over the cap
+ * (max_examples lowered, or a hostile one) costs each push a bounded step,
+ * never the whole list. store_lua_push_fn pushes one example: a key already
+ * stored is replaced (its old entry leaves whichever list held it), except that
+ * autolearn never replaces an explicit verdict. It is the head of every script
+ * that adds examples. KEYS[1..4]: the spam list, the ham list, the counter, the
+ * records.
+ */
+const char store_lua_push_fn[] =
+    "local function nm_is_key(e)\n"
+    "    return #e == 16 and string.match(e, '^%x+$') ~= nil\n"
+    "end\n"
+    "local function nm_push(spam, k, tier, rec)\n"
+    "    local old = redis.call('HGET', KEYS[4], k)\n"
+    "    if old and tier == 'a' and string.sub(old, 1, 1) == 'e' then\n"
+    "        return 0\n"
+    "    end\n"
+    "    if old then\n"
+    "        redis.call('LREM', KEYS[1], 0, k)\n"
+    "        redis.call('LREM', KEYS[2], 0, k)\n"
+    "    end\n"
+    "    redis.call('HSET', KEYS[4], k, tier .. rec)\n"
+    "    redis.call('LPUSH', spam and KEYS[1] or KEYS[2], k)\n"
+    "    return 1\n"
+    "end\n"
+    "local function nm_trim(cap)\n"
+    "    for j = 1, 2 do\n"
+    "        local over = redis.call('LLEN', KEYS[j]) - cap\n"
+    "        if over > 1000 then over = 1000 end\n"
+    "        for i = 1, over do\n"
+    "            local d = redis.call('RPOP', KEYS[j])\n"
+    "            if nm_is_key(d) then redis.call('HDEL', KEYS[4], d) end\n"
+    "        end\n"
+    "    end\n"
+    "end\n";
+
+/* ARGV: cap, then per example its class ("1" spam), key, tier and
+ * record. One script per batch: the writer's Redis cost per example
+ * falls with the batch (measured in BENCHMARKS.md). Returns the
+ * counter. */
 static const char store_lua_push_batch[] =
     "local cap = tonumber(ARGV[1])\n"
-    "for i = 2, #ARGV, 2 do\n"
-    "    redis.call('LPUSH', ARGV[i] == '1' and KEYS[1] or KEYS[2], "
-    "ARGV[i + 1])\n"
+    "local n = 0\n"
+    "for i = 2, #ARGV, 4 do\n"
+    "    n = n + nm_push(ARGV[i] == '1', ARGV[i + 1], ARGV[i + 2], "
+    "ARGV[i + 3])\n"
     "end\n"
-    "redis.call('LTRIM', KEYS[1], 0, cap - 1)\n"
-    "redis.call('LTRIM', KEYS[2], 0, cap - 1)\n"
-    "return redis.call('INCRBY', KEYS[3], (#ARGV - 1) / 2)\n";
+    "nm_trim(cap)\n"
+    "return redis.call('INCRBY', KEYS[3], n)\n";
 
 /* KEYS: the counter; ARGV: how many were used. Never below zero. */
 static const char store_lua_consume[] =
@@ -60,14 +102,27 @@ static const char store_lua_release[] =
     "end\n"
     "return 0\n";
 
-/* KEYS: a class list; ARGV: first and last index (negative: from the
- * oldest end), the longest record to return. A longer one comes back as
- * "" and never leaves Redis whole. */
+/* KEYS: a class list, the records; ARGV: first and last index
+ * (negative: from the oldest end), the longest record to return. A key
+ * is looked up (its tier byte dropped), a record of release 0.1 comes
+ * as it is; one longer than the limit, or a key without its record,
+ * comes back as "" and never leaves Redis whole. */
 static const char store_lua_page[] =
     "local v = redis.call('LRANGE', KEYS[1], ARGV[1], ARGV[2])\n"
     "local max = tonumber(ARGV[3])\n"
     "for i = 1, #v do\n"
-    "    if #v[i] > max then v[i] = '' end\n"
+    "    local e = v[i]\n"
+    "    if #e == 16 and string.match(e, '^%x+$') then\n"
+    "        local n = redis.call('HSTRLEN', KEYS[2], e)\n"
+    "        if n < 2 or n > max + 1 then\n"
+    "            e = ''\n"
+    "        else\n"
+    "            e = string.sub(redis.call('HGET', KEYS[2], e), 2)\n"
+    "        end\n"
+    "    elseif #e > max then\n"
+    "        e = ''\n"
+    "    end\n"
+    "    v[i] = e\n"
     "end\n"
     "return v\n";
 
@@ -77,16 +132,43 @@ struct store_batch_arg {
     long max_examples;
 };
 
+/* store_example_key - the key of ex as the scripts spell it: its own,
+ * or (0) a hash of the record, so that the same record counts once */
+static void
+store_example_key(const struct store_example *ex, char *buf, size_t len)
+{
+    uint64_t k = ex->key;
+
+    if (k == 0)
+        k = util_hash64(ex->rec, ex->len, UTIL_HASH64_INIT) | 1;
+    snprintf(buf, len, "%016llx", (unsigned long long)k);
+}
+
+/* store_script - store_lua_push_fn followed by body, malloc'd */
+char *
+store_script(const char *body)
+{
+    size_t a = strlen(store_lua_push_fn), b = strlen(body);
+    char *s = xmalloc(a + b + 1);
+
+    memcpy(s, store_lua_push_fn, a);
+    memcpy(s + a, body, b + 1);
+    return s;
+}
+
 /* store_op_push_batch - EVAL store_lua_push_batch over a batch */
 static int
 store_op_push_batch(struct store_call *call, void *arg)
 {
     struct store_batch_arg *a = arg;
-    size_t argc = 0, max = 7 + 2 * a->n;
+    size_t argc = 0, max = 8 + 4 * a->n;
     const char **argv = xreallocarray(NULL, max, sizeof(*argv));
     size_t *lens = xreallocarray(NULL, max, sizeof(*lens));
-    char keys[3][STORE_KEY_MAX], cap[24];
-    const char *suffix[3] = { "ex:spam", "ex:ham", "ex:new" };
+    char (*kx)[LEARN_KEY_HEX + 1] = xreallocarray(NULL, a->n + 1,
+                                                  sizeof(*kx));
+    char keys[4][STORE_KEY_MAX], cap[24];
+    const char *suffix[4] = { "ex:spam", "ex:ham", "ex:new", "ex:rec" };
+    char *script = store_script(store_lua_push_batch);
     redisReply *r;
     long v;
     int rc = 0;
@@ -94,11 +176,11 @@ store_op_push_batch(struct store_call *call, void *arg)
     snprintf(cap, sizeof(cap), "%ld", a->max_examples);
     argv[argc] = "EVAL";
     lens[argc++] = 4;
-    argv[argc] = store_lua_push_batch;
-    lens[argc++] = sizeof(store_lua_push_batch) - 1;
-    argv[argc] = "3";
+    argv[argc] = script;
+    lens[argc++] = strlen(script);
+    argv[argc] = "4";
     lens[argc++] = 1;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         store_key(call->st, suffix[i], keys[i], sizeof(keys[i]));
         argv[argc] = keys[i];
         lens[argc++] = strlen(keys[i]);
@@ -106,7 +188,12 @@ store_op_push_batch(struct store_call *call, void *arg)
     argv[argc] = cap;
     lens[argc++] = strlen(cap);
     for (size_t i = 0; i < a->n; i++) {
+        store_example_key(&a->ex[i], kx[i], sizeof(kx[i]));
         argv[argc] = a->ex[i].spam ? "1" : "0";
+        lens[argc++] = 1;
+        argv[argc] = kx[i];
+        lens[argc++] = LEARN_KEY_HEX;
+        argv[argc] = a->ex[i].explicit_ ? "e" : "a";
         lens[argc++] = 1;
         argv[argc] = a->ex[i].rec;
         lens[argc++] = a->ex[i].len;
@@ -120,6 +207,8 @@ store_op_push_batch(struct store_call *call, void *arg)
         freeReplyObject(r);
     free(argv);
     free(lens);
+    free(kx);
+    free(script);
     return rc;
 }
 
@@ -135,17 +224,18 @@ store_example_push_batch(struct store *st, const struct store_example *ex,
     for (size_t i = 0; i < n; i++)
         if (ex[i].len == 0 || ex[i].rec == NULL)
             return -1;
-    /* Not idempotent: a retry could store the examples twice. */
+    /* Not idempotent: a retry could count the examples twice. */
     return store_run(st, &st->role[0], store_op_push_batch, &a, 0) < 0 ? -1
                                                                         : 0;
 }
 
-/* store_example_push - a batch of one */
+/* store_example_push - a batch of one, keyed by its record (explicit) */
 int
 store_example_push(struct store *st, int spam, const void *rec, size_t len,
                    long max_examples)
 {
-    struct store_example ex = { spam, rec, len };
+    struct store_example ex = { .spam = spam, .rec = rec, .len = len,
+                                .explicit_ = 1 };
 
     return store_example_push_batch(st, &ex, 1, max_examples);
 }
@@ -194,6 +284,7 @@ store_example_counts(struct store *st, long *nspam, long *nham, long *nnew)
 
 struct store_fetch_arg {
     const char *key;
+    const char *rec;          /* the records hash */
     long first, last;         /* LRANGE indexes of this page */
     size_t max_len;
     struct store_blob *out;   /* room for the page */
@@ -206,15 +297,15 @@ store_op_page(struct store_call *call, void *arg)
 {
     struct store_fetch_arg *a = arg;
     char first[24], last[24], max[24];
-    const char *argv[] = { "EVAL", store_lua_page, "1", a->key, first, last,
-                           max };
+    const char *argv[] = { "EVAL", store_lua_page, "2", a->key, a->rec,
+                           first, last, max };
     redisReply *r;
 
     snprintf(first, sizeof(first), "%ld", a->first);
     snprintf(last, sizeof(last), "%ld", a->last);
     snprintf(max, sizeof(max), "%zu", a->max_len);
     a->n = a->refused = 0;
-    if ((r = store_cmd(call, "EVAL page", a->key, 7, argv, NULL)) == NULL)
+    if ((r = store_cmd(call, "EVAL page", a->key, 8, argv, NULL)) == NULL)
         return -1;
     if (r->type != REDIS_REPLY_ARRAY ||
         r->elements > (size_t)(a->last - a->first + 1)) {
@@ -275,7 +366,7 @@ int
 store_examples_fetch(struct store *st, int spam, size_t max, size_t max_len,
                      struct store_blob **out, size_t *n, size_t *refused)
 {
-    char key[STORE_KEY_MAX];
+    char key[STORE_KEY_MAX], rec[STORE_KEY_MAX];
     struct store_len_arg la = { key, 0 };
     struct store_blob *b = NULL;
     size_t have = 0, seen = 0, got = 0;
@@ -284,6 +375,7 @@ store_examples_fetch(struct store *st, int spam, size_t max, size_t max_len,
     *n = 0;
     *refused = 0;
     store_key(st, spam ? "ex:spam" : "ex:ham", key, sizeof(key));
+    store_key(st, "ex:rec", rec, sizeof(rec));
     if (store_run(st, &st->role[0], store_op_len, &la, 1) < 0)
         return -1;
     if ((size_t)la.len > max)
@@ -291,7 +383,8 @@ store_examples_fetch(struct store *st, int spam, size_t max, size_t max_len,
     while (got < max) {
         size_t want = max - got < STORE_PAGE ? max - got : STORE_PAGE;
         struct store_fetch_arg a = {
-            .key = key, .first = -(long)(seen + want), .last = -(long)seen - 1,
+            .key = key, .rec = rec, .first = -(long)(seen + want),
+            .last = -(long)seen - 1,
             .max_len = max_len,
         };
 
@@ -351,12 +444,15 @@ store_new_consume(struct store *st, long n)
 int
 store_examples_delete(struct store *st)
 {
-    char k1[STORE_KEY_MAX], k2[STORE_KEY_MAX], k3[STORE_KEY_MAX];
-    struct store_simple_arg a = { "DEL", 4, { "DEL", k1, k2, k3 }, NULL };
+    char k1[STORE_KEY_MAX], k2[STORE_KEY_MAX], k3[STORE_KEY_MAX],
+        k4[STORE_KEY_MAX];
+    struct store_simple_arg a = { "DEL", 5, { "DEL", k1, k2, k3, k4 },
+                                  NULL };
 
     store_key(st, "ex:spam", k1, sizeof(k1));
     store_key(st, "ex:ham", k2, sizeof(k2));
     store_key(st, "ex:new", k3, sizeof(k3));
+    store_key(st, "ex:rec", k4, sizeof(k4));
     if (store_run(st, &st->role[0], store_op_simple, &a, 1) < 0)
         return -1;
     freeReplyObject(a.reply);

@@ -356,9 +356,11 @@ trainer_run(struct store *st, const struct cfg *c, int force,
     pthread_t renewer;
     int64_t t0 = trainer_now_ms();
     enum trainer_outcome o;
+    long acc, ref;
 
     memset(rep, 0, sizeof(*rep));
     rep->auc_old = -1;
+    (void)trainer_reports(st, c, &acc, &ref); /* logged inside */
     if ((o = trainer_due(st, c, force, rep, &live)) == TRAINER_DUE)
         o = trainer_lock(st, c, token, rep);
     if (o != TRAINER_DUE)
@@ -476,8 +478,10 @@ trainer_tick(struct trainer *t, const struct cfg *c)
     struct trainer_report rep;
     struct trainer_live live;
     int64_t t0 = trainer_now_ms();
-    long n[3];
+    long n[3], acc, ref;
 
+    /* Reports first: they are new examples for the check below. */
+    (void)trainer_reports(t->st, c, &acc, &ref); /* logged inside */
     if (t0 < t->retry_at_ms)
         return;
     if (t->rejected_at[0] + t->rejected_at[1] > 0 &&

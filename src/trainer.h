@@ -123,6 +123,19 @@ int trainer_run(struct store *st, const struct cfg *c, int force,
                 const char *token, struct trainer_report *rep)
     __attribute__((warn_unused_result));
 
+/*
+ * trainer_reports - take the reports waiting in Redis (bounded batches,
+ * at most a few thousand per call), check each (the record, the scanner
+ * header under c's format and trust, [learn] max_reports_per_day per
+ * reporter and day) and store the good ones as explicit examples that
+ * replace their message's example (trainer_report.c). *accepted and
+ * *refused get the counts; refusals are logged and counted in Redis.
+ * 0, or -1 when Redis failed. The trainer thread or the admin tool,
+ * never a libmilter thread.
+ */
+int trainer_reports(struct store *st, const struct cfg *c, long *accepted,
+                    long *refused);
+
 /* trainer_token - an owner token for the lock: host:pid:random. */
 void trainer_token(char *buf, size_t len);
 

@@ -92,7 +92,8 @@ util_parse_duration_ms(const char *s, long min, long max, long *out)
         const char *unit;
         long ms;
     } units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
-                  { "h", 3600000 }, { "", 1000 } };
+                  { "h", 3600000 }, { "d", 86400000 },
+                  { "", 1000 } };
     char *end;
     long v;
 

@@ -20,8 +20,8 @@ int util_parse_double(const char *s, double min, double max, double *out)
 /* util_parse_octal - e.g. a umask "007" */
 int util_parse_octal(const char *s, long min, long max, long *out)
     __attribute__((warn_unused_result));
-/* util_parse_duration_ms - "250ms", "30s", "5m", "1h"; a bare number is
- * seconds. */
+/* util_parse_duration_ms - "250ms", "30s", "5m", "1h", "14d"; a bare
+ * number is seconds. */
 int util_parse_duration_ms(const char *s, long min, long max, long *out)
     __attribute__((warn_unused_result));
 /* util_parse_size - bytes: "512M", "512MiB", "1G", "64k", a bare

@@ -34,26 +34,114 @@ verdict_label_name(enum verdict_label l)
     }
 }
 
+/* verdict_counts - symbols of a positive and of a negative score; with
+ * no per-symbol scores every symbol counts as positive */
+static void
+verdict_counts(const struct hdr_result *res, long *pos, long *neg)
+{
+    *pos = *neg = 0;
+    if (!res->has_scores) {
+        *pos = (long)res->nsym;
+        return;
+    }
+    for (size_t i = 0; i < res->nsym; i++) {
+        if (res->sym[i].score > 0)
+            (*pos)++;
+        else if (res->sym[i].score < 0)
+            (*neg)++;
+    }
+}
+
+/* verdict_list_empty - a list of actions with none in it */
+static int
+verdict_list_empty(const char *list)
+{
+    return list[strspn(list, " \t,")] == '\0';
+}
+
 /* verdict_label_of - the autolearn rule */
 enum verdict_label
 verdict_label_of(const struct hdr_result *res, const struct cfg *c)
 {
+    const char *action = hdr_action_name(res->action);
+    int known = res->action != HDR_ACTION_UNKNOWN;
+    long pos, neg;
+    int spam;
+
     if (!hdr_upstream_usable(res->upstream))
         return VERDICT_LABEL_NONE;
     /* A result whose parts disagree may be forged or edited: never
      * teach the network from it. */
     if (res->inconsistent)
         return VERDICT_LABEL_NONE;
-    if (res->upstream == HDR_UPSTREAM_RSPAMD &&
-        res->action != HDR_ACTION_UNKNOWN) {
-        if (cfg_is_spam_action(c, hdr_action_name(res->action)))
-            return VERDICT_LABEL_SPAM;
-    } else if (res->score >= c->spam_score) {
+    verdict_counts(res, &pos, &neg);
+    if (res->upstream == HDR_UPSTREAM_RSPAMD && known)
+        spam = cfg_action_listed(c->spam_actions, action);
+    else
+        spam = res->score >= c->spam_score;
+    if (spam && pos >= c->spam_min_positive)
         return VERDICT_LABEL_SPAM;
-    }
-    if (res->score < c->ham_score)
+    if (known && res->has_scores &&
+        cfg_action_listed(c->junk_actions, action) &&
+        pos >= c->junk_min_positive)
+        return VERDICT_LABEL_SPAM;
+    if (spam)
+        return VERDICT_LABEL_NONE; /* too few positive symbols to be sure */
+    if (!verdict_list_empty(c->ham_actions) &&
+        !(known && cfg_action_listed(c->ham_actions, action)))
+        return VERDICT_LABEL_NONE;
+    if (res->score < c->ham_score ||
+        (res->has_scores && c->ham_min_negative > 0 &&
+         neg >= c->ham_min_negative))
         return VERDICT_LABEL_HAM;
     return VERDICT_LABEL_NONE;
+}
+
+/* verdict_qid_name - for logs */
+const char *
+verdict_qid_name(enum verdict_qid q)
+{
+    switch (q) {
+    case VERDICT_QID_OK:
+        return "ok";
+    case VERDICT_QID_MISSING:
+        return "missing";
+    case VERDICT_QID_MISMATCH:
+        return "mismatch";
+    case VERDICT_QID_UNCHECKED:
+        break;
+    }
+    return "unchecked";
+}
+
+/* verdict_queue_id - the verdict is learnable only when it names this
+ * transaction's queue id */
+void
+verdict_queue_id(struct verdict *v, const struct hdr_seen *seen,
+                 const char *qid, const struct cfg *c)
+{
+    const char *h = seen->rspamd_queue_id;
+    size_t n;
+
+    v->qid = VERDICT_QID_UNCHECKED;
+    if (!c->require_queue_id || v->res.upstream != HDR_UPSTREAM_RSPAMD)
+        return;
+    if (seen->n_rspamd_queue_id != 1 || h == NULL) {
+        v->qid = VERDICT_QID_MISSING;
+    } else {
+        /* compare without the blanks around it */
+        h += strspn(h, " \t");
+        n = strcspn(h, " \t\r\n");
+        v->qid = qid != NULL && qid[0] != '\0' && strlen(qid) == n &&
+                         strncmp(h, qid, n) == 0 &&
+                         h[n + strspn(h + n, " \t\r\n")] == '\0'
+                     ? VERDICT_QID_OK
+                     : VERDICT_QID_MISMATCH;
+    }
+    if (v->qid != VERDICT_QID_OK) {
+        v->learnable = 0;
+        v->label = VERDICT_LABEL_NONE;
+    }
 }
 
 /* verdict_score - run the model on the result, if it can be */
@@ -95,6 +183,8 @@ verdict_compute(struct verdict *v, const struct hdr_seen *seen,
         return;
     }
     v->label = verdict_label_of(&v->res, c);
+    v->learnable = hdr_upstream_usable(v->res.upstream) &&
+                   !v->res.inconsistent;
     if (m != NULL && c->score_enabled && hdr_upstream_usable(v->res.upstream))
         verdict_score(v, c, m);
 }

@@ -19,6 +19,15 @@ enum verdict_label { VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM }
 
 #define VERDICT_HEADER_MAX 256 /* our header value; well under 998 */
 
+/* Whether the scanner's verdict was made for this transaction
+ * ([upstream] require_queue_id). */
+enum verdict_qid {
+    VERDICT_QID_UNCHECKED, /* not Rspamd, or require_queue_id = no */
+    VERDICT_QID_OK,        /* one X-Rspamd-Queue-Id, equal to macro i */
+    VERDICT_QID_MISSING,   /* none, or more than one */
+    VERDICT_QID_MISMATCH,  /* not this transaction's queue id */
+};
+
 struct verdict {
     struct hdr_result res;   /* the scanner's verdict (owned) */
     enum hdr_status status;  /* HDR_OK or why the header was unusable */
@@ -30,6 +39,9 @@ struct verdict {
     size_t unknown;          /* symbols the model's profile lacks */
     enum verdict_label label;    /* what the upstream's verdict implies */
     enum verdict_label learned;  /* what was queued (set by the caller) */
+    int learnable;           /* a usable, consistent verdict that may be
+                                learned from (any label source) */
+    enum verdict_qid qid;    /* set by verdict_queue_id() */
 };
 
 /*
@@ -44,15 +56,36 @@ void verdict_compute(struct verdict *v, const struct hdr_seen *seen,
 void verdict_free(struct verdict *v);
 
 /*
- * verdict_label_of - the training label the upstream's verdict implies
- * under c: spam when the Rspamd action is one of spam_actions or, for
- * SpamAssassin, the score is at least spam_score; ham when the score is
- * below ham_score; none for no, ambiguous or inconsistent results.
+ * verdict_label_of - the autolearn label the upstream's verdict implies
+ * under c, after Rspamd's neural module (positive and negative count the
+ * symbols of a positive and a negative score; without per-symbol scores
+ * every symbol counts as positive):
+ *   spam: the Rspamd action is one of spam_actions (SpamAssassin, or no
+ *         action known: the score is at least spam_score), with at least
+ *         spam_min_positive positive symbols;
+ *   spam: the action is one of junk_actions, the header has per-symbol
+ *         scores and at least junk_min_positive are positive;
+ *   ham:  the action is one of ham_actions (empty: any), and the score
+ *         is below ham_score or (with per-symbol scores, and
+ *         ham_min_negative > 0) at least ham_min_negative are negative;
+ * none for no, ambiguous or inconsistent results and everything else.
  */
 enum verdict_label verdict_label_of(const struct hdr_result *res,
                                     const struct cfg *c);
 
 const char *verdict_label_name(enum verdict_label l); /* spam|ham|none */
+
+/*
+ * verdict_queue_id - with [upstream] require_queue_id and a Rspamd
+ * verdict: compare seen's X-Rspamd-Queue-Id with qid (the MTA's queue
+ * id, NULL when it sent none) and, unless it is the one copy and equal,
+ * make v neither learnable nor labelled. Sets v->qid.
+ */
+void verdict_queue_id(struct verdict *v, const struct hdr_seen *seen,
+                      const char *qid, const struct cfg *c);
+
+/* verdict_qid_name - "unchecked", "ok", "missing", "mismatch". */
+const char *verdict_qid_name(enum verdict_qid q);
 
 /*
  * verdict_header - the X-Neural-Result value:

@@ -17,7 +17,7 @@ dir=$(nm_tmpdir eval)
 nm_redis_start "$dir"
 printf '[redis]\nservers = %s\nprefix = nmeval\n' "$NM_REDIS_SOCK" \
     > "$dir/nm.ini"
-echo "1..12"
+echo "1..16"
 
 # figure FILE MODE SCORER COLUMN: one number of the "all:" table of MODE
 figure() {
@@ -75,6 +75,29 @@ for scanner in rspamd spamassassin; do
         echo "not ok - $scanner autolearn: upstream + adjust AUC '$auto' beats upstream '$up'"
     fi
 done
+# res STATUS DESC: a TAP line (the lines here are unnumbered)
+res() {
+    if [ "$1" = 0 ]; then echo "ok - $2"; else echo "not ok - $2"; fi
+}
+# The learning curve on SpamAssassin headers (seven trainings, ~20 s):
+# a row per share of reports, the plot, reports that help, and 100%
+# reports being the explicit verdicts measured above.
+"$ctl" -c "$dir/nm.ini" eval --curve -o "$dir/curve.svg" \
+    "$corpus/spamassassin" > "$dir/curve.out" 2>&1
+rc=$?
+sed -n '/^== learning curve/,$p' "$dir/curve.out" | sed 's/^/# /'
+rows=$(grep -c '^ *[0-9.]*% |' "$dir/curve.out")
+res "$([ $rc = 0 ] && [ "$rows" = 7 ]; echo $?)" "eval --curve: 7 rows (rc $rc)"
+res "$(grep -c '<polyline' "$dir/curve.svg" 2>/dev/null | grep -qx 3; echo $?)" \
+    "eval --curve: the plot has a line per scorer"
+curve() { # share column: the figure of a row
+    awk -v r="$1" -v col="$2" '$1 == r && $2 == "|" {
+        gsub("%", "", $col); print $col; exit }' "$dir/curve.out"
+}
+res "$(above "$(curve 2.0% 4)" "$(curve 0.0% 4)"; echo $?)" \
+    "2% reports catch more spam at 1% FP than autolearn alone ($(curve 2.0% 4)% vs $(curve 0.0% 4)%)"
+res "$([ "$(curve 100.0% 4)" = "$(figure "$dir/spamassassin.out" explicit "upstream + adjust" 2)" ]; echo $?)" \
+    "100% reports are the explicit verdicts ($(curve 100.0% 4)%)"
 if grep -q '<polyline' "$dir/rspamd.svg" 2>/dev/null; then
     echo "ok - ROC plot written as SVG"
 else

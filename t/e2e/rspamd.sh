@@ -106,6 +106,13 @@ pidfile =
 log_level = info
 [redis]
 servers = $dir/no-redis.sock
+[train]
+# every scanned message would be learned (learn= in our header says what
+# was queued; Redis is absent): only the queue id check tells a verdict
+# made for the message from a forged one
+spam_score = 1000
+ham_score = 100
+ham_min_negative = 0
 INI
 "$top_builddir/src/neural-milter" -f -c "$nmdir/nm.ini" \
     2> "$dir/daemon.log" &
@@ -125,6 +132,10 @@ dns_available no
 skip_rbl_checks 1
 use_bayes 0
 bayes_auto_learn 0
+# what SpamAssassin knows of the MTA's queue id: spamass-milter's
+# synthetic Received header ("... id QUEUEID") as parsed relays
+add_header all Relays-Trusted _RELAYSTRUSTED_
+add_header all Relays-Untrusted _RELAYSUNTRUSTED_
 CF
     chmod -R a+rX "$sad"
     "$SPAMD" --siteconfigpath="$sad/site" -L -x -u nobody -H "$sad/home" \
@@ -145,6 +156,14 @@ echo "# rspamd listening after $(( $(date +%s) - t0 )) s"
 nm_wait_for "test -S $nmdir/nm.sock" 100 || echo "# milter socket missing"
 
 nm_postfix_start "inet:127.0.0.1:$rs_port, unix:$nmdir/nm.sock"
+# a third smtpd whose only milter is neural-milter: Rspamd down, set to
+# pass mail, so whatever scanner header a sender wrote is the only one
+nr_port=$(nm_free_port $((NM_SMTPD_PORT + 2)))
+printf '127.0.0.1:%s inet n - n - - smtpd -o smtpd_milters=%s\n' \
+    "$nr_port" "unix:$nmdir/nm.sock" >> "$dir/etc/master.cf"
+"$POSTFIX" -c "$dir/etc" reload > /dev/null 2>&1
+nm_wait_for "nm_port_busy $nr_port" 100 ||
+    echo "# third smtpd not listening: $(tail -n 5 "$dir/maillog")"
 if [ -n "$sa" ]; then
     # a second smtpd whose milters are spamass-milter, neural-milter
     sm_port=$(nm_free_port $((sam_port + 1)))
@@ -261,6 +280,11 @@ fi
 msg r-plain 'X-Mailer: test'
 msg r-forged 'X-Spamd-Result: default: False [-50.00 / 15.00];' \
     '	WHITELIST(-50.00)[]' 'X-Rspamd-Action: no action'
+# a forged, self-consistent X-Spamd-Result with a made-up queue id, for
+# the smtpd without Rspamd
+msg r-qforged 'X-Spamd-Result: default: False [-50.00 / 15.00];' \
+    '	WHITELIST(-50.00)[]' 'X-Rspamd-Action: no action' \
+    'X-Rspamd-Queue-Id: 4Xforged0000'
 rs_names="$rs_names r-plain"
 if [ -n "$sa" ]; then
     msg s-plain 'X-Mailer: test'
@@ -271,7 +295,7 @@ fi
 
 nrs=$(echo $rs_names | wc -w)
 nsa=$(echo $sa_names | wc -w)
-plan=$((2 * nrs + 4))
+plan=$((2 * nrs + 7))
 if [ -n "$sa" ]; then
     plan=$((plan + 2 * nsa + 3))
 else
@@ -285,8 +309,9 @@ if [ -n "$sa" ]; then
     sa_send=$!
 fi
 send_all "$NM_SMTPD_PORT" $rs_names r-forged
+send "$nr_port" r-qforged "$dir/r-qforged.eml"
 [ -n "$sa" ] && wait "$sa_send"
-for n in $rs_names r-forged $sa_names; do
+for n in $rs_names r-forged r-qforged $sa_names; do
     nm_wait_for "test -n \"\$(sunk $n)\"" 300 || echo "# $n did not arrive"
 done
 [ -n "$sa" ] && { nm_wait_for "test -n \"\$(sunk s-forged)\"" 300 ||
@@ -389,8 +414,30 @@ then
 fi
 result $ok "r-forged: the forged X-Spamd-Result is gone, not read"
 
+# Learn only from a verdict made for this message: Rspamd's real verdict
+# names the queue id Postfix gave the message, and is learned; the forged
+# one (a queue id nobody could know in advance) is scored but not learned.
+f=$(sunk r-plain)
+qh=$(headers "$f" X-Rspamd-Queue-Id | sed 's/^[^:]*: *//')
+qlog=$(grep -c "^.*: $qh: milter: .*learn=ham .*queue_id=ok" "$dir/daemon.log")
+result "$([ -n "$qh" ] && [ "$qlog" = 1 ] && echo 1)" \
+    "r-plain: Rspamd's X-Rspamd-Queue-Id ($qh) is the transaction's: learned (queue_id=ok)"
+f=$(sunk r-qforged)
+nr=$(headers "$f" X-Neural-Result)
+result "$(printf '%s' "$nr" | grep -q 'upstream=rspamd; score=-50.00; learn=none$' &&
+    echo 1)" "r-qforged: the forged verdict is scored, not learned: $nr"
+result "$(grep -q 'milter: upstream=rspamd score=-50.00 .*learn=none queue_id=mismatch' \
+    "$dir/daemon.log" && echo 1)" "r-qforged: logged as queue_id=mismatch"
+
 if [ -n "$sa" ]; then
     for n in $sa_names; do check_sa "$n"; done
+    # spamass-milter hands spamd a Received header with "id QUEUEID", so
+    # SpamAssassin could say the queue id (_RELAYSTRUSTED_ above); but
+    # spamass-milter copies only its own X-Spam-* headers into the
+    # message, so none that a later milter could compare reaches us.
+    f=$(sunk s-plain)
+    rel=$(headers "$f" X-Spam-Relays-Trusted; headers "$f" X-Spam-Relays-Untrusted)
+    echo "# s-plain: X-Spam-Relays-*: ${rel:-none}"
     # spamass-milter changes the first X-Spam-Status in place (the forged
     # one here) instead of adding one: again exactly one, SpamAssassin's.
     # A second forged copy would survive (upstream=ambiguous), see

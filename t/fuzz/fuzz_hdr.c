@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fuzz_hdr - libFuzzer target over the header parsers: the input is taken
- * as an X-Spamd-Result value, an X-Spam-Status value and a raw message
- * (split with hdr_message_headers), and every combination of format and
- * trust goes through hdr_evaluate. Besides the sanitizers, it traps on any
- * result that breaks the hdr.h contract. Built by `make fuzz` (clang).
+ * fuzz_hdr - libFuzzer target over the header parsers: the input is taken as an
+ * X-Spamd-Result value, an X-Spam-Status value and a raw message (split with
+ * hdr_message_headers), and every combination of format and trust goes through
+ * hdr_evaluate; then as a user's report record (the reporter's untrusted input:
+ * learn_report_parse, learn_message_scan) and as a reply's In-Reply-To and
+ * References. Besides the sanitizers, it traps on any result that breaks the
+ * hdr.h or learn.h contract. Built by `make fuzz` (clang).
  */
 #include "config.h"
 #include "hdr.h"
+#include "learn.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -78,6 +81,44 @@ fuzz_evaluate(const struct hdr_seen *seen)
         }
 }
 
+/* fuzz_report - the report reader, the message scan and the reply
+ * references over the input (untrusted reporter input) */
+static void
+fuzz_report(const uint8_t *data, size_t size, const char *s)
+{
+    struct learn_report r;
+    struct hdr_seen seen = { 0 };
+    char err[256] = "", id[LEARN_MAX_MSGID + 1];
+    uint64_t keys[LEARN_MAX_REFS];
+    size_t n;
+
+    if (learn_report_parse((const char *)data, size, &r, err, sizeof(err)) ==
+        LEARN_REPORT_OK) {
+        size_t rn = strlen(r.reporter);
+
+        if (rn == 0 || rn > LEARN_MAX_REPORTER ||
+            r.headers < (const char *)data ||
+            r.headers + r.hlen != (const char *)data + size)
+            __builtin_trap();
+        learn_message_scan(r.headers, r.hlen, &seen, id, sizeof(id));
+        if (strlen(id) > LEARN_MAX_MSGID)
+            __builtin_trap();
+        fuzz_evaluate(&seen);
+        hdr_seen_free(&seen);
+    } else if (err[0] == '\0') {
+        __builtin_trap();
+    }
+    if (learn_msgid(s, id, sizeof(id)) == 0 &&
+        (strlen(id) == 0 || strlen(id) > LEARN_MAX_MSGID))
+        __builtin_trap();
+    n = learn_refs(s, s, keys);
+    if (n > LEARN_MAX_REFS)
+        __builtin_trap();
+    for (size_t i = 0; i < n; i++)
+        if (keys[i] == 0)
+            __builtin_trap();
+}
+
 /* LLVMFuzzerTestOneInput - one input through everything */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -113,6 +154,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     hdr_seen_add(&seen, "X-Spam-Status", s);
     fuzz_evaluate(&seen);
     hdr_seen_free(&seen);
+
+    /* the input as a user's report, its message, the ids a reply names */
+    fuzz_report(data, size, s);
 
     free(s);
     return 0;

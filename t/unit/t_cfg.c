@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 42   /* keys in cfg_defs[] */
+#define NKEYS 57   /* keys in cfg_defs[] */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
 #define Q59                                                                  \
@@ -65,6 +65,13 @@ static const struct bad_case bad_cases[] = {
       { { 2, "[redis] timeout: bad value '500 us' (expected a duration" },
         { 3, "[redis] connect_timeout: bad value 'fast'" },
         { 4, "[redis] watch_interval: bad value '-5s'" } } },
+    { "learn_bad.ini", 3,
+      { { 2, "[milter] skip_networks: bad value '10.0.0.0/33': bad prefix "
+             "length '/33'" },
+        { 4, "[learn] local_networks: bad value '10.0.0.1, example.net': "
+             "'example.net' is not an IPv4 or IPv6 address" },
+        { 5, "[learn] spamtrap_recipients: bad value 'trap': 'trap' is "
+             "neither user@domain nor @domain" } } },
     { "bad_bool.ini", 2,
       { { 2, "[train] enabled: bad value 'maybe' (expected yes/no" },
         { 3, "[train] autolearn: bad value '2'" } } },
@@ -309,7 +316,7 @@ check_roundtrip(const char *name, const char *tmpdir)
         ta = dump_text(a);
         tb = dump_text(b);
         is_str(tb, ta, "%s: dump reads back as the same values", name);
-        is_int(count_lines(ta) - 7 * 2, NKEYS, "%s: dump has every key",
+        is_int(count_lines(ta) - 8 * 2, NKEYS, "%s: dump has every key",
                name);
         is_dbl(b->spam_weight, a->spam_weight, 0, "%s: spam_weight exact",
                name);
@@ -379,6 +386,22 @@ check_good(void)
     is_int(c->profile_grace_ms, 172800000, "profile_grace");
     is_int(c->train_memory_limit, 256L << 20, "memory_limit 256MiB");
     is_int(c->queue_size, 500, "queue_size");
+    is_int(c->skip_authenticated, 0, "skip_authenticated");
+    is_str(c->skip_networks, "192.0.2.0/24, 2001:db8::/32", "skip_networks");
+    is_int(c->require_queue_id, 0, "require_queue_id");
+    is_str(c->redis_username, "nm-milter", "username");
+    is_int(c->spam_min_positive, 0, "spam_min_positive");
+    is_str(c->junk_actions, "add header, rewrite subject", "junk_actions");
+    is_int(c->junk_min_positive, 5, "junk_min_positive");
+    is_str(c->ham_actions, "", "ham_actions empty");
+    is_int(c->ham_min_negative, 0, "ham_min_negative");
+    is_int(c->max_reports_per_day, 0, "max_reports_per_day");
+    is_int(c->replies, 0, "replies");
+    is_str(c->local_networks, "10.0.0.0/8 ::1", "local_networks");
+    is_int(c->replies_window_ms, 7L * 86400000, "replies_window 7d");
+    is_int(c->replies_max, 1000, "replies_max");
+    is_str(c->spamtrap_recipients, "trap@example.net, @traps.example.org",
+           "spamtrap_recipients");
     ok(strstr(c->path, "good.ini") != NULL, "path remembered");
     is_int(cfg_hidden_layers(c, 100, sizes), 2, "16,8: two layers");
     ok(sizes[0] == 16 && sizes[1] == 8, "16,8: sizes");
@@ -427,6 +450,20 @@ check_defaults(void)
            d->target_fpr == 0.005,
        "default train numbers");
     is_str(d->spam_actions, "reject", "default spam_actions");
+    ok(d->skip_authenticated == 1 && d->require_queue_id == 1 &&
+           d->replies == 1,
+       "default skip_authenticated, require_queue_id, replies");
+    ok(d->spam_min_positive == 2 && d->junk_min_positive == 3 &&
+           d->ham_min_negative == 4,
+       "default autolearn counts");
+    is_str(d->junk_actions, "", "default junk_actions: none");
+    is_str(d->ham_actions, "no action", "default ham_actions");
+    ok(d->max_reports_per_day == 200 && d->replies_max == 200000 &&
+           d->replies_window_ms == 14L * 86400000,
+       "default report cap, replies_max, replies_window");
+    ok(d->skip_networks[0] == '\0' && d->local_networks[0] == '\0' &&
+           d->spamtrap_recipients[0] == '\0' && d->redis_username[0] == '\0',
+       "default lists empty");
 
     for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
         c = load(same[i], err, sizeof(err));
@@ -607,8 +644,9 @@ check_restart(void)
     is_str(got,
            "milter.socket milter.user milter.group milter.umask "
            "milter.pidfile milter.syslog_facility redis.servers "
-           "redis.read_servers redis.password redis.db redis.prefix "
-           "redis.timeout redis.connect_timeout redis.watch_interval "
+           "redis.read_servers redis.username redis.password redis.db "
+           "redis.prefix redis.timeout redis.connect_timeout "
+           "redis.watch_interval "
            "train.queue_size ",
            "restart keys: all restart keys, no reload keys");
     got[0] = '\0';

@@ -12,6 +12,7 @@
 #include <zstd.h>
 
 #include "example.h"
+#include "learn.h"
 #include "tap.h"
 #include "xmalloc.h"
 
@@ -59,6 +60,8 @@ check_roundtrip(void)
     is_int(back.res.has_scores, 1, "has_scores");
     is_int(back.res.truncated, 1, "truncated");
     is_int(back.res.nsym, 40, "symbol count");
+    ok(back.key == ex.key && back.key != 0, "message key");
+    is_int(back.source, ex.source, "source");
     {
         int same = 1;
 
@@ -113,6 +116,63 @@ check_roundtrip(void)
     hdr_result_free(&r);
 }
 
+/* check_sources - key and source travel; a format 1 record reads with
+ * its content key; a source that contradicts the explicit flag or a key
+ * of 0 is refused */
+static void
+check_sources(void)
+{
+    static const enum example_source src[] = {
+        EXAMPLE_SRC_AUTOLEARN, EXAMPLE_SRC_ADMIN, EXAMPLE_SRC_REPORT,
+        EXAMPLE_SRC_REPLY, EXAMPLE_SRC_SPAMTRAP };
+    struct hdr_result r;
+    struct example ex, back;
+    unsigned char v1[64];
+    char err[128];
+    size_t len, n;
+    void *blob;
+
+    make_result(&r, 2, 1);
+    for (size_t i = 0; i < sizeof(src) / sizeof(src[0]); i++) {
+        ok(example_from_result(&ex, &r, 0, 0, 7) == 0, "from_result");
+        ex.source = src[i];
+        ex.explicit_ = src[i] != EXAMPLE_SRC_AUTOLEARN;
+        ex.key = 0x1234567890abcdefULL;
+        ok(example_encode(&ex, &blob, &len, err, sizeof(err)) == 0 &&
+               example_decode(blob, len, &back, err, sizeof(err)) == 0 &&
+               back.source == src[i] && back.key == ex.key &&
+               back.explicit_ == (src[i] != EXAMPLE_SRC_AUTOLEARN),
+           "source %s and key survive", example_source_name(src[i]));
+        example_free(&back);
+        free(blob);
+        example_free(&ex);
+    }
+    ok(example_from_result(&ex, &r, 0, 0, 7) == 0, "from_result");
+    ex.key = 0;
+    ok(example_encode(&ex, &blob, &len, err, sizeof(err)) != 0,
+       "a key of 0 is not written: %s", err);
+    example_free(&ex);
+    hdr_result_free(&r);
+
+    /* a format 1 record of release 0.1: Rspamd, ham, explicit, 1 symbol */
+    memset(v1, 0, sizeof(v1));
+    v1[0] = 1;
+    v1[1] = 2u | 4u | 1u << 3;
+    v1[18] = 1;
+    v1[20] = 1;
+    v1[21] = 'A';
+    n = 26;
+    blob = xmalloc(ZSTD_compressBound(n));
+    len = ZSTD_compress(blob, ZSTD_compressBound(n), v1, n, 1);
+    ok(example_decode(blob, len, &back, err, sizeof(err)) == 0,
+       "a format 1 record decodes: %s", err);
+    ok(back.key == learn_key_content(&back.res) &&
+           back.source == EXAMPLE_SRC_ADMIN,
+       "format 1: the content key, source admin (explicit)");
+    example_free(&back);
+    free(blob);
+}
+
 /* check_damage - every damaged record is refused, none crashes */
 static void
 check_damage(void)
@@ -149,8 +209,8 @@ check_damage(void)
     relen = ZSTD_compress(re, ZSTD_compressBound(rawlen), raw, rawlen, 1);
     ok(example_decode(re, relen, &back, err, sizeof(err)) != 0,
        "unknown format refused: %s", err);
-    ((unsigned char *)raw)[0] = 1;
-    ((unsigned char *)raw)[23] = '!'; /* first symbol name, first byte */
+    ((unsigned char *)raw)[0] = 2;
+    ((unsigned char *)raw)[30] = '!'; /* first symbol name, first byte */
     relen = ZSTD_compress(re, ZSTD_compressBound(rawlen), raw, rawlen, 1);
     ok(example_decode(re, relen, &back, err, sizeof(err)) != 0,
        "bad symbol name refused: %s", err);
@@ -415,6 +475,7 @@ int
 main(void)
 {
     check_roundtrip();
+    check_sources();
     check_damage();
     check_limits();
     check_bounds();

@@ -91,6 +91,24 @@ t_resp_send(int fd, int argc, const char **argv)
     return 0;
 }
 
+int
+t_resp_send_len(int fd, int argc, const char **argv, const size_t *lens)
+{
+    char head[64];
+
+    snprintf(head, sizeof(head), "*%d\r\n", argc);
+    if (t_write_all(fd, head, strlen(head)) != 0)
+        return -1;
+    for (int i = 0; i < argc; i++) {
+        snprintf(head, sizeof(head), "$%zu\r\n", lens[i]);
+        if (t_write_all(fd, head, strlen(head)) != 0 ||
+            t_write_all(fd, argv[i], lens[i]) != 0 ||
+            t_write_all(fd, "\r\n", 2) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 size_t
 t_read_line(int fd, char *buf, size_t len)
 {

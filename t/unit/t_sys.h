@@ -28,6 +28,8 @@ int t_write_all(int fd, const char *p, size_t len);
 
 /* t_resp_send - one command in Redis's RESP on fd; 0 or -1 */
 int t_resp_send(int fd, int argc, const char **argv);
+/* t_resp_send_len - the same with the arguments' lengths (binary) */
+int t_resp_send_len(int fd, int argc, const char **argv, const size_t *lens);
 
 /* t_read_line - one line from fd into buf, without its CR LF; the bytes
  * kept (0 on EOF or error) */

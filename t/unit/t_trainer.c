@@ -504,7 +504,8 @@ t_case_store(void)
         char bkey[T_KEY];
 
         for (int i = 0; i < 5; i++)
-            ex[i] = (struct store_example){ i % 2 == 0, b[i], len[i] };
+            ex[i] = (struct store_example){ .spam = i % 2 == 0, .rec = b[i],
+                                            .len = len[i] };
         is_int(store_example_push_batch(sb, ex, 5, 100), 0,
                "batch: 5 examples, spam and ham mixed");
         want[0] = b[4], want[1] = b[2], want[2] = b[0];
@@ -525,13 +526,15 @@ t_case_store(void)
            "batch: both lists trimmed to 2, 10 new (%ld %ld %ld)", ns, nh,
            nn);
         bad[0] = ex[0];
-        bad[1] = (struct store_example){ 1, b[1], 0 };
+        bad[1] = (struct store_example){ .spam = 1, .rec = b[1], .len = 0 };
         is_int(store_example_push_batch(sb, bad, 2, 100), -1,
                "batch: an empty record refuses the batch");
         is_int(store_example_push_batch(sb, ex, 0, 100), -1,
                "batch: 0 examples refused");
-        for (size_t i = 0; i <= STORE_BATCH_MAX; i++)
+        for (size_t i = 0; i <= STORE_BATCH_MAX; i++) {
             big[i] = ex[0];
+            big[i].key = 1000 + i; /* distinct messages of one record */
+        }
         is_int(store_example_push_batch(sb, big, STORE_BATCH_MAX + 1, 100),
                -1, "batch: STORE_BATCH_MAX + 1 refused");
         rc = store_example_counts(sb, &ns, &nh, &nn);
@@ -542,6 +545,12 @@ t_case_store(void)
         t_key(bkey, sizeof(bkey), "t-batch", "ex:spam");
         is_int(t_raw_int("LLEN", bkey), STORE_BATCH_MAX + 2,
                "batch: all of them stored");
+        for (size_t i = 0; i < 8; i++)
+            big[i].key = 0; /* keyed by the record: one and the same */
+        is_int(store_example_push_batch(sb, big, 8, 1000), 0,
+               "batch: one record 8 times without a key");
+        is_int(t_raw_int("LLEN", bkey), STORE_BATCH_MAX + 3,
+               "batch: ... is stored once");
         free(big);
         store_free(sb);
         cfg_release(cb);
@@ -620,6 +629,136 @@ t_publish_dummy(struct store *st)
     }
     model_release(m);
     return rc;
+}
+
+/* t_case_learn - a key replaces its example (explicit over autolearn),
+ * records of release 0.1 still read, replies kept and hit, reports taken
+ * and charged */
+static void
+t_case_learn(void)
+{
+    struct cfg *c = t_cfg("learn", t_sock, "t-learn", "");
+    struct store *st = t_store(c);
+    struct t_gen g = { 0x1234, 1000 };
+    static const struct t_mix mix = T_MIX("L_", 0.9, 0.1);
+    struct store_blob *b;
+    struct store_example ex;
+    struct store_reply kr;
+    void *rec[4];
+    size_t len[4], n, refused;
+    long ns, nh, nn, learned, counts[STORE_REPORT_NSTATS];
+    uint64_t keys[2] = { 0x77, 0x78 };
+    char key[128], big[300];
+    int rc;
+
+    for (int i = 0; i < 4; i++)
+        rec[i] = t_blob(&g, &mix, i == 0 || i == 3, &len[i]);
+    ex = (struct store_example){ .spam = 1, .rec = rec[0], .len = len[0],
+                                 .key = 0x42, .explicit_ = 0 };
+    ok(store_example_push_batch(st, &ex, 1, 100) == 0, "learn: autolearn "
+       "spam of key 42");
+    ex = (struct store_example){ .spam = 0, .rec = rec[1], .len = len[1],
+                                 .key = 0x42, .explicit_ = 1 };
+    ok(store_example_push_batch(st, &ex, 1, 100) == 0 &&
+           store_example_push_batch(st, &ex, 1, 100) == 0,
+       "learn: a ham report of key 42, twice");
+    rc = store_example_counts(st, &ns, &nh, &nn);
+    ok(rc == 0 && ns == 0 && nh == 1,
+       "learn: spam then ham twice leaves one ham (%ld spam, %ld ham)", ns,
+       nh);
+    ex = (struct store_example){ .spam = 1, .rec = rec[0], .len = len[0],
+                                 .key = 0x42, .explicit_ = 0 };
+    ok(store_example_push_batch(st, &ex, 1, 100) == 0 &&
+           store_example_counts(st, &ns, &nh, &nn) == 0 && ns == 0 &&
+           nh == 1,
+       "learn: a later autolearn leaves the explicit verdict (%ld %ld)", ns,
+       nh);
+    ok(t_fetch(st, 0, &b, &n) == 0 && n == 1 && b[0].len == len[1] &&
+           memcmp(b[0].data, rec[1], len[1]) == 0,
+       "learn: the ham record is the one stored");
+    store_blobs_free(b, n);
+
+    /* a list entry of release 0.1: the record itself */
+    t_key(key, sizeof(key), "t-learn", "ex:spam");
+    {
+        const char *argv[] = { "LPUSH", key, rec[3] };
+        size_t lens[] = { 5, strlen(key), len[3] };
+        int fd = t_unix_connect(t_sock);
+        char line[64];
+
+        rc = fd >= 0 && t_resp_send_len(fd, 3, argv, lens) == 0 &&
+             t_read_line(fd, line, sizeof(line)) > 0 && line[0] == ':';
+        if (fd >= 0)
+            close(fd);
+    }
+    ok(rc && t_fetch(st, 1, &b, &n) == 0 && n == 1 &&
+           b[0].len == len[3] && memcmp(b[0].data, rec[3], len[3]) == 0,
+       "learn: a record of release 0.1 in a list is read as it is");
+    store_blobs_free(b, n);
+
+    /* replies: keep one, a reply names it and another */
+    kr = (struct store_reply){ 0x77, rec[2], len[2] };
+    ok(store_replies_keep(st, &kr, 1, 3600, 10) == 0 &&
+           store_replies_count(st, &ns) == 0 && ns == 1,
+       "replies: one kept");
+    ok(store_replies_hit(st, keys, 2, 100, &learned) == 0 && learned == 1,
+       "replies: a reply naming it and another learns 1 (%ld)", learned);
+    ok(store_example_counts(st, &ns, &nh, &nn) == 0 && nh == 2,
+       "replies: it is a ham example now (%ld ham)", nh);
+    ok(store_replies_count(st, &ns) == 0 && ns == 0 &&
+           store_replies_hit(st, keys, 1, 100, &learned) == 0 &&
+           learned == 0,
+       "replies: no longer kept; a second reply learns nothing");
+    rc = 0;
+    for (uint64_t k = 1; k <= 5; k++) {
+        kr.key = 0x100 + k;
+        rc |= store_replies_keep(st, &kr, 1, 3600, 3);
+    }
+    ok(rc == 0 && store_replies_count(st, &ns) == 0 && ns == 3,
+       "replies: replies_max 3 keeps 3 of 5 (%ld)", ns);
+    keys[0] = 0x101;
+    ok(store_replies_hit(st, keys, 1, 100, &learned) == 0 && learned == 0,
+       "replies: the oldest made room");
+
+    /* reports */
+    t_key(key, sizeof(key), "t-learn", "report:in");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    {
+        const char *argv[] = { "RPUSH", key, "one", big, "three" };
+        char line[64];
+
+        rc = t_raw(5, argv, line, sizeof(line));
+    }
+    ok(rc == 0 && store_reports_take(st, 10, 200, &b, &n, &refused) == 0 &&
+           n == 2 && refused == 1 && b[0].len == 3 &&
+           memcmp(b[0].data, "one", 3) == 0,
+       "reports: 2 taken, the one over the bound refused unread");
+    store_blobs_free(b, n);
+    ok(store_reports_waiting(st, &ns) == 0 && ns == 0,
+       "reports: the list is empty");
+    ok(store_report_charge(st, "u@example.net", "20261201", 2) == STORE_OK &&
+           store_report_charge(st, "u@example.net", "20261201", 2) ==
+               STORE_OK &&
+           store_report_charge(st, "u@example.net", "20261201", 2) ==
+               STORE_CONFLICT &&
+           store_report_charge(st, "v@example.net", "20261201", 2) ==
+               STORE_OK &&
+           store_report_charge(st, "u@example.net", "20261202", 2) ==
+               STORE_OK,
+       "reports: a cap of 2 a day per reporter");
+    memset(counts, 0, sizeof(counts));
+    counts[0] = 3;
+    counts[5] = 1;
+    ok(store_report_stats_add(st, counts) == 0 &&
+           store_report_stats_add(st, counts) == 0 &&
+           store_report_stats_get(st, counts) == 0 && counts[0] == 6 &&
+           counts[5] == 2 && counts[1] == 0,
+       "reports: counters add up");
+    for (int i = 0; i < 4; i++)
+        free(rec[i]);
+    store_free(st);
+    cfg_release(c);
 }
 
 /* t_case_due - trainer_due at min_class and threshold, N-1 and N */
@@ -1452,6 +1591,7 @@ main(void)
         return 1;
 
     t_case_store();
+    t_case_learn();
     t_case_due();
     t_case_lock();
     t_case_race();

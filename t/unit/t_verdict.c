@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +24,9 @@ struct label_case {
     enum verdict_label want;
 };
 
-static const struct label_case label_cases[] = {
+/* Release 0.1's rule: spam_min_positive = 0, junk_actions and ham_actions
+ * empty, ham_min_negative = 0 (results without symbols). */
+static const struct label_case legacy_cases[] = {
     { "rspamd reject is spam", HDR_UPSTREAM_RSPAMD, HDR_ACTION_REJECT, 16, 0,
       VERDICT_LABEL_SPAM },
     { "rspamd add header is not spam", HDR_UPSTREAM_RSPAMD,
@@ -38,6 +41,8 @@ static const struct label_case label_cases[] = {
       HDR_ACTION_UNKNOWN, 15, 0, VERDICT_LABEL_SPAM },
     { "rspamd soft reject not in spam_actions", HDR_UPSTREAM_RSPAMD,
       HDR_ACTION_SOFT_REJECT, 14, 0, VERDICT_LABEL_NONE },
+    { "rspamd greylist with a negative score is ham (any action)",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_GREYLIST, -1, 0, VERDICT_LABEL_HAM },
     { "SpamAssassin 15.0 is spam", HDR_UPSTREAM_SA, HDR_ACTION_ADD_HEADER,
       15.0, 0, VERDICT_LABEL_SPAM },
     { "SpamAssassin 14.9 is neither", HDR_UPSTREAM_SA, HDR_ACTION_ADD_HEADER,
@@ -50,13 +55,74 @@ static const struct label_case label_cases[] = {
       HDR_ACTION_UNKNOWN, -5, 0, VERDICT_LABEL_NONE },
 };
 
-/* check_labels - the autolearn rule */
+/* The default rule, with symbols: "pos,neg" symbols of a positive and of
+ * a negative score (scores = -1: a header without per-symbol scores of
+ * pos symbols). */
+struct rule_case {
+    const char *label;
+    enum hdr_upstream up;
+    enum hdr_action action;
+    double score;
+    int pos, neg, scores;
+    enum verdict_label want;
+};
+
+static const struct rule_case rule_cases[] = {
+    { "reject with 2 positive symbols is spam", HDR_UPSTREAM_RSPAMD,
+      HDR_ACTION_REJECT, 16, 2, 0, 1, VERDICT_LABEL_SPAM },
+    { "reject with 1 positive symbol is not (more than one needed)",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_REJECT, 16, 1, 3, 1,
+      VERDICT_LABEL_NONE },
+    { "add header with 3 positive symbols is junk: spam",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_ADD_HEADER, 7, 3, 0, 1,
+      VERDICT_LABEL_SPAM },
+    { "add header with 2 positive symbols is nothing", HDR_UPSTREAM_RSPAMD,
+      HDR_ACTION_ADD_HEADER, 7, 2, 0, 1, VERDICT_LABEL_NONE },
+    { "rewrite subject with 3 positive symbols is junk: spam",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_REWRITE_SUBJECT, 9, 3, 1, 1,
+      VERDICT_LABEL_SPAM },
+    { "greylist with 5 positive symbols is nothing", HDR_UPSTREAM_RSPAMD,
+      HDR_ACTION_GREYLIST, 5, 5, 0, 1, VERDICT_LABEL_NONE },
+    { "no action, negative score is ham", HDR_UPSTREAM_RSPAMD,
+      HDR_ACTION_NO_ACTION, -0.1, 1, 1, 1, VERDICT_LABEL_HAM },
+    { "no action, positive score, 4 negative symbols is ham",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_NO_ACTION, 2.5, 6, 4, 1,
+      VERDICT_LABEL_HAM },
+    { "no action, positive score, 3 negative symbols is nothing",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_NO_ACTION, 2.5, 6, 3, 1,
+      VERDICT_LABEL_NONE },
+    { "greylist with a negative score is not ham (no action only)",
+      HDR_UPSTREAM_RSPAMD, HDR_ACTION_GREYLIST, -1, 0, 2, 1,
+      VERDICT_LABEL_NONE },
+    { "SpamAssassin 15.0 with 2 tests is spam", HDR_UPSTREAM_SA,
+      HDR_ACTION_ADD_HEADER, 15.0, 2, 0, -1, VERDICT_LABEL_SPAM },
+    { "SpamAssassin 15.0 with 1 test is not", HDR_UPSTREAM_SA,
+      HDR_ACTION_ADD_HEADER, 15.0, 1, 0, -1, VERDICT_LABEL_NONE },
+    { "SpamAssassin Yes at 9 with 5 tests: no junk without scores",
+      HDR_UPSTREAM_SA, HDR_ACTION_ADD_HEADER, 9.0, 5, 0, -1,
+      VERDICT_LABEL_NONE },
+    { "SpamAssassin No at -0.1 is ham", HDR_UPSTREAM_SA,
+      HDR_ACTION_NO_ACTION, -0.1, 3, 0, -1, VERDICT_LABEL_HAM },
+    { "SpamAssassin No at 1.0 with many tests is nothing", HDR_UPSTREAM_SA,
+      HDR_ACTION_NO_ACTION, 1.0, 8, 0, -1, VERDICT_LABEL_NONE },
+    { "amavis Yes at 7 with 3 positive tests is junk: spam",
+      HDR_UPSTREAM_SA, HDR_ACTION_ADD_HEADER, 7.0, 3, 0, 1,
+      VERDICT_LABEL_SPAM },
+};
+
+/* check_labels - release 0.1's rule, expressed with the new keys */
 static void
-check_labels(const struct cfg *c)
+check_labels(void)
 {
-    for (size_t i = 0; i < sizeof(label_cases) / sizeof(label_cases[0]);
+    struct cfg *c = cfg_defaults();
+
+    c->spam_min_positive = 0;
+    c->junk_actions[0] = '\0';
+    c->ham_actions[0] = '\0';
+    c->ham_min_negative = 0;
+    for (size_t i = 0; i < sizeof(legacy_cases) / sizeof(legacy_cases[0]);
          i++) {
-        const struct label_case *k = &label_cases[i];
+        const struct label_case *k = &legacy_cases[i];
         struct hdr_result r;
 
         hdr_result_init(&r);
@@ -64,7 +130,105 @@ check_labels(const struct cfg *c)
         r.action = k->action;
         r.score = k->score;
         r.inconsistent = k->inconsistent;
-        is_int(verdict_label_of(&r, c), k->want, "%s", k->label);
+        is_int(verdict_label_of(&r, c), k->want, "0.1 rule: %s", k->label);
+    }
+    cfg_release(c);
+}
+
+/* check_rule - the default rule over symbol counts, with Rspamd's junk
+ * actions (off by default) */
+static void
+check_rule(void)
+{
+    struct cfg *c = cfg_defaults();
+
+    free(c->junk_actions);
+    c->junk_actions = xstrdup("add header, rewrite subject");
+    for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
+        const struct rule_case *k = &rule_cases[i];
+        struct hdr_result r;
+        size_t n = (size_t)(k->pos + k->neg);
+
+        hdr_result_init(&r);
+        r.upstream = k->up;
+        r.action = k->action;
+        r.score = k->score;
+        r.has_scores = k->scores > 0;
+        r.sym = xcalloc(n + 1, sizeof(*r.sym));
+        for (size_t j = 0; j < n; j++) {
+            snprintf(r.sym[j].name, sizeof(r.sym[j].name), "S%zu", j);
+            r.sym[j].score = !r.has_scores ? 0 : (int)j < k->pos ? 1.5
+                                                                 : -0.5;
+        }
+        r.nsym = n;
+        is_int(verdict_label_of(&r, c), k->want, "rule: %s", k->label);
+        hdr_result_free(&r);
+    }
+    {
+        struct cfg *d = cfg_defaults();
+        struct hdr_result r;
+
+        hdr_result_init(&r);
+        r.upstream = HDR_UPSTREAM_RSPAMD;
+        r.action = HDR_ACTION_ADD_HEADER;
+        r.score = 9;
+        r.has_scores = 1;
+        r.sym = xcalloc(4, sizeof(*r.sym));
+        for (size_t j = 0; j < 4; j++) {
+            snprintf(r.sym[j].name, sizeof(r.sym[j].name), "P%zu", j);
+            r.sym[j].score = 2;
+        }
+        r.nsym = 4;
+        is_int(verdict_label_of(&r, d), VERDICT_LABEL_NONE,
+               "default rule: no junk (add header with 4 positive symbols)");
+        hdr_result_free(&r);
+        cfg_release(d);
+    }
+    cfg_release(c);
+}
+
+/* check_queue_id - require_queue_id over X-Rspamd-Queue-Id copies */
+static void
+check_queue_id(const struct cfg *c)
+{
+    static const struct {
+        const char *label;
+        const char *h1, *h2, *qid;
+        enum verdict_qid want;
+    } cases[] = {
+        { "equal", "4XyZ12", NULL, "4XyZ12", VERDICT_QID_OK },
+        { "equal with blanks", " 4XyZ12 ", NULL, "4XyZ12", VERDICT_QID_OK },
+        { "another id", "4XyZ13", NULL, "4XyZ12", VERDICT_QID_MISMATCH },
+        { "a prefix of it", "4XyZ1", NULL, "4XyZ12", VERDICT_QID_MISMATCH },
+        { "no macro i", "4XyZ12", NULL, NULL, VERDICT_QID_MISMATCH },
+        { "two copies", "4XyZ12", "4XyZ12", "4XyZ12", VERDICT_QID_MISSING },
+        { "none", NULL, NULL, "4XyZ12", VERDICT_QID_MISSING },
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hdr_seen seen;
+        struct verdict v;
+
+        memset(&seen, 0, sizeof(seen));
+        (void)hdr_seen_add(&seen, "X-Spamd-Result",
+                           "default: True [16.00 / 15.00];\n\tA(8.00)[];"
+                           "\n\tB(8.00)[]");
+        (void)hdr_seen_add(&seen, "X-Rspamd-Action", "reject");
+        if (cases[i].h1)
+            (void)hdr_seen_add(&seen, "X-Rspamd-Queue-Id", cases[i].h1);
+        if (cases[i].h2)
+            (void)hdr_seen_add(&seen, "x-rspamd-queue-id", cases[i].h2);
+        verdict_compute(&v, &seen, c, NULL);
+        verdict_queue_id(&v, &seen, cases[i].qid, c);
+        is_int(v.qid, cases[i].want, "queue id %s: %s", cases[i].label,
+               verdict_qid_name(v.qid));
+        ok(v.learnable == (cases[i].want == VERDICT_QID_OK) &&
+               (v.label == VERDICT_LABEL_SPAM) ==
+                   (cases[i].want == VERDICT_QID_OK),
+           "queue id %s: learnable %d, label %s", cases[i].label,
+           v.learnable, verdict_label_name(v.label));
+        verdict_free(&v);
+        hdr_seen_free(&seen);
     }
 }
 
@@ -151,7 +315,9 @@ main(void)
 {
     struct cfg *c = cfg_defaults();
 
-    check_labels(c);
+    check_labels();
+    check_rule();
+    check_queue_id(c);
     check_header(c);
     check_model(c);
     cfg_release(c);
