@@ -56,6 +56,9 @@ struct cfg {
     long redis_timeout_ms;         /* per command */
     long redis_connect_timeout_ms;
     long watch_interval_ms;
+    char *redis_sentinels; /* "" = no Sentinel; else host:port list */
+    char *redis_sentinel_master;   /* the name the sentinels monitor */
+    char *redis_sentinel_password; /* "" = no AUTH to the sentinels */
 
     /* [score] */
     int score_enabled;     /* no: header and learning only, no network */
@@ -84,6 +87,9 @@ struct cfg {
     long profile_grace_ms;   /* old profile's model kept this long */
     long train_memory_limit; /* bytes a training process may map */
     long queue_size;         /* examples waiting for Redis in memory */
+
+    /* [metrics] */
+    char *metrics_listen;    /* "" = off; HOST:PORT of /metrics */
 
     /* private: reference count, guarded by atomics */
     _Atomic int refs;
