@@ -29,6 +29,7 @@
 
 #include "example.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "queue.h"
 #include "verdict.h"
@@ -263,6 +264,7 @@ milter_eom(SMFICTX *ctx)
              verdict_label_name(v.learned),
              conn->msg.n_ours ? " replaced=" : "",
              conn->msg.n_ours ? "yes" : "");
+    metrics_message(&v, rc != SMFIS_CONTINUE);
     verdict_free(&v);
     model_release(m);
     milter_msg_reset(&conn->msg);

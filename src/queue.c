@@ -35,6 +35,7 @@ struct queue_item {
     void *blob;
     size_t len;
     int spam;
+    enum metrics_source src;
 };
 
 struct queue {
@@ -52,23 +53,34 @@ struct queue {
     struct log_limit lim_drop;
 };
 
-/* queue_put - enqueue or drop */
+/* queue_put - enqueue or drop an autolearned example */
 int
 queue_put(struct queue *q, int spam, void *blob, size_t len)
+{
+    return queue_put_from(q, spam, METRICS_AUTOLEARN, blob, len);
+}
+
+/* queue_put_from - enqueue or drop */
+int
+queue_put_from(struct queue *q, int spam, enum metrics_source src,
+               void *blob, size_t len)
 {
     pthread_mutex_lock(&q->mu);
     if (q->n == q->cap || q->stop) {
         pthread_mutex_unlock(&q->mu);
         free(blob);
         atomic_fetch_add(&q->dropped, 1);
+        metrics_example_dropped(spam, src);
         log_limited(&q->lim_drop, "queue: example queue full (Redis slow or "
                     "down?); dropping examples, %llu so far",
                     (unsigned long long)atomic_load(&q->dropped));
         return -1;
     }
-    q->ring[(q->head + q->n) % q->cap] =
-        (struct queue_item){ .blob = blob, .len = len, .spam = spam };
+    q->ring[(q->head + q->n) % q->cap] = (struct queue_item){
+        .blob = blob, .len = len, .spam = spam, .src = src };
     q->n++;
+    metrics_queue_depth(q->n);
+    metrics_example_queued(spam, src);
     /* the writer sleeps on an empty queue, or gathers until a batch is
      * full: only those two moments need a wake-up */
     if (q->n == 1 || q->n == QUEUE_BATCH)
@@ -132,6 +144,7 @@ queue_compress(struct queue *q, struct queue_item *it, size_t *k,
             log_warnx("queue: dropping an example: %s", err);
             free(it[i].blob);
             atomic_fetch_add(&q->dropped, 1);
+            metrics_example_dropped(it[i].spam, it[i].src);
             continue;
         }
         it[n] = it[i];
@@ -178,6 +191,7 @@ queue_main(void *arg)
             q->head = (q->head + 1) % q->cap;
             q->n--;
         }
+        metrics_queue_depth(q->n);
         pthread_mutex_unlock(&q->mu);
 
         nz = queue_compress(q, it, &k, ex, zb);
@@ -190,8 +204,10 @@ queue_main(void *arg)
 
         pthread_mutex_lock(&q->mu);
         if (rc == 0) {
-            for (size_t i = 0; i < k; i++)
+            for (size_t i = 0; i < k; i++) {
+                metrics_example_written(it[i].spam, it[i].src);
                 free(it[i].blob);
+            }
             atomic_fetch_add(&q->written, nz);
             continue;
         }
@@ -203,8 +219,11 @@ queue_main(void *arg)
             q->ring[q->head] = it[k];
             q->n++;
         }
-        for (size_t i = 0; i < k; i++)
+        metrics_queue_depth(q->n);
+        for (size_t i = 0; i < k; i++) {
+            metrics_example_dropped(it[i].spam, it[i].src);
             free(it[i].blob);
+        }
         atomic_fetch_add(&q->dropped, k);
         /* Flushing: retry until the deadline (checked at the top) rather
          * than give up at the first failure, which may only be the store

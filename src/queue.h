@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "metrics.h"
 
 struct queue;
 
@@ -28,6 +29,11 @@ struct queue *queue_start(const struct cfg *c, char *err, size_t errlen)
  * holds a mutex for a few instructions.
  */
 int queue_put(struct queue *q, int spam, void *raw, size_t len);
+
+/* queue_put_from - queue_put() of an example from src (queue_put():
+ * autolearn), which the metrics count apart. */
+int queue_put_from(struct queue *q, int spam, enum metrics_source src,
+                   void *raw, size_t len);
 
 /* queue_dropped - examples dropped so far. */
 uint64_t queue_dropped(struct queue *q);

@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -430,6 +431,7 @@ store_connect(struct store *st, struct store_role *r)
         if (c != NULL &&
             store_sentinel_verify(st, r, c, why, sizeof(why)) == 0)
             return c;
+        metrics_redis_error(c ? METRICS_REDIS_ROLE : METRICS_REDIS_CONNECT);
         redisFree(c);
         store_server_name(&srv[i], name, sizeof(name));
         log_limited(&st->lim_connect, "store: connect %s: %s", name, why);
@@ -647,6 +649,15 @@ store_stale(const struct store_call *call)
             (call->io_errno == EPIPE || call->io_errno == ECONNRESET));
 }
 
+/* store_error_kind - what a failed call met, for the metrics */
+static enum metrics_redis
+store_error_kind(const struct store_call *call)
+{
+    if (call->c->err != 0)
+        return call->timed_out ? METRICS_REDIS_TIMEOUT : METRICS_REDIS_IO;
+    return call->error_reply ? METRICS_REDIS_REPLY : METRICS_REDIS_REFUSED;
+}
+
 /*
  * store_run - run op on a context of role r. A context that had an I/O
  * error or a failed command is freed, never pooled. A pooled context
@@ -681,6 +692,7 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
                 store_checkin(st, r, call.c, gen);
                 break;
             }
+            metrics_redis_error(store_error_kind(&call));
             redisFree(call.c);
             log_limited(&st->lim_command, "store: %s: %s", call.what,
                         call.why);
@@ -688,6 +700,7 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
         }
         /* store_stale() reads the context: ask before freeing it. */
         stale = origin == STORE_POOLED && store_stale(&call);
+        metrics_redis_error(store_error_kind(&call));
         redisFree(call.c);
         if (stale) {
             store_role_failed(st, r, STORE_STALE);
@@ -743,8 +756,10 @@ store_cmd(struct store_call *call, const char *label, const char *key,
     if (r == NULL) {
         call->io_errno = errno;
         if (call->c->err == REDIS_ERR_IO &&
-            (errno == EAGAIN || errno == EWOULDBLOCK))
+            (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            call->timed_out = 1;
             store_fail(call, "timed out");
+        }
         else
             store_fail(call, "%s",
                        call->c->err ? call->c->errstr : "no reply");
@@ -753,6 +768,7 @@ store_cmd(struct store_call *call, const char *label, const char *key,
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        call->error_reply = 1;
         store_fail(call, "%s", r->str);
         freeReplyObject(r);
         return NULL;

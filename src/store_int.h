@@ -77,6 +77,8 @@ struct store_call {
     char what[STORE_KEY_MAX + 32]; /* the failed command and key, for logs */
     char why[STORE_WHY_MAX];       /* why it failed */
     int io_errno;                  /* errno right after an I/O failure */
+    int timed_out;                 /* the failure was the timeout */
+    int error_reply;               /* Redis answered with an error */
 };
 
 /* An operation run by store_run() on a checked-out context: returns its

@@ -24,6 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -330,6 +331,7 @@ store_sentinel_ask(struct store *st, struct store_sentinel *sen,
         store_server_name(&sen->sen[i], name, sizeof(name));
         if (sen->c == NULL ||
             store_sentinel_primary(sen, v, why, sizeof(why)) != 0) {
+            metrics_redis_error(METRICS_REDIS_SENTINEL);
             log_limited(&sen->lim, "store: sentinel %s: %s", name, why);
             continue;
         }
@@ -483,6 +485,8 @@ store_sentinel_refresh(struct store *st)
 
     for (size_t i = 0; i < ndead; i++)
         redisFree(dead[i]);
+    if (moved_w && nold > 0)
+        metrics_sentinel_switch();
     if (moved_w || moved_r)
         store_sentinel_say(st, &v, old, nold, moved_w, reads, nreads,
                            moved_r);
