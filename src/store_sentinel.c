@@ -438,7 +438,7 @@ store_sentinel_refresh(struct store *st)
     struct store_sentinel_view v;
     struct store_server old[STORE_MAX_SERVERS], reads[STORE_MAX_SERVERS];
     redisContext *dead[2 * STORE_POOL_IDLE];
-    size_t first, nold, nreads = 0, ndead = 0;
+    size_t first, nold = 0, nreads = 0, ndead = 0;
     int64_t now = store_sentinel_now_ms();
     int rc, moved_w = 0, moved_r = 0;
 

@@ -322,6 +322,7 @@ trainer_child_limits(const struct cfg *c)
      * shadow memory, which any RLIMIT_AS would refuse: no limit in their
      * builds (the tests of the limit run on the plain build). */
     (void)rl;
+    (void)c;
     log_info("trainer: sanitizer build: [train] memory_limit not applied");
 #else
     rl.rlim_cur = rl.rlim_max = (rlim_t)c->train_memory_limit;

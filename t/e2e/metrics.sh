@@ -72,7 +72,7 @@ t_ok $? "a model $id"
 dpid=$!
 nm_track $dpid
 nm_wait_log "$dir/daemon.log" "watch: loaded model $id" 100 &&
-    grep -q "metrics: serving $url" "$dir/daemon.log"
+    nm_wait_log "$dir/daemon.log" "metrics: serving $url" 100
 t_ok $? "the daemon serves $id and $url"
 
 scrape fresh
