@@ -82,7 +82,7 @@ struct cfg_def {
 static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
     cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
     cfg_check_layers, cfg_check_actions, cfg_check_networks,
-    cfg_check_traps, cfg_check_username;
+    cfg_check_traps, cfg_check_username, cfg_check_master, cfg_check_listen;
 
 static const char *const cfg_on_error_names[] = { "accept", "tempfail",
                                                   NULL };
@@ -185,6 +185,15 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "redis", .key = "watch_interval", .type = CFG_DURATION_MS,
       .offset = CFG_OFF(watch_interval_ms), .def = "10s", .min = 100,
       .max = 3600000, .flags = CFG_RESTART },
+    { .section = "redis", .key = "sentinels", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_sentinels), .def = "", .flags = CFG_RESTART },
+    { .section = "redis", .key = "sentinel_master", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_sentinel_master), .def = "mymaster",
+      .flags = CFG_RESTART, .check = cfg_check_master,
+      .form = "a Sentinel master name: 1..64 of A-Z a-z 0-9 _ . -" },
+    { .section = "redis", .key = "sentinel_password", .type = CFG_STRING,
+      .offset = CFG_OFF(redis_sentinel_password), .def = "",
+      .flags = CFG_RESTART },
 
     { .section = "score", .key = "enabled", .type = CFG_BOOL,
       .offset = CFG_OFF(score_enabled), .def = "yes", .flags = CFG_RELOAD },
@@ -295,6 +304,11 @@ static const struct cfg_def cfg_defs[] = {
       .flags = CFG_RELOAD, .check = cfg_check_traps,
       .form = "addresses (user@domain) and domains (@domain), "
               "comma-separated" },
+
+    { .section = "metrics", .key = "listen", .type = CFG_STRING,
+      .offset = CFG_OFF(metrics_listen), .def = "", .flags = CFG_RESTART,
+      .check = cfg_check_listen,
+      .form = "empty, HOST:PORT or [ADDRESS]:PORT with PORT in 1..65535" },
 };
 
 #define CFG_NDEFS (sizeof(cfg_defs) / sizeof(cfg_defs[0]))
@@ -490,6 +504,64 @@ cfg_check_prefix(const char *value, char *why, size_t whylen)
     if (strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                       "0123456789_.:-") != n)
         return -1;
+    return 0;
+}
+
+/* cfg_check_master - a Sentinel master name, [A-Za-z0-9_.-]{1,64} (it
+ * goes into SENTINEL commands and log lines) */
+static int
+cfg_check_master(const char *value, char *why, size_t whylen)
+{
+    static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "abcdefghijklmnopqrstuvwxyz0123456789_.-";
+    size_t n = strlen(value);
+
+    (void)why;
+    (void)whylen;
+    if (n == 0 || n > 64 || strspn(value, ok) != n)
+        return -1;
+    return 0;
+}
+
+/* cfg_check_listen - "" (off), "HOST:PORT" or "[ADDRESS]:PORT"; the
+ * address itself is resolved when the daemon binds */
+static int
+cfg_check_listen(const char *value, char *why, size_t whylen)
+{
+    const char *colon;
+    size_t hlen;
+    long v;
+
+    if (value[0] == '\0')
+        return 0;
+    if (value[0] == '[') {
+        const char *close = strchr(value, ']');
+
+        if (close == NULL || close == value + 1 || close[1] != ':') {
+            snprintf(why, whylen, "want [ADDRESS]:PORT");
+            return -1;
+        }
+        colon = close + 1;
+    } else {
+        colon = strrchr(value, ':');
+        hlen = colon ? (size_t)(colon - value) : 0;
+        if (colon == NULL || hlen == 0 || memchr(value, ':', hlen) != NULL) {
+            snprintf(why, whylen, "want HOST:PORT (an IPv6 address goes "
+                     "in brackets)");
+            return -1;
+        }
+        if (strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789.-_") != hlen) {
+            snprintf(why, whylen, "bad host");
+            return -1;
+        }
+    }
+    if (colon[1] == '\0' || strspn(colon + 1, "0123456789") !=
+                                strlen(colon + 1) ||
+        cfg_span_parse_long(colon + 1, strlen(colon + 1), 1, 65535, &v) != 0) {
+        snprintf(why, whylen, "bad port");
+        return -1;
+    }
     return 0;
 }
 

@@ -61,6 +61,9 @@ struct cfg {
     long redis_timeout_ms;         /* per command */
     long redis_connect_timeout_ms;
     long watch_interval_ms;
+    char *redis_sentinels; /* "" = no Sentinel; else host:port list */
+    char *redis_sentinel_master;   /* the name the sentinels monitor */
+    char *redis_sentinel_password; /* "" = no AUTH to the sentinels */
 
     /* [score] */
     int score_enabled;     /* no: header and learning only, no network */
@@ -104,6 +107,9 @@ struct cfg {
     long replies_window_ms;  /* how long a scored message is kept */
     long replies_max;        /* at most this many kept */
     char *spamtrap_recipients; /* user@domain and @domain */
+
+    /* [metrics] */
+    char *metrics_listen;    /* "" = off; HOST:PORT of /metrics */
 
     /* private: reference count, guarded by atomics */
     _Atomic int refs;

@@ -354,7 +354,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     const struct model_meta *meta;
     unsigned sizes[MODEL_MAX_LAYERS];
     size_t nl;
-    char when[64] = "never", served[MODEL_ID_LEN + 1] = "";
+    char when[64] = "never", served[MODEL_ID_LEN + 1] = "", where[1024];
     size_t nserving;
 
     (void)argc;
@@ -362,6 +362,8 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     printf("prefix: %s\n", ctl->cfg->redis_prefix);
     if (ctl_store(ctl) == NULL)
         return 1;
+    store_describe(ctl->st, where, sizeof(where));
+    printf("redis: %s\n", where);
     ctl_status_training(ctl);
     nserving = ctl_status_instances(ctl, served, sizeof(served));
     if ((m = ctl_load_model(ctl, 1)) == NULL) {

@@ -28,6 +28,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "model.h"
 #include "queue.h"
@@ -305,6 +306,7 @@ main(int argc, char **argv)
 {
     struct main_opts o = { 0 };
     struct main_milter mm = { 0 };
+    struct metrics_server *ms;
     struct watch *w;
     struct queue *q;
     struct trainer *tr;
@@ -345,7 +347,8 @@ main(int argc, char **argv)
         strncmp(c->socket, "local:", 6) == 0)
         main_mkparent(strchr(c->socket, ':') + 1, c);
     main_mkparent(c->pidfile, c);
-    if (milter_setup(c, err, sizeof(err)) != 0)
+    if (milter_setup(c, err, sizeof(err)) != 0 ||
+        metrics_listen(c->metrics_listen, &ms, err, sizeof(err)) != 0)
         fatalx("main: %s", err);
     if (!o.foreground)
         main_daemonize();
@@ -356,7 +359,8 @@ main(int argc, char **argv)
     if ((w = watch_start(c, err, sizeof(err))) == NULL ||
         (q = queue_start(c, err, sizeof(err))) == NULL ||
         (tr = trainer_start(c, MAIN_SELF, o.foreground, err,
-                            sizeof(err))) == NULL)
+                            sizeof(err))) == NULL ||
+        metrics_serve(ms, err, sizeof(err)) != 0)
         fatalx("main: %s", err);
     milter_set_queue(q);
 
@@ -368,6 +372,7 @@ main(int argc, char **argv)
     main_signals(o.config, &all);
     pthread_join(mm.thread, NULL);
 
+    metrics_stop(ms);
     trainer_stop(tr);
     queue_stop(q, MAIN_FLUSH_MS);
     watch_stop(w);

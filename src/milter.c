@@ -31,6 +31,7 @@
 #include "example.h"
 #include "learn.h"
 #include "log.h"
+#include "metrics.h"
 #include "model.h"
 #include "queue.h"
 #include "verdict.h"
@@ -482,6 +483,7 @@ milter_eom(SMFICTX *ctx)
              kept ? " kept=reply" : "",
              conn->msg.nrcpt > 0 && conn->msg.ntrap == conn->msg.nrcpt
                  ? " spamtrap=yes" : "");
+    metrics_message(&v, rc != SMFIS_CONTINUE);
     verdict_free(&v);
     model_release(m);
     milter_msg_reset(&conn->msg);

@@ -24,6 +24,7 @@
 #include "example.h"
 #include "learn.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 #include "xmalloc.h"
@@ -59,6 +60,16 @@ struct queue {
     struct log_limit lim_drop;
 };
 
+/* queue_count - one of the metrics counters for an example item (the
+ * replies' own items become examples in Redis, not here) */
+static void
+queue_count(const struct queue_item *it,
+            void (*fn)(int spam, enum metrics_source src))
+{
+    if (it->kind == QUEUE_EXAMPLE)
+        fn(it->spam, it->explicit_ ? METRICS_EXPLICIT : METRICS_AUTOLEARN);
+}
+
 /* queue_put_item - enqueue or drop */
 static int
 queue_put_item(struct queue *q, const struct queue_item *item)
@@ -70,6 +81,7 @@ queue_put_item(struct queue *q, const struct queue_item *item)
         pthread_mutex_unlock(&q->mu);
         free(blob);
         atomic_fetch_add(&q->dropped, 1);
+        queue_count(item, metrics_example_dropped);
         log_limited(&q->lim_drop, "queue: example queue full (Redis slow or "
                     "down?); dropping examples, %llu so far",
                     (unsigned long long)atomic_load(&q->dropped));
@@ -77,6 +89,8 @@ queue_put_item(struct queue *q, const struct queue_item *item)
     }
     q->ring[(q->head + q->n) % q->cap] = *item;
     q->n++;
+    metrics_queue_depth(q->n);
+    queue_count(item, metrics_example_queued);
     /* the writer sleeps on an empty queue, or gathers until a batch is
      * full: only those two moments need a wake-up */
     if (q->n == 1 || q->n == QUEUE_BATCH)
@@ -189,6 +203,7 @@ queue_compress(struct queue *q, struct queue_item *it, size_t *k,
         if (example_compress(it[i].blob, it[i].len, &zb[n], &zlen, err,
                              sizeof(err)) != 0) {
             log_warnx("queue: dropping an example: %s", err);
+            queue_count(&it[i], metrics_example_dropped);
             free(it[i].blob);
             atomic_fetch_add(&q->dropped, 1);
             continue;
@@ -278,6 +293,7 @@ queue_main(void *arg)
             q->head = (q->head + 1) % q->cap;
             q->n--;
         }
+        metrics_queue_depth(q->n);
         pthread_mutex_unlock(&q->mu);
 
         nz = queue_compress(q, it, &k, ex, zb);
@@ -289,8 +305,10 @@ queue_main(void *arg)
 
         pthread_mutex_lock(&q->mu);
         if (rc == 0) {
-            for (size_t i = 0; i < k; i++)
+            for (size_t i = 0; i < k; i++) {
+                queue_count(&it[i], metrics_example_written);
                 free(it[i].blob);
+            }
             atomic_fetch_add(&q->written, nz);
             continue;
         }
@@ -302,8 +320,11 @@ queue_main(void *arg)
             q->ring[q->head] = it[k];
             q->n++;
         }
-        for (size_t i = 0; i < k; i++)
+        metrics_queue_depth(q->n);
+        for (size_t i = 0; i < k; i++) {
+            queue_count(&it[i], metrics_example_dropped);
             free(it[i].blob);
+        }
         atomic_fetch_add(&q->dropped, k);
         /* Flushing: retry until the deadline (checked at the top) rather
          * than give up at the first failure, which may only be the store

@@ -6,7 +6,8 @@
  * Any thread; a context belongs to one thread between check-out and
  * check-in, and the mutex is never held across network I/O. The store
  * is the only module that includes <hiredis/hiredis.h> (store_model.c
- * and store_train.c hold the keys); it must not include fann or zstd.
+ * and store_train.c hold the keys, store_sentinel.c asks Sentinel where
+ * the servers are); it must not include fann or zstd.
  */
 #include "config.h"
 #include "store_int.h"
@@ -27,6 +28,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -112,7 +114,7 @@ store_parse_server(const char *item, struct store_server *srv, char *err,
                      "longer than %zu bytes", item, STORE_MAX_PATH);
             return -1;
         }
-        srv->host = xstrdup(item);
+        memcpy(srv->host, item, strlen(item) + 1);
         srv->port = 0;
         return 0;
     }
@@ -160,13 +162,32 @@ store_parse_server(const char *item, struct store_server *srv, char *err,
         snprintf(err, errlen, "redis server '%s': bad port", item);
         return -1;
     }
-    srv->host = xstrdup(host);
+    memcpy(srv->host, host, hlen + 1);
     return 0;
 }
 
-/* store_parse_servers - a comma-separated list into role r */
-static int
-store_parse_servers(const char *list, struct store_role *r, char *err,
+/* store_server_set - a server from a host and a decimal port, as a
+ * sentinel names it: an IPv6 address (without brackets) or a host name */
+int
+store_server_set(struct store_server *srv, const char *host, size_t hostlen,
+                 const char *port)
+{
+    char item[STORE_MAX_HOST + 16], err[STORE_WHY_MAX];
+
+    if (hostlen == 0 || hostlen > STORE_MAX_HOST || host[0] == '/' ||
+        host[0] == '[' || memchr(host, '\0', hostlen) != NULL ||
+        strlen(port) > 5)
+        return -1;
+    snprintf(item, sizeof(item), memchr(host, ':', hostlen) ? "[%.*s]:%s"
+                                                             : "%.*s:%s",
+             (int)hostlen, host, port);
+    return store_parse_server(item, srv, err, sizeof(err));
+}
+
+/* store_parse_servers - a comma-separated list into srv, *n of them */
+int
+store_parse_servers(const char *list, const char *what,
+                    struct store_server *srv, size_t *n, char *err,
                     size_t errlen)
 {
     char *copy = xstrdup(list), *p = copy, *item, *comma;
@@ -182,21 +203,21 @@ store_parse_servers(const char *list, struct store_role *r, char *err,
         while (p > item && store_is_blank(p[-1]))
             *--p = '\0';
         if (*item == '\0') {
-            snprintf(err, errlen, "redis servers '%s': empty entry", list);
+            snprintf(err, errlen, "redis %s '%s': empty entry", what, list);
             rc = -1;
             break;
         }
-        if (r->nsrv == STORE_MAX_SERVERS) {
-            snprintf(err, errlen, "redis servers: more than %d",
+        if (*n == STORE_MAX_SERVERS) {
+            snprintf(err, errlen, "redis %s: more than %d", what,
                      STORE_MAX_SERVERS);
             rc = -1;
             break;
         }
-        if (store_parse_server(item, &r->srv[r->nsrv], err, errlen) != 0) {
+        if (store_parse_server(item, &srv[*n], err, errlen) != 0) {
             rc = -1;
             break;
         }
-        r->nsrv++;
+        (*n)++;
         if (comma == NULL)
             break;
         p = comma + 1;
@@ -230,14 +251,22 @@ store_new(const struct store_opts *opts, char *err, size_t errlen)
         free(st);
         return NULL;
     }
-    if (opts->servers == NULL || opts->servers[0] == '\0') {
+    if (store_sentinel_new(st, opts, err, errlen) != 0)
+        goto fail;
+    if (st->sen != NULL) {
+        /* the sentinels fill both roles (store_sentinel_refresh) */
+        st->rd = &st->role[1];
+    } else if (opts->servers == NULL || opts->servers[0] == '\0') {
         snprintf(err, errlen, "redis servers: none given");
         goto fail;
-    }
-    if (store_parse_servers(opts->servers, &st->role[0], err, errlen) != 0)
+    } else if (store_parse_servers(opts->servers, "servers",
+                                   st->role[0].srv, &st->role[0].nsrv, err,
+                                   errlen) != 0) {
         goto fail;
+    }
     if (opts->read_servers != NULL && opts->read_servers[0] != '\0') {
-        if (store_parse_servers(opts->read_servers, &st->role[1], err,
+        if (store_parse_servers(opts->read_servers, "read_servers",
+                                st->role[1].srv, &st->role[1].nsrv, err,
                                 errlen) != 0)
             goto fail;
         st->rd = &st->role[1];
@@ -271,15 +300,13 @@ fail:
     return NULL;
 }
 
-/* store_role_clear - free a role's servers and idle contexts */
+/* store_role_clear - free a role's idle contexts */
 static void
 store_role_clear(struct store_role *r)
 {
     for (size_t i = 0; i < r->nidle; i++)
         redisFree(r->idle[i]);
     r->nidle = 0;
-    for (size_t i = 0; i < r->nsrv; i++)
-        free(r->srv[i].host);
     r->nsrv = 0;
 }
 
@@ -291,6 +318,7 @@ store_free(struct store *st)
         return;
     store_role_clear(&st->role[0]);
     store_role_clear(&st->role[1]);
+    store_sentinel_free(st->sen);
     if (st->password != NULL) {
         explicit_bzero(st->password, strlen(st->password));
         free(st->password);
@@ -301,7 +329,7 @@ store_free(struct store *st)
 }
 
 /* store_server_name - "host:port", "[v6]:port" or the path, for logs */
-static void
+void
 store_server_name(const struct store_server *srv, char *buf, size_t len)
 {
     if (srv->port == 0)
@@ -334,9 +362,10 @@ store_setup_cmd(redisContext *c, int argc, const char **argv, const char *want,
 }
 
 /* store_connect_one - connect to srv, set the timeout, AUTH, SELECT */
-static redisContext *
-store_connect_one(struct store *st, const struct store_server *srv,
-                  char *why, size_t whylen)
+redisContext *
+store_connect_one(const struct store *st, const struct store_server *srv,
+                  const char *password, long db_index, char *why,
+                  size_t whylen)
 {
     redisContext *c;
     char db[24];
@@ -361,21 +390,20 @@ store_connect_one(struct store *st, const struct store_server *srv,
         snprintf(why, whylen, "cannot set the timeout: %s", c->errstr);
         goto fail;
     }
-    if (st->password != NULL) {
+    if (password != NULL) {
         /* an ACL user (Redis 6 and later) names itself; the default
-         * user takes the one-argument form every version knows */
-        const char *argv[] = { "AUTH", st->username ? st->username
-                                                    : st->password,
-                               st->password };
+         * user takes the one-argument form every version knows. The
+         * sentinels (their own password) know no [redis] username. */
+        const char *user = password == st->password ? st->username : NULL;
+        const char *argv[] = { "AUTH", user ? user : password, password };
 
-        if (store_setup_cmd(c, st->username ? 3 : 2, argv, "OK", why,
-                            whylen) != 0)
+        if (store_setup_cmd(c, user ? 3 : 2, argv, "OK", why, whylen) != 0)
             goto fail;
     }
-    if (st->db != 0) {
+    if (db_index > 0) {
         const char *argv[] = { "SELECT", db };
 
-        snprintf(db, sizeof(db), "%ld", st->db);
+        snprintf(db, sizeof(db), "%ld", db_index);
         if (store_setup_cmd(c, 2, argv, "OK", why, whylen) != 0)
             goto fail;
     }
@@ -386,18 +414,33 @@ fail:
     return NULL;
 }
 
-/* store_connect - the first server of role r that lets us in, or NULL;
- * no lock held */
+/* store_connect - the first server of role r that lets us in (and,
+ * with Sentinel, is what the role wants), or NULL; no lock held: the
+ * list is copied under it, since the sentinels may rewrite it */
 static redisContext *
 store_connect(struct store *st, struct store_role *r)
 {
     char name[STORE_MAX_HOST + 16], why[STORE_WHY_MAX];
+    struct store_server srv[STORE_MAX_SERVERS];
     redisContext *c;
+    size_t n;
 
-    for (size_t i = 0; i < r->nsrv; i++) {
-        if ((c = store_connect_one(st, &r->srv[i], why, sizeof(why))) != NULL)
+    pthread_mutex_lock(&st->lock);
+    n = r->nsrv;
+    memcpy(srv, r->srv, n * sizeof(srv[0]));
+    pthread_mutex_unlock(&st->lock);
+    if (n == 0)
+        log_limited(&st->lim_connect, "store: %s: none known yet (no "
+                    "sentinel answered)", r->name);
+    for (size_t i = 0; i < n; i++) {
+        c = store_connect_one(st, &srv[i], st->password, st->db, why,
+                              sizeof(why));
+        if (c != NULL &&
+            store_sentinel_verify(st, r, c, why, sizeof(why)) == 0)
             return c;
-        store_server_name(&r->srv[i], name, sizeof(name));
+        metrics_redis_error(c ? METRICS_REDIS_ROLE : METRICS_REDIS_CONNECT);
+        redisFree(c);
+        store_server_name(&srv[i], name, sizeof(name));
         log_limited(&st->lim_connect, "store: connect %s: %s", name, why);
     }
     return NULL;
@@ -504,7 +547,7 @@ store_alive(redisContext *c)
  */
 static redisContext *
 store_checkout(struct store *st, struct store_role *r,
-               enum store_origin *origin)
+               enum store_origin *origin, unsigned *gen)
 {
     redisContext *c = NULL;
     int64_t now = store_now_ms();
@@ -512,6 +555,7 @@ store_checkout(struct store *st, struct store_role *r,
 
     *origin = STORE_FRESH;
     pthread_mutex_lock(&st->lock);
+    *gen = r->gen;
     if (r->nidle > 0) {
         c = r->idle[--r->nidle];
     } else if (r->backoff_ms > 0) {
@@ -548,12 +592,14 @@ store_checkout(struct store *st, struct store_role *r,
     return c;
 }
 
-/* store_checkin - give a healthy context back to role r's pool */
+/* store_checkin - give a healthy context back to role r's pool, unless
+ * the role's servers changed since it was checked out (gen) */
 static void
-store_checkin(struct store *st, struct store_role *r, redisContext *c)
+store_checkin(struct store *st, struct store_role *r, redisContext *c,
+              unsigned gen)
 {
     pthread_mutex_lock(&st->lock);
-    if (r->nidle < STORE_POOL_IDLE) {
+    if (r->nidle < STORE_POOL_IDLE && gen == r->gen) {
         r->idle[r->nidle++] = c;
         c = NULL;
     }
@@ -610,6 +656,15 @@ store_stale(const struct store_call *call)
             (call->io_errno == EPIPE || call->io_errno == ECONNRESET));
 }
 
+/* store_error_kind - what a failed call met, for the metrics */
+static enum metrics_redis
+store_error_kind(const struct store_call *call)
+{
+    if (call->c->err != 0)
+        return call->timed_out ? METRICS_REDIS_TIMEOUT : METRICS_REDIS_IO;
+    return call->error_reply ? METRICS_REDIS_REPLY : METRICS_REDIS_REFUSED;
+}
+
 /*
  * store_run - run op on a context of role r. A context that had an I/O
  * error or a failed command is freed, never pooled. A pooled context
@@ -623,13 +678,15 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
     struct store_call call;
     enum store_origin origin;
     sigset_t oldmask;
+    unsigned gen;
     int rc, pending, stale;
 
     pending = store_sigpipe_block(&oldmask);
+    store_sentinel_refresh(st);
     for (int attempt = 0;; attempt++) {
         memset(&call, 0, sizeof(call));
         call.st = st;
-        if ((call.c = store_checkout(st, r, &origin)) == NULL) {
+        if ((call.c = store_checkout(st, r, &origin, &gen)) == NULL) {
             rc = -1;
             break;
         }
@@ -639,9 +696,10 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
             if (origin == STORE_PROBE)
                 store_role_ok(st, r, call.c);
             if (rc >= 0) {
-                store_checkin(st, r, call.c);
+                store_checkin(st, r, call.c, gen);
                 break;
             }
+            metrics_redis_error(store_error_kind(&call));
             redisFree(call.c);
             log_limited(&st->lim_command, "store: %s: %s", call.what,
                         call.why);
@@ -649,6 +707,7 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
         }
         /* store_stale() reads the context: ask before freeing it. */
         stale = origin == STORE_POOLED && store_stale(&call);
+        metrics_redis_error(store_error_kind(&call));
         redisFree(call.c);
         if (stale) {
             store_role_failed(st, r, STORE_STALE);
@@ -665,6 +724,8 @@ store_run(struct store *st, struct store_role *r, store_op_fn *op, void *arg,
         log_limited(&st->lim_command, "store: %s: %s", call.what, call.why);
         break;
     }
+    if (rc < 0)
+        store_sentinel_failed(st, r); /* the primary may have moved */
     store_sigpipe_restore(&oldmask, pending);
     return rc;
 }
@@ -702,8 +763,10 @@ store_cmd(struct store_call *call, const char *label, const char *key,
     if (r == NULL) {
         call->io_errno = errno;
         if (call->c->err == REDIS_ERR_IO &&
-            (errno == EAGAIN || errno == EWOULDBLOCK))
+            (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            call->timed_out = 1;
             store_fail(call, "timed out");
+        }
         else
             store_fail(call, "%s",
                        call->c->err ? call->c->errstr : "no reply");
@@ -712,6 +775,7 @@ store_cmd(struct store_call *call, const char *label, const char *key,
         return NULL;
     }
     if (r->type == REDIS_REPLY_ERROR) {
+        call->error_reply = 1;
         store_fail(call, "%s", r->str);
         freeReplyObject(r);
         return NULL;
@@ -814,4 +878,37 @@ int
 store_ping(struct store *st)
 {
     return store_run(st, &st->role[0], store_op_ping, NULL, 1);
+}
+
+/* store_describe - where commands go, for the admin tool */
+void
+store_describe(struct store *st, char *buf, size_t len)
+{
+    struct store_server srv[2][STORE_MAX_SERVERS];
+    size_t n[2], used = 0;
+    char name[STORE_MAX_HOST + 16];
+
+    store_sentinel_refresh(st);
+    pthread_mutex_lock(&st->lock);
+    for (int i = 0; i < 2; i++) {
+        n[i] = st->role[i].nsrv;
+        memcpy(srv[i], st->role[i].srv, n[i] * sizeof(srv[i][0]));
+    }
+    pthread_mutex_unlock(&st->lock);
+    buf[0] = '\0';
+    for (int i = 0; i < 2; i++) {
+        if (i == 1 && st->rd == &st->role[0])
+            break;
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0,
+                                 "%s%s", i ? "; reads: " :
+                                 st->sen ? "primary " : "servers ",
+                                 n[i] ? "" : "none known");
+        for (size_t k = 0; k < n[i] && used < len; k++) {
+            store_server_name(&srv[i][k], name, sizeof(name));
+            used += (size_t)snprintf(buf + used, len - used, "%s%s",
+                                     k ? ", " : "", name);
+        }
+        if (i == 0 && st->sen != NULL && used < len)
+            used += (size_t)snprintf(buf + used, len - used, " (Sentinel)");
+    }
 }

@@ -65,6 +65,13 @@ struct store_opts {
     const char *prefix;
     long timeout_ms;
     long connect_timeout_ms;
+    /* Redis Sentinel: NULL or "" = none; else "host:port" or
+     * "/path.sock", comma-separated, and then servers is not used: the
+     * write servers are the primary the sentinels name, the read servers
+     * (unless read_servers is set) its replicas, then the primary */
+    const char *sentinels;
+    const char *sentinel_master;   /* the monitored name */
+    const char *sentinel_password; /* NULL or "" = no AUTH to them */
 };
 
 struct store;
@@ -92,6 +99,14 @@ struct store *store_new_cfg_prefix(const struct cfg *c, const char *prefix,
 
 /* store_ping - 0 when a write server answers PING, else -1. */
 int store_ping(struct store *st) __attribute__((warn_unused_result));
+
+/*
+ * store_describe - where the store's commands go, for the admin tool:
+ * "servers 127.0.0.1:6379", or with Sentinel "primary 10.0.0.6:6379 of
+ * NAME (Sentinel); reads: 10.0.0.5:6379, 10.0.0.6:6379" (asking the
+ * sentinels first when due). Any thread; logs like any command.
+ */
+void store_describe(struct store *st, char *buf, size_t len);
 
 /*
  * Models (store_model.c). Every value read is bounded before it is

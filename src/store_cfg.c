@@ -27,6 +27,9 @@ store_new_cfg_prefix(const struct cfg *c, const char *prefix, char *err,
         .prefix = prefix,
         .timeout_ms = c->redis_timeout_ms,
         .connect_timeout_ms = c->redis_connect_timeout_ms,
+        .sentinels = c->redis_sentinels,
+        .sentinel_master = c->redis_sentinel_master,
+        .sentinel_password = c->redis_sentinel_password,
     };
 
     return store_new(&o, err, errlen);

@@ -3,8 +3,9 @@
  * store_int - what the parts of the store share and nobody else sees:
  * the pool's structs and the one way to run a command (store_run() on a
  * checked-out context, store_cmd() inside it). store.c is the transport
- * (server lists, pool, connect, backoff), store_model.c the model keys,
- * store_train.c the examples, the lock and the training outcome.
+ * (server lists, pool, connect, backoff), store_sentinel.c the servers
+ * Redis Sentinel names, store_model.c the model keys, store_train.c the
+ * examples, the lock and the training outcome.
  */
 #ifndef NM_STORE_INT_H
 #define NM_STORE_INT_H
@@ -25,15 +26,20 @@
 #define STORE_EVAL_MAX 6        /* keys, and arguments, of one script */
 
 struct store_server {
-    char *host;                 /* host name, address or socket path */
+    char host[STORE_MAX_HOST + 1]; /* host name, address or socket path */
     int port;                   /* 0 for a unix socket */
 };
 
 struct store_role {
     /* set in store_new, then read-only */
     const char *name;           /* "servers" or "read_servers", for logs */
+
+    /* protected by store.lock; without Sentinel set in store_new and
+     * never changed, with it rewritten by store_sentinel_refresh() */
     struct store_server srv[STORE_MAX_SERVERS];
     size_t nsrv;
+    unsigned gen;               /* bumped when srv changes: a context of
+                                   an older generation is not pooled */
 
     /* protected by store.lock */
     redisContext *idle[STORE_POOL_IDLE];
@@ -42,6 +48,8 @@ struct store_role {
     int64_t down_since_ms;      /* monotonic; the first failure of it */
     int64_t retry_at_ms;        /* monotonic; no connect before it */
 };
+
+struct store_sentinel;
 
 struct store {
     /* set in store_new, then read-only */
@@ -52,6 +60,7 @@ struct store {
     struct timeval timeout;
     struct timeval connect_timeout;
     struct store_role *rd;      /* &role[1], or &role[0] without replicas */
+    struct store_sentinel *sen; /* NULL: the servers are fixed */
 
     pthread_mutex_t lock;
     struct store_role role[2];  /* [0] write, [1] read; see store_role */
@@ -69,6 +78,8 @@ struct store_call {
     char what[STORE_KEY_MAX + 32]; /* the failed command and key, for logs */
     char why[STORE_WHY_MAX];       /* why it failed */
     int io_errno;                  /* errno right after an I/O failure */
+    int timed_out;                 /* the failure was the timeout */
+    int error_reply;               /* Redis answered with an error */
 };
 
 /* An operation run by store_run() on a checked-out context: returns its
@@ -85,6 +96,55 @@ typedef int store_op_fn(struct store_call *call, void *arg);
  */
 int store_run(struct store *st, struct store_role *r, store_op_fn *op,
               void *arg, int idempotent);
+
+/*
+ * Server lists (store.c), shared with store_sentinel.c.
+ * store_parse_servers - a comma-separated list into srv (at most
+ * STORE_MAX_SERVERS); 0, or -1 with the reason in err.
+ * store_server_set - one server from a host (an address in brackets
+ * for IPv6 not included) and a port in decimal: 0 or -1.
+ * store_server_name - "host:port", "[v6]:port" or the path, for logs.
+ * store_connect_one - a context on srv: timeouts set, AUTH with
+ * password (NULL: none), SELECT db (< 0: none); NULL with why filled.
+ */
+int store_parse_servers(const char *list, const char *what,
+                        struct store_server *srv, size_t *n, char *err,
+                        size_t errlen);
+int store_server_set(struct store_server *srv, const char *host,
+                     size_t hostlen, const char *port);
+void store_server_name(const struct store_server *srv, char *buf,
+                       size_t len);
+redisContext *store_connect_one(const struct store *st,
+                                const struct store_server *srv,
+                                const char *password, long db, char *why,
+                                size_t whylen);
+
+/*
+ * Redis Sentinel (store_sentinel.c). store_sentinel_new - parse the
+ * sentinel options of o into st->sen (left NULL when o names no
+ * sentinel); 0, or -1 with the reason in err. store_sentinel_free - NULL
+ * does nothing. store_sentinel_refresh - when due (first use, a failure,
+ * or every STORE_SENTINEL_REFRESH_MS), ask the sentinels for the primary
+ * and its replicas and rewrite the roles' server lists when they moved,
+ * logging the switch; one thread asks at a time, the others go on with
+ * the lists they have. store_sentinel_failed - a call on role r failed:
+ * ask again soon. store_sentinel_verify - a fresh context c on role r:
+ * with Sentinel, the write role's server must say it is a primary (a
+ * sentinel may lag behind a failover): 0 when it does or nothing needs
+ * checking, -1 with why filled. Any thread; no lock held by the
+ * caller.
+ */
+#define STORE_SENTINEL_REFRESH_MS 2000
+#define STORE_SENTINEL_RETRY_MS 250
+#define STORE_SENTINEL_MAX_REPLICAS 16 /* listed at most */
+#define STORE_MAX_MASTER 64
+int store_sentinel_new(struct store *st, const struct store_opts *o,
+                       char *err, size_t errlen);
+void store_sentinel_free(struct store_sentinel *sen);
+void store_sentinel_refresh(struct store *st);
+void store_sentinel_failed(struct store *st, struct store_role *r);
+int store_sentinel_verify(const struct store *st, const struct store_role *r,
+                          redisContext *c, char *why, size_t whylen);
 
 /* store_fail - fill call->why from fmt; returns -1 (an op's failure). */
 int store_fail(struct store_call *call, const char *fmt, ...)

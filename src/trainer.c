@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "watch.h"
 #include "xmalloc.h"
@@ -273,6 +274,8 @@ trainer_finish(struct store *st, const char *token,
      * arrived while training count towards the next run. */
     if (trainer_judged(rep->outcome) && store_new_consume(st, rep->nnew) != 0)
         log_warnx("trainer: cannot reset the new-example counter");
+    metrics_training((int)rep->outcome, trainer_outcome_name(rep->outcome),
+                     rep->seconds);
     trainer_record(st, token, rep);
     switch (store_lock_release(st, token)) {
     case STORE_OK:

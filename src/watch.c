@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "xmalloc.h"
 
@@ -279,6 +280,7 @@ watch_poll(struct watch *w)
                  meta->spam_threshold, meta->n_spam, meta->n_ham,
                  meta->val_auc);
         model_current_set(m);
+        metrics_model_loaded();
         w->bad_digest[0] = '\0';
         break;
     }
@@ -295,6 +297,7 @@ watch_poll(struct watch *w)
         char digest[FEAT_DIGEST_LEN + 1];
         uint64_t version;
 
+        metrics_model_rejected();
         if (store_model_head(w->st, STORE_VIA_READ, digest, &version) ==
             STORE_OK) {
             snprintf(w->bad_digest, sizeof(w->bad_digest), "%s", digest);

@@ -11,6 +11,19 @@
 #                       prints "1..0 # SKIP ..." and exits 0 when
 #                       redis-server or redis-cli is missing
 #   nm_redis_stop       stop it
+#   nm_free_port I      print a loopback TCP port nothing uses now, drawn
+#                       from the pid and I (so tests running at once, and
+#                       the ports of one test, differ)
+#   nm_redis_tcp DIR PORT [ARG...]
+#                       a private redis-server on 127.0.0.1:PORT, its files
+#                       in DIR (made), ARGs added (--replicaof 127.0.0.1 P);
+#                       waits up to 5 s for PONG; its pid in NM_LAST_PID,
+#                       tracked for nm_cleanup
+#   nm_sentinel DIR PORT MASTER MPORT
+#                       a redis-server --sentinel on 127.0.0.1:PORT, its
+#                       config and log in DIR (made), monitoring
+#                       127.0.0.1:MPORT as MASTER: quorum 2, down after 1 s;
+#                       waits for PONG; its pid in NM_LAST_PID, tracked
 #   nm_track PID        have nm_cleanup kill PID too
 #   nm_track_dir DIR    have nm_cleanup remove DIR too (outside t/tmp)
 #   nm_wait_for CMD N   run CMD every 0.1 s until it succeeds, at most N
@@ -213,6 +226,71 @@ nm_redis_stop() {
         wait "$NM_REDIS_PID" 2>/dev/null
         NM_REDIS_PID=
     fi
+}
+
+# nm_free_port I - a port no socket of /proc/net/tcp{,6} has now
+nm_free_port() {
+    _nm_k=0
+    while :; do
+        _nm_p=$(awk -v s="$$" -v i="$1" -v k="$_nm_k" 'BEGIN {
+            srand(s * 1000 + i * 37 + k); print 20000 + int(rand() * 40000)
+        }')
+        _nm_h=$(printf '%04X' "$_nm_p")
+        if ! cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+            awk '{ print $2; print $3 }' | grep -qi ":$_nm_h\$"; then
+            echo "$_nm_p"
+            return 0
+        fi
+        _nm_k=$((_nm_k + 1))
+    done
+}
+
+# nm_wait_pong PORT PID LOG - PONG from 127.0.0.1:PORT within 5 s, while
+# PID lives; else Bail out
+nm_wait_pong() {
+    _nm_i=0
+    while [ "$("${REDIS_CLI:-redis-cli}" -h 127.0.0.1 -p "$1" ping \
+        2>/dev/null)" != PONG ]; do
+        _nm_i=$((_nm_i + 1))
+        if [ $_nm_i -ge 50 ] || ! kill -0 "$2" 2>/dev/null; then
+            echo "Bail out! redis-server on port $1 did not start, see $3"
+            exit 1
+        fi
+        nm_sleep_tenth
+    done
+}
+
+# nm_redis_tcp DIR PORT [ARG...] - a redis-server on a loopback port
+nm_redis_tcp() {
+    _nm_dir=$1 _nm_port=$2
+    shift 2
+    mkdir -p "$_nm_dir" || exit 1
+    "${REDIS_SERVER:-redis-server}" --port "$_nm_port" --bind 127.0.0.1 \
+        --dir "$_nm_dir" --save '' --appendonly no --daemonize no "$@" \
+        >>"$_nm_dir/redis.log" 2>&1 &
+    NM_LAST_PID=$!
+    nm_track $NM_LAST_PID
+    nm_wait_pong "$_nm_port" $NM_LAST_PID "$_nm_dir/redis.log"
+}
+
+# nm_sentinel DIR PORT MASTER MPORT - a sentinel on a loopback port
+nm_sentinel() {
+    mkdir -p "$1" || exit 1
+    cat > "$1/sentinel.conf" <<CONF
+port $2
+bind 127.0.0.1
+daemonize no
+dir $1
+sentinel monitor $3 127.0.0.1 $4 2
+sentinel down-after-milliseconds $3 1000
+sentinel failover-timeout $3 10000
+sentinel parallel-syncs $3 1
+CONF
+    "${REDIS_SERVER:-redis-server}" "$1/sentinel.conf" --sentinel \
+        >>"$1/sentinel.log" 2>&1 &
+    NM_LAST_PID=$!
+    nm_track $NM_LAST_PID
+    nm_wait_pong "$2" $NM_LAST_PID "$1/sentinel.log"
 }
 
 # nm_cleanup - the exit trap

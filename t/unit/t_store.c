@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -842,6 +843,572 @@ t_tcp(void)
     t_redis_stop(pid);
 }
 
+/* store_int.h's STORE_SENTINEL_MAX_REPLICAS and _REFRESH_MS */
+#define T_MAX_REPLICAS 16
+#define T_REFRESH_MS 2000
+
+/*
+ * Sentinel: a fake sentinel on a unix socket (its replies are set by the
+ * test, malformed ones too) in front of real redis-servers on TCP
+ */
+struct t_fake {
+    char path[512];
+    int lfd;
+    pthread_t th;
+    pthread_mutex_t mu;
+    /* guarded by mu: the raw RESP replies, and what was asked */
+    char primary[4096];      /* to get-master-addr-by-name */
+    char master[1024];       /* to SENTINEL master */
+    char replicas[4096];     /* to SENTINEL replicas */
+    int asked_replicas;
+    char auth[64];           /* the password of the last AUTH */
+    int nconn;               /* connection threads alive */
+    int fds[16];             /* their sockets, -1 = free */
+};
+
+/* t_bulk - append a bulk string to buf */
+static void
+t_bulk(char *buf, size_t len, const char *s)
+{
+    size_t n = strlen(buf);
+
+    snprintf(buf + n, len - n, "$%zu\r\n%s\r\n", strlen(s), s);
+}
+
+/* t_fake_primary - the fake names host:port (host NULL: nil) */
+static void
+t_fake_primary(struct t_fake *f, const char *host, int port)
+{
+    char p[16];
+
+    snprintf(p, sizeof(p), "%d", port);
+    pthread_mutex_lock(&f->mu);
+    if (host == NULL) {
+        snprintf(f->primary, sizeof(f->primary), "*-1\r\n");
+    } else {
+        snprintf(f->primary, sizeof(f->primary), "*2\r\n");
+        t_bulk(f->primary, sizeof(f->primary), host);
+        t_bulk(f->primary, sizeof(f->primary), p);
+    }
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* t_fake_raw - the reply to get-master-addr-by-name, verbatim */
+static void
+t_fake_raw(struct t_fake *f, const char *resp)
+{
+    pthread_mutex_lock(&f->mu);
+    snprintf(f->primary, sizeof(f->primary), "%s", resp);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* t_fake_replicas - n replicas at ports port[i] (0 ends early), the
+ * first bad ones down; SENTINEL master says count (-1: n) */
+static void
+t_fake_replicas(struct t_fake *f, const int *port, int n, int bad,
+                long count)
+{
+    char num[24], p[16];
+
+    pthread_mutex_lock(&f->mu);
+    snprintf(num, sizeof(num), "%ld", count < 0 ? (long)n : count);
+    snprintf(f->master, sizeof(f->master), "*6\r\n");
+    t_bulk(f->master, sizeof(f->master), "name");
+    t_bulk(f->master, sizeof(f->master), "tm");
+    t_bulk(f->master, sizeof(f->master), "flags");
+    t_bulk(f->master, sizeof(f->master), "master");
+    t_bulk(f->master, sizeof(f->master), "num-slaves");
+    t_bulk(f->master, sizeof(f->master), num);
+    snprintf(f->replicas, sizeof(f->replicas), "*%d\r\n", n);
+    for (int i = 0; i < n; i++) {
+        snprintf(p, sizeof(p), "%d", port[i]);
+        snprintf(f->replicas + strlen(f->replicas),
+                 sizeof(f->replicas) - strlen(f->replicas), "*8\r\n");
+        t_bulk(f->replicas, sizeof(f->replicas), "ip");
+        t_bulk(f->replicas, sizeof(f->replicas), "127.0.0.1");
+        t_bulk(f->replicas, sizeof(f->replicas), "port");
+        t_bulk(f->replicas, sizeof(f->replicas), p);
+        t_bulk(f->replicas, sizeof(f->replicas), "flags");
+        t_bulk(f->replicas, sizeof(f->replicas),
+               i < bad ? "s_down,slave,disconnected" : "slave");
+        t_bulk(f->replicas, sizeof(f->replicas), "master-link-status");
+        t_bulk(f->replicas, sizeof(f->replicas), i < bad ? "err" : "ok");
+    }
+    f->asked_replicas = 0;
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* t_fake_reply - the reply to one command of argc args */
+static void
+t_fake_reply(struct t_fake *f, int fd, int argc, char args[][300])
+{
+    char out[4096];
+
+    pthread_mutex_lock(&f->mu);
+    if (argc == 2 && strcasecmp(args[0], "AUTH") == 0) {
+        snprintf(f->auth, sizeof(f->auth), "%s", args[1]);
+        snprintf(out, sizeof(out), "+OK\r\n");
+    } else if (argc == 3 && strcasecmp(args[0], "SENTINEL") == 0 &&
+               strcmp(args[1], "get-master-addr-by-name") == 0) {
+        snprintf(out, sizeof(out), "%s", f->primary);
+    } else if (argc == 3 && strcasecmp(args[0], "SENTINEL") == 0 &&
+               strcmp(args[1], "master") == 0) {
+        snprintf(out, sizeof(out), "%s", f->master);
+    } else if (argc == 3 && strcasecmp(args[0], "SENTINEL") == 0 &&
+               strcmp(args[1], "replicas") == 0) {
+        f->asked_replicas++;
+        snprintf(out, sizeof(out), "%s", f->replicas);
+    } else {
+        snprintf(out, sizeof(out), "-ERR unknown command\r\n");
+    }
+    pthread_mutex_unlock(&f->mu);
+    (void)t_write_all(fd, out, strlen(out));
+}
+
+struct t_fake_conn {
+    struct t_fake *f;
+    int slot;
+};
+
+/* t_fake_conn_main - serve one connection until EOF */
+static void *
+t_fake_conn_main(void *arg)
+{
+    struct t_fake_conn *fc = arg;
+    struct t_fake *f = fc->f;
+    int fd = f->fds[fc->slot];
+    char line[400], args[8][300];
+    int argc;
+
+    while (t_read_line(fd, line, sizeof(line)) > 0 && line[0] == '*') {
+        argc = atoi(line + 1);
+        if (argc < 1 || argc > 8)
+            break;
+        for (int i = 0; i < argc; i++) {
+            if (t_read_line(fd, line, sizeof(line)) == 0 ||
+                t_read_line(fd, args[i], sizeof(args[i])) == 0)
+                argc = 0;
+        }
+        if (argc == 0)
+            break;
+        t_fake_reply(f, fd, argc, args);
+    }
+    pthread_mutex_lock(&f->mu);
+    close(fd);
+    f->fds[fc->slot] = -1;
+    f->nconn--;
+    pthread_mutex_unlock(&f->mu);
+    free(fc);
+    return NULL;
+}
+
+/* t_fake_main - accept until the listening socket is shut */
+static void *
+t_fake_main(void *arg)
+{
+    struct t_fake *f = arg;
+    int fd;
+
+    while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+        struct t_fake_conn *fc = calloc(1, sizeof(*fc));
+        pthread_t t;
+        int slot = -1;
+
+        pthread_mutex_lock(&f->mu);
+        for (int i = 0; i < 16 && slot < 0; i++)
+            if (f->fds[i] < 0)
+                slot = i;
+        if (slot >= 0) {
+            f->fds[slot] = fd;
+            f->nconn++;
+        }
+        pthread_mutex_unlock(&f->mu);
+        fc->f = f;
+        fc->slot = slot;
+        if (slot < 0 || pthread_create(&t, NULL, t_fake_conn_main, fc) != 0) {
+            if (slot >= 0) {
+                pthread_mutex_lock(&f->mu);
+                f->fds[slot] = -1;
+                f->nconn--;
+                pthread_mutex_unlock(&f->mu);
+            }
+            close(fd);
+            free(fc);
+            continue;
+        }
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* t_fake_start - a fake sentinel on NM_TMPDIR/NAME.sock; 0 or -1 */
+static int
+t_fake_start(struct t_fake *f, const char *name)
+{
+    struct sockaddr_un sa;
+
+    memset(f, 0, sizeof(*f));
+    for (int i = 0; i < 16; i++)
+        f->fds[i] = -1;
+    pthread_mutex_init(&f->mu, NULL);
+    snprintf(f->path, sizeof(f->path), "%s/%s.sock", t_tmp, name);
+    unlink(f->path);
+    t_fake_primary(f, NULL, 0);
+    t_fake_replicas(f, NULL, 0, 0, -1);
+    if (t_unix_addr(f->path, &sa) != 0 ||
+        (f->lfd = socket(AF_UNIX, SOCK_STREAM, 0)) < 0 ||
+        bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(f->lfd, 16) != 0 ||
+        pthread_create(&f->th, NULL, t_fake_main, f) != 0) {
+        diag("fake sentinel %s: %s", f->path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* t_fake_stop - close everything, wait for the connection threads */
+static void
+t_fake_stop(struct t_fake *f)
+{
+    int left;
+
+    shutdown(f->lfd, SHUT_RDWR);
+    close(f->lfd);
+    pthread_join(f->th, NULL);
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < 16; i++)
+        if (f->fds[i] >= 0)
+            shutdown(f->fds[i], SHUT_RDWR);
+    pthread_mutex_unlock(&f->mu);
+    do {
+        pthread_mutex_lock(&f->mu);
+        left = f->nconn;
+        pthread_mutex_unlock(&f->mu);
+        if (left > 0)
+            t_sleep_ms(5);
+    } while (left > 0);
+    unlink(f->path);
+    pthread_mutex_destroy(&f->mu);
+}
+
+/* t_fake_asked - how often the replica list was asked for */
+static int
+t_fake_asked(struct t_fake *f)
+{
+    int n;
+
+    pthread_mutex_lock(&f->mu);
+    n = f->asked_replicas;
+    pthread_mutex_unlock(&f->mu);
+    return n;
+}
+
+/* t_tcp_redis - a redis-server on NAME.sock and a random loopback port,
+ * a replica of replica_of when it is not 0; its pid, the port in *port */
+static pid_t
+t_tcp_redis(const char *name, int replica_of, int *port, char *sock,
+            size_t socklen)
+{
+    char p[16], of[16];
+    const char *extra[] = { "--port", p, "--bind", "127.0.0.1",
+                            replica_of ? "--replicaof" : NULL, "127.0.0.1",
+                            of, NULL };
+    pid_t pid = -1;
+
+    snprintf(of, sizeof(of), "%d", replica_of);
+
+    for (int i = 0; i < 8 && pid < 0; i++) {
+        *port = 20000 + rand() % 40000;
+        snprintf(p, sizeof(p), "%d", *port);
+        pid = t_redis_start(name, extra, sock, socklen);
+    }
+    return pid;
+}
+
+/* t_snt_opts - options for a store through the sentinel list */
+static struct store_opts
+t_snt_opts(const char *sentinels)
+{
+    struct store_opts o = t_opts("", "ts");
+
+    o.servers = NULL; /* not needed with sentinels */
+    o.sentinels = sentinels;
+    o.sentinel_master = "tm";
+    o.timeout_ms = 1000;
+    o.connect_timeout_ms = 500;
+    return o;
+}
+
+/* t_until_ok - publish D1 through st until it works or 3 s passed;
+ * STORE_OK or the last status */
+static enum store_status
+t_until_ok(struct store *st, const char *what)
+{
+    enum store_status s = STORE_ERR;
+    int64_t end = t_now_ms() + 3000;
+    uint64_t v;
+
+    while (t_now_ms() < end &&
+           (s = store_model_publish(st, D1, what, strlen(what), NULL, &v)) !=
+               STORE_OK)
+        t_sleep_ms(20);
+    return s;
+}
+
+/* t_head_of - the current digest on the server at sock ("" none) */
+static void
+t_head_of(const char *sock, char *digest)
+{
+    struct store_opts o = t_opts(sock, "ts");
+    struct store *st = t_store(&o);
+    uint64_t v;
+
+    if (store_model_head(st, STORE_VIA_WRITE, digest, &v) != STORE_OK)
+        digest[0] = '\0';
+    store_free(st);
+}
+
+/* t_sentinel_parse - options refused before anything is contacted */
+static void
+t_sentinel_parse(void)
+{
+    struct store_opts o = t_snt_opts("/x.sock");
+    char err[256];
+    struct store *st;
+
+    o.sentinel_master = "my master";
+    st = store_new(&o, err, sizeof(err));
+    ok(st == NULL && strstr(err, "sentinel_master 'my master'"),
+       "sentinel: a master name with a blank is refused (%s)", err);
+    o = t_snt_opts("127.0.0.1");
+    st = store_new(&o, err, sizeof(err));
+    ok(st == NULL && strstr(err, "want host:port"),
+       "sentinel: an entry without a port is refused (%s)", err);
+    o = t_snt_opts("a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9");
+    st = store_new(&o, err, sizeof(err));
+    ok(st == NULL && strstr(err, "redis sentinels: more than 8"),
+       "sentinel: 9 sentinels are refused (%s)", err);
+    o = t_snt_opts("127.0.0.1:26379");
+    o.servers = NULL;
+    st = store_new(&o, err, sizeof(err));
+    ok(st != NULL, "sentinel: no servers needed with sentinels");
+    store_free(st);
+}
+
+/* t_log_has - the captured text holds s; diag of it otherwise */
+static int
+t_log_has(const char *out, const char *s)
+{
+    if (strstr(out, s) != NULL)
+        return 1;
+    diag("log lacks '%s'; it holds:\n%s", s, out);
+    return 0;
+}
+
+/* t_sentinel - primary, replicas, bounds, lagging and odd sentinels,
+ * a switch by refresh and one after a failure */
+static void
+t_sentinel(void)
+{
+    struct t_fake f1, f2;
+    char psock[512], rsock[512], xsock[512], list[1200], d[FEAT_DIGEST_LEN + 1];
+    char desc[512], want[600], host[301];
+    int pp = 0, rp = 0, xp = 0, ports[2];
+    pid_t p, r, x;
+    struct store_opts o;
+    struct store *st;
+    struct t_capture cap;
+    char *out;
+    uint64_t v;
+    int64_t t0;
+
+    t_sentinel_parse();
+    p = t_tcp_redis("snt-p", 0, &pp, psock, sizeof(psock));
+    r = p > 0 ? t_tcp_redis("snt-r", pp, &rp, rsock, sizeof(rsock)) : -1;
+    x = t_tcp_redis("snt-x", 0, &xp, xsock, sizeof(xsock));
+    if (!ok(p > 0 && r > 0 && x > 0 && t_fake_start(&f1, "snt1") == 0 &&
+                t_fake_start(&f2, "snt2") == 0,
+            "sentinel: primary :%d, replica :%d, other :%d, two fakes", pp,
+            rp, xp)) {
+        t_redis_stop(p);
+        t_redis_stop(r);
+        t_redis_stop(x);
+        return;
+    }
+
+    /* 1. the primary the sentinel names gets the writes and the reads */
+    t_fake_primary(&f1, "127.0.0.1", pp);
+    o = t_snt_opts(f1.path);
+    o.sentinel_password = "sekrit";
+    st = t_store(&o);
+    t_capture_begin(&cap, "snt-primary");
+    is_int(store_model_publish(st, D1, "p1", 2, NULL, &v), STORE_OK,
+           "sentinel: publish through the primary it names");
+    out = t_capture_end(&cap);
+    snprintf(want, sizeof(want), "store: sentinel: primary of tm is "
+             "127.0.0.1:%d (sentinel %s", pp, f1.path);
+    ok(t_log_has(out, want), "sentinel: the primary found is logged");
+    free(out);
+    t_head_of(psock, d);
+    is_str(d, D1, "sentinel: the model is on the primary");
+    pthread_mutex_lock(&f1.mu);
+    is_str(f1.auth, "sekrit", "sentinel: AUTH with sentinel_password");
+    pthread_mutex_unlock(&f1.mu);
+    store_describe(st, desc, sizeof(desc));
+    snprintf(want, sizeof(want), "primary 127.0.0.1:%d (Sentinel); reads: "
+             "127.0.0.1:%d", pp, pp);
+    is_str(desc, want, "sentinel: no replica: reads from the primary");
+    store_free(st);
+
+    /* 2. reads go to the healthy replicas, then the primary */
+    o = t_opts(xsock, "ts");
+    st = t_store(&o);
+    is_int(store_model_publish(st, D2, "x", 1, NULL, &v), STORE_OK,
+           "sentinel: a model D2 on the other server");
+    store_free(st);
+    ports[0] = rp;
+    ports[1] = xp;
+    t_fake_replicas(&f1, ports, 2, 1, -1);
+    o = t_snt_opts(f1.path);
+    st = t_store(&o);
+    is_int(store_model_head(st, STORE_VIA_READ, d, &v), STORE_OK,
+           "sentinel: a read");
+    is_str(d, D2, "sentinel: it went to the healthy replica listed");
+    is_int(store_model_head(st, STORE_VIA_WRITE, d, &v), STORE_OK,
+           "sentinel: a read via the write servers");
+    is_str(d, D1, "sentinel: it went to the primary");
+    store_describe(st, desc, sizeof(desc));
+    snprintf(want, sizeof(want), "primary 127.0.0.1:%d (Sentinel); reads: "
+             "127.0.0.1:%d, 127.0.0.1:%d", pp, xp, pp);
+    is_str(desc, want, "sentinel: the replica that is down is left out");
+    store_free(st);
+
+    /* 3. more replicas than listed: the list is never asked for */
+    t_fake_replicas(&f1, ports, 2, 1, T_MAX_REPLICAS + 1);
+    o = t_snt_opts(f1.path);
+    st = t_store(&o);
+    t_capture_begin(&cap, "snt-many");
+    is_int(store_model_head(st, STORE_VIA_READ, d, &v), STORE_OK,
+           "sentinel: %d replicas: a read", T_MAX_REPLICAS + 1);
+    out = t_capture_end(&cap);
+    is_str(d, D1, "sentinel: %d replicas: read from the primary",
+           T_MAX_REPLICAS + 1);
+    is_int(t_fake_asked(&f1), 0, "sentinel: the list was not asked for");
+    ok(t_log_has(out, "tm has 17 replicas, more than the 16 listed; model "
+                      "reads go to the primary"),
+       "sentinel: logged");
+    free(out);
+    store_free(st);
+    t_fake_replicas(&f1, NULL, 0, 0, -1);
+
+    /* 4. a sentinel that lags names the replica: the next one is asked */
+    t_fake_primary(&f1, "127.0.0.1", rp);
+    t_fake_primary(&f2, "127.0.0.1", pp);
+    snprintf(list, sizeof(list), "%s, %s", f1.path, f2.path);
+    o = t_snt_opts(list);
+    st = t_store(&o);
+    t_capture_begin(&cap, "snt-lag");
+    is_int(t_until_ok(st, "p2"), STORE_OK,
+           "sentinel: one names a replica: publish within 3 s");
+    out = t_capture_end(&cap);
+    ok(t_log_has(out, "not a primary (it says role slave)"),
+       "sentinel: the replica named was checked and refused");
+    snprintf(want, sizeof(want), "moved from 127.0.0.1:%d to 127.0.0.1:%d "
+             "(sentinel %s", rp, pp, f2.path);
+    ok(t_log_has(out, want), "sentinel: and the next sentinel's primary "
+                             "taken");
+    free(out);
+    store_free(st);
+
+    /* 5. replies refused: each time the next sentinel answers */
+    memset(host, 'h', 300);
+    host[300] = '\0';
+    {
+        char resp[4][1024];
+        const char *what[] = { "nil", "3 elements", "port 0",
+                               "a 300-byte host" };
+
+        snprintf(resp[0], sizeof(resp[0]), "*-1\r\n");
+        snprintf(resp[1], sizeof(resp[1]), "*3\r\n$9\r\n127.0.0.1\r\n"
+                 "$4\r\n6379\r\n$1\r\nx\r\n");
+        snprintf(resp[2], sizeof(resp[2]), "*2\r\n$9\r\n127.0.0.1\r\n"
+                 "$1\r\n0\r\n");
+        snprintf(resp[3], sizeof(resp[3]), "*2\r\n$300\r\n%s\r\n"
+                 "$4\r\n6379\r\n", host);
+        for (int i = 0; i < 4; i++) {
+            t_fake_raw(&f1, resp[i]);
+            st = t_store(&o);
+            t_capture_begin(&cap, "snt-odd");
+            is_int(store_model_publish(st, D1, "p3", 2, NULL, &v), STORE_OK,
+                   "sentinel: %s from the first: the second's primary",
+                   what[i]);
+            out = t_capture_end(&cap);
+            ok(t_log_has(out, i == 0 ? "it monitors no master named tm"
+                                     : "get-master-addr-by-name tm: "
+                                       "unexpected reply"),
+               "sentinel: %s: logged", what[i]);
+            free(out);
+            store_free(st);
+        }
+    }
+
+    /* 6. no sentinel answers */
+    snprintf(list, sizeof(list), "%s/no-sentinel.sock", t_tmp);
+    o = t_snt_opts(list);
+    st = t_store(&o);
+    t_capture_begin(&cap, "snt-none");
+    is_int(store_model_publish(st, D1, "p4", 2, NULL, &v), STORE_ERR,
+           "sentinel: none answers: the publish fails");
+    out = t_capture_end(&cap);
+    ok(t_log_has(out, "store: sentinel ") &&
+           t_log_has(out, "servers: none known yet"),
+       "sentinel: none answers: logged");
+    free(out);
+    store_free(st);
+
+    /* 7. a switch seen by the periodic ask, then one after a failure */
+    t_fake_primary(&f1, "127.0.0.1", pp);
+    o = t_snt_opts(f1.path);
+    st = t_store(&o);
+    is_int(store_model_publish(st, D1, "p5", 2, NULL, &v), STORE_OK,
+           "switch: publish to the primary");
+    t_fake_primary(&f1, "127.0.0.1", xp);
+    t0 = t_now_ms();
+    t_capture_begin(&cap, "snt-switch");
+    do {
+        t_sleep_ms(50);
+        t_head_of(xsock, d);
+    } while (store_model_publish(st, D1, "p6", 2, NULL, &v) == STORE_OK &&
+             strcmp(d, D1) != 0 && t_now_ms() - t0 < 5000);
+    out = t_capture_end(&cap);
+    ok(strcmp(d, D1) == 0 && t_now_ms() - t0 <= T_REFRESH_MS +
+                                                     1000,
+       "switch: the sentinel names another: writes follow within %d ms "
+       "(%lld)", T_REFRESH_MS + 1000,
+       (long long)(t_now_ms() - t0));
+    snprintf(want, sizeof(want), "primary of tm moved from 127.0.0.1:%d to "
+             "127.0.0.1:%d", pp, xp);
+    ok(t_log_has(out, want), "switch: logged");
+    free(out);
+    /* the primary dies and the sentinel names the old one again */
+    kill(x, SIGKILL);
+    waitpid(x, NULL, 0);
+    x = -1;
+    t_fake_primary(&f1, "127.0.0.1", pp);
+    t0 = t_now_ms();
+    is_int(t_until_ok(st, "p7"), STORE_OK,
+           "failure: the primary died: a publish works again");
+    ok(t_now_ms() - t0 < 1000, "failure: within 1 s (%lld ms)",
+       (long long)(t_now_ms() - t0));
+    store_free(st);
+
+    t_fake_stop(&f1);
+    t_fake_stop(&f2);
+    t_redis_stop(p);
+    t_redis_stop(r);
+    t_redis_stop(x);
+}
+
 /*
  * concurrency: readers and one publisher on one store
  */
@@ -1090,6 +1657,9 @@ main(void)
         t_server = "redis-server";
     if (log_init("t_store", 1, NULL) != 0)
         return 1;
+    /* whole TAP lines: the log lines copied to stderr must not land in
+     * the middle of one (make check merges the two) */
+    setvbuf(stdout, NULL, _IOLBF, 0);
 
     t_parse();
     t_basic();
@@ -1101,6 +1671,7 @@ main(void)
     t_sigpipe();
     t_reconnect();
     t_tcp();
+    t_sentinel();
     t_concurrency();
     t_guard();
     t_restore();
