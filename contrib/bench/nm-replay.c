@@ -6,7 +6,9 @@
  * with -q only the figures: messages per second and latency p50/p99/max.
  * Used by the tests, the evaluation and contrib/bench/run.
  *
- *   nm-replay -s SOCKET [-j CONNS] [-n TOTAL] [-H NAME] [-q] FILE|DIR...
+ *   nm-replay -s SOCKET [-j CONNS] [-n TOTAL] [-H NAME] [-u TAG] [-q]
+ *             FILE|DIR...
+ *   (-u TAG: each send gets its own Message-ID, <TAG.N.original>)
  */
 #include "config.h"
 
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +37,7 @@ struct replay_msg {
 struct replay {
     const char *socket;
     const char *header;
+    const char *unique;        /* -u TAG: each send its own Message-ID */
     int quiet;
     int timeout_ms;
     size_t nmsg, cap;
@@ -44,6 +48,33 @@ struct replay {
     double *lat_ms;            /* per message sent, by its sequence */
     pthread_mutex_t out_mu;    /* guards stdout lines */
 };
+
+/* replay_unique - m's fields for send i with a Message-ID of its own
+ * ("<TAG.I.original>"), so that a milter keying examples by Message-ID
+ * sees a new message each time; *idbuf is freed by the caller */
+static struct mc_header *
+replay_unique(const struct replay *r, const struct replay_msg *m, size_t i,
+              char **idbuf)
+{
+    struct mc_header *h = xreallocarray(NULL, m->nhdr + 1, sizeof(*h));
+
+    *idbuf = NULL;
+    memcpy(h, m->hdr, m->nhdr * sizeof(*h));
+    for (size_t k = 0; k < m->nhdr; k++) {
+        const char *v = h[k].value;
+        size_t n;
+
+        if (strcasecmp(h[k].name, "Message-ID") != 0 || *idbuf != NULL)
+            continue;
+        v += v[0] == '<';
+        n = strlen(r->unique) + strlen(v) + 32;
+        *idbuf = xmalloc(n);
+        snprintf(*idbuf, n, "<%s.%zu.%s%s", r->unique, i, v,
+                 strchr(v, '>') ? "" : ">");
+        h[k].value = *idbuf;
+    }
+    return h;
+}
 
 /* replay_header_add - hdr_header_fn collecting a message's fields */
 static int
@@ -151,8 +182,10 @@ replay_worker(void *arg)
 {
     struct replay *r = arg;
     struct mc_conn *c = NULL;
-    char err[256], qid[32];
+    struct mc_header *hdr = NULL;
+    char err[256], qid[32], *idbuf = NULL;
     size_t i;
+    int rc;
 
     while ((i = atomic_fetch_add(&r->next, 1)) < r->total) {
         const struct replay_msg *m = &r->msg[i % r->nmsg];
@@ -169,7 +202,15 @@ replay_worker(void *arg)
             continue;
         }
         snprintf(qid, sizeof(qid), "R%zu", i);
-        if (mc_message(c, m->hdr, m->nhdr, qid, &res, err, sizeof(err)) != 0) {
+        if (r->unique != NULL)
+            hdr = replay_unique(r, m, i, &idbuf);
+        rc = mc_message(c, hdr ? hdr : m->hdr, m->nhdr, qid, &res, err,
+                        sizeof(err));
+        free(hdr);
+        free(idbuf);
+        hdr = NULL;
+        idbuf = NULL;
+        if (rc != 0) {
             fprintf(stderr, "nm-replay: %s: %s\n", m->path, err);
             atomic_fetch_add(&r->errors, 1);
             r->lat_ms[i] = -1;
@@ -205,7 +246,7 @@ static void
 replay_usage(void)
 {
     fprintf(stderr, "usage: nm-replay -s SOCKET [-j CONNS] [-n TOTAL] "
-            "[-H HEADER] [-t TIMEOUT_MS] [-q] FILE|DIR...\n");
+            "[-H HEADER] [-t TIMEOUT_MS] [-u TAG] [-q] FILE|DIR...\n");
     exit(64);
 }
 
@@ -221,7 +262,7 @@ main(int argc, char **argv)
     int ch;
 
     pthread_mutex_init(&r.out_mu, NULL);
-    while ((ch = getopt(argc, argv, "s:j:n:H:t:q")) != -1) {
+    while ((ch = getopt(argc, argv, "s:j:n:H:t:u:q")) != -1) {
         switch (ch) {
         case 's':
             r.socket = optarg;
@@ -237,6 +278,9 @@ main(int argc, char **argv)
             break;
         case 't':
             r.timeout_ms = atoi(optarg);
+            break;
+        case 'u':
+            r.unique = optarg;
             break;
         case 'q':
             r.quiet = 1;

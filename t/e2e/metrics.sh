@@ -23,6 +23,8 @@ port=$(nm_free_port 1)
 url=http://127.0.0.1:$port/metrics
 nm_milter_ini "$dir" "$dir/redis.sock" info
 cat >> "$ini" <<INI
+[upstream]
+require_queue_id = no
 [train]
 check_interval = 300ms
 min_class = 20
@@ -83,7 +85,7 @@ version=\"1\"}")" = 1 ] &&
 t_ok $? "before any mail: no message counted, model_info $id, 1 load"
 
 # 1200 messages over 4 connections, cycling through the 86 files.
-nm_replay run -j 4 -n 1200 "$dir/msg" "$dir/odd"
+nm_replay run -j 4 -n 1200 -u run "$dir/msg" "$dir/odd"
 sent=$(nm_replay_stat run messages)
 [ "$sent" = 1200 ] && [ "$(nm_replay_stat run errors)" = 0 ]
 t_ok $? "1200 messages replayed, none failed"
