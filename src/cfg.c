@@ -80,7 +80,20 @@ struct cfg_def {
 
 static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
     cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
-    cfg_check_layers, cfg_check_actions;
+    cfg_check_layers, cfg_check_actions, cfg_check_ignore;
+
+/* How a compiled ignore pattern is matched: most are a name, a suffix
+ * ("*_FAIL") or a prefix ("NEURAL_*"), which need no backtracking. */
+enum cfg_glob_kind { CFG_GLOB_EXACT, CFG_GLOB_SUFFIX, CFG_GLOB_PREFIX,
+                     CFG_GLOB_ANY };
+
+struct cfg_glob {
+    enum cfg_glob_kind kind;
+    int except;             /* "!PATTERN": never ignore what it matches */
+    size_t len;             /* of text */
+    char text[CFG_IGNORE_LEN]; /* without the '!'; for SUFFIX without the
+                                  '*', for PREFIX without the '*' */
+};
 
 static const char *const cfg_on_error_names[] = { "accept", "tempfail",
                                                   NULL };
@@ -183,6 +196,17 @@ static const struct cfg_def cfg_defs[] = {
       .offset = CFG_OFF(hidden_layers), .def = "auto", .flags = CFG_RELOAD,
       .check = cfg_check_layers,
       .form = "auto, N or N,M with sizes in 1.." CFG_STR(CFG_LAYER_MAX) },
+    /* The lookup and temporary failures of Rspamd and SpamAssassin, and
+     * Rspamd's own network; etc/neural-milter.ini says which and why. */
+    { .section = "model", .key = "ignore_symbols", .type = CFG_STRING,
+      .offset = CFG_OFF(ignore_symbols),
+      .def = "*_FAIL *_DNSFAIL *_TEMPFAIL *_TEMPERROR *_BLOCKED "
+             "*_BLOCKED_OPENRESOLVER NEURAL_* !R_SPF_FAIL !SPF_FAIL "
+             "!SPF_HELO_FAIL !AUTH_NA_OR_FAIL",
+      .flags = CFG_RELOAD, .check = cfg_check_ignore,
+      .form = "symbol names and patterns with * and ?, each optionally "
+              "after ! (an exception), separated by blanks or commas, "
+              "at most " CFG_STR(CFG_IGNORE_MAX) },
 
     { .section = "train", .key = "enabled", .type = CFG_BOOL,
       .offset = CFG_OFF(train_enabled), .def = "yes", .flags = CFG_RELOAD },
@@ -511,6 +535,131 @@ cfg_check_actions(const char *value, char *why, size_t whylen)
     }
 }
 
+/* cfg_ignore_next - the next item of an ignore list at *s: its span in
+ * *item / *n, *s moved past it; 0 at the end of the list */
+static int
+cfg_ignore_next(const char **s, const char **item, size_t *n)
+{
+    *s += strspn(*s, " \t,");
+    if (**s == '\0')
+        return 0;
+    *item = *s;
+    *n = strcspn(*s, " \t,");
+    *s += *n;
+    return 1;
+}
+
+/* cfg_ignore_item_ok - [!]PATTERN, the pattern 1 .. CFG_IGNORE_LEN - 1
+ * characters of [A-Za-z0-9_*?] */
+static int
+cfg_ignore_item_ok(const char *s, size_t n)
+{
+    if (n > 0 && s[0] == '!') {
+        s++;
+        n--;
+    }
+    if (n == 0 || n >= CFG_IGNORE_LEN)
+        return 0;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_*?") >= n;
+}
+
+/* cfg_check_ignore - the spelling of ignore_symbols */
+static int
+cfg_check_ignore(const char *value, char *why, size_t whylen)
+{
+    const char *s = value, *item;
+    size_t n, count = 0;
+
+    while (cfg_ignore_next(&s, &item, &n)) {
+        if (!cfg_ignore_item_ok(item, n)) {
+            snprintf(why, whylen, "bad pattern '%.*s'",
+                     n > CFG_QUOTE_MAX ? CFG_QUOTE_MAX : (int)n, item);
+            return -1;
+        }
+        if (++count > CFG_IGNORE_MAX) {
+            snprintf(why, whylen, "more than %d patterns", CFG_IGNORE_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* cfg_ignore_compile - c->ignore from c->ignore_symbols, which
+ * cfg_check_ignore() accepted */
+static void
+cfg_ignore_compile(struct cfg *c)
+{
+    const char *s = c->ignore_symbols, *item;
+    size_t n;
+
+    free(c->ignore);
+    c->ignore = xcalloc(CFG_IGNORE_MAX, sizeof(*c->ignore));
+    c->nignore = 0;
+    while (cfg_ignore_next(&s, &item, &n) && c->nignore < CFG_IGNORE_MAX) {
+        struct cfg_glob *g = &c->ignore[c->nignore++];
+        size_t stars;
+
+        g->except = item[0] == '!';
+        item += g->except;
+        n -= (size_t)g->except;
+        stars = 0;
+        for (size_t i = 0; i < n; i++)
+            stars += item[i] == '*' || item[i] == '?';
+        g->kind = CFG_GLOB_ANY;
+        if (stars == 0)
+            g->kind = CFG_GLOB_EXACT;
+        else if (stars == 1 && item[0] == '*')
+            g->kind = CFG_GLOB_SUFFIX;
+        else if (stars == 1 && item[n - 1] == '*')
+            g->kind = CFG_GLOB_PREFIX;
+        if (g->kind == CFG_GLOB_SUFFIX)
+            item++;
+        if (g->kind == CFG_GLOB_SUFFIX || g->kind == CFG_GLOB_PREFIX)
+            n--;
+        memcpy(g->text, item, n);
+        g->text[n] = '\0';
+        g->len = n;
+    }
+}
+
+/* cfg_glob_match - one compiled pattern on a name of nlen bytes */
+static int
+cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
+{
+    switch (g->kind) {
+    case CFG_GLOB_EXACT:
+        return nlen == g->len && memcmp(name, g->text, nlen) == 0;
+    case CFG_GLOB_SUFFIX:
+        return nlen >= g->len &&
+               memcmp(name + nlen - g->len, g->text, g->len) == 0;
+    case CFG_GLOB_PREFIX:
+        return nlen >= g->len && memcmp(name, g->text, g->len) == 0;
+    case CFG_GLOB_ANY:
+        break;
+    }
+    return util_glob_match(g->text, g->len, name);
+}
+
+/* cfg_symbol_ignored - a pattern matches and no exception does */
+int
+cfg_symbol_ignored(const struct cfg *c, const char *name)
+{
+    size_t nlen = strlen(name);
+    int hit = 0;
+
+    for (size_t i = 0; i < c->nignore; i++) {
+        const struct cfg_glob *g = &c->ignore[i];
+
+        if ((g->except || !hit) && cfg_glob_match(g, name, nlen)) {
+            if (g->except)
+                return 0;
+            hit = 1;
+        }
+    }
+    return hit;
+}
+
 /* cfg_fmt_duration - ms in the largest unit that divides it */
 static void
 cfg_fmt_duration(long ms, char *buf, size_t len)
@@ -721,6 +870,7 @@ cfg_free(struct cfg *c)
         if (cfg_defs[i].type == CFG_STRING)
             free(*(char **)((char *)c + cfg_defs[i].offset));
     free(c->path);
+    free(c->ignore);
     free(c);
 }
 
@@ -738,6 +888,7 @@ cfg_defaults(void)
             panic("cfg: default of [%s] %s is invalid: %s",
                   cfg_defs[i].section, cfg_defs[i].key, cfg_defs[i].def);
     c->path = xstrdup("(defaults)");
+    cfg_ignore_compile(c);
     atomic_init(&c->refs, 1);
     return c;
 }
@@ -951,6 +1102,7 @@ cfg_load(const char *path, char *err, size_t errlen)
         cfg_free(p.c);
         return NULL;
     }
+    cfg_ignore_compile(p.c);
     return p.c;
 }
 

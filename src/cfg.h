@@ -19,6 +19,13 @@
 
 enum cfg_on_error { CFG_ON_ERROR_ACCEPT, CFG_ON_ERROR_TEMPFAIL };
 
+/* Patterns in [model] ignore_symbols, and the bytes of one (a symbol name
+ * is at most 128 bytes, hdr.h; a pattern may add an '!'). */
+#define CFG_IGNORE_MAX 64
+#define CFG_IGNORE_LEN 129
+
+struct cfg_glob;                 /* one compiled ignore pattern (cfg.c) */
+
 /*
  * struct cfg - one loaded configuration. Once cfg_load() returned it, no
  * field changes (so it is read without a lock by whoever holds a
@@ -64,6 +71,7 @@ struct cfg {
 
     /* [model] */
     char *hidden_layers;   /* "auto", "N" or "N,M" (checked by cfg_load) */
+    char *ignore_symbols;  /* names and globs, "!" exceptions (checked) */
 
     /* [train] */
     int train_enabled;
@@ -88,6 +96,8 @@ struct cfg {
     /* private: reference count, guarded by atomics */
     _Atomic int refs;
     char *path;            /* file it came from */
+    struct cfg_glob *ignore;  /* ignore_symbols compiled, nignore of them */
+    size_t nignore;
 };
 
 /*
@@ -133,5 +143,13 @@ size_t cfg_hidden_layers(const struct cfg *c, size_t ninputs,
 
 /* cfg_is_spam_action - 1 when action name is listed in spam_actions. */
 int cfg_is_spam_action(const struct cfg *c, const char *action);
+
+/*
+ * cfg_symbol_ignored - 1 when the symbol name matches a pattern of
+ * [model] ignore_symbols and none of its "!" exceptions, else 0. Patterns
+ * are names with '*' (any run) and '?' (one character); the order does
+ * not matter. Any thread; no allocation.
+ */
+int cfg_symbol_ignored(const struct cfg *c, const char *name);
 
 #endif /* NM_CFG_H */

@@ -176,6 +176,22 @@ feat_profile_index(const struct feat_profile *p, const char *name)
     return -1;
 }
 
+/* feat_result_ignore - copy src into dst without the ignored symbols */
+size_t
+feat_result_ignore(struct hdr_result *dst, const struct hdr_result *src,
+                   const struct cfg *c)
+{
+    size_t kept = 0;
+
+    *dst = *src;
+    dst->sym = xreallocarray(NULL, src->nsym + 1, sizeof(*dst->sym));
+    for (size_t i = 0; i < src->nsym; i++)
+        if (!cfg_symbol_ignored(c, src->sym[i].name))
+            dst->sym[kept++] = src->sym[i];
+    dst->nsym = kept;
+    return src->nsym - kept;
+}
+
 /* feat_ninputs - presence, optional scores, then the meta inputs */
 size_t
 feat_ninputs(const struct feat_profile *p)

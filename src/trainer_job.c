@@ -47,6 +47,22 @@ struct trainer_set {
     size_t nbad;             /* records that did not decode */
 };
 
+/* trainer_ignore - leave out of ex what [model] ignore_symbols names:
+ * records keep every symbol (the list may change), the profile, the
+ * vectors and the profile-change test see only the rest */
+static void
+trainer_ignore(const struct cfg *c, struct example *ex)
+{
+    struct hdr_result kept;
+
+    if (feat_result_ignore(&kept, &ex->res, c) == 0) {
+        free(kept.sym);
+        return;
+    }
+    hdr_result_free(&ex->res);
+    ex->res = kept;
+}
+
 /* trainer_fetch - decode one class into set: at most max_examples of
  * its newest records, each at most EXAMPLE_MAX_BLOB bytes */
 static int
@@ -86,6 +102,7 @@ trainer_fetch(struct store *st, const struct cfg *c, int spam,
             example_free(ex);
             continue;
         }
+        trainer_ignore(c, ex);
         set->held[set->n++] = 0; /* trainer_split() decides */
     }
     store_blobs_free(blobs, n);
@@ -233,10 +250,22 @@ trainer_candidate(const struct trainer_set *set)
     return p;
 }
 
+/* trainer_ignored_inputs - symbols of prof that [model] ignore_symbols
+ * leaves out now (the list changed since prof was built) */
+static size_t
+trainer_ignored_inputs(const struct feat_profile *prof, const struct cfg *c)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < feat_profile_nsym(prof); i++)
+        n += cfg_symbol_ignored(c, feat_profile_name(prof, i)) != 0;
+    return n;
+}
+
 /* trainer_rules_changed - compare the live profile with recent mail;
  * fills why and returns 1 when a new profile is needed */
 static int
-trainer_rules_changed(const struct trainer_set *set,
+trainer_rules_changed(const struct trainer_set *set, const struct cfg *c,
                       const struct feat_profile *live,
                       const struct feat_profile *cand, double share,
                       char *why, size_t whylen)
@@ -251,6 +280,12 @@ trainer_rules_changed(const struct trainer_set *set,
     if (feat_profile_scores(live) != feat_profile_scores(cand)) {
         snprintf(why, whylen, "the upstream's header %s scores now",
                  feat_profile_scores(cand) ? "carries" : "lacks");
+        changed = 1;
+        goto out;
+    }
+    if ((gone = trainer_ignored_inputs(live, c)) > 0) {
+        snprintf(why, whylen, "%zu profile symbols are in [model] "
+                 "ignore_symbols now", gone);
         changed = 1;
         goto out;
     }
@@ -478,7 +513,7 @@ trainer_pick(struct trainer_work *w, struct trainer_report *rep)
                            "more examples", TRAINER_MIN_SYMBOL);
     if (w->live == NULL) {
         rep->new_profile = rep->fresh = 1;
-    } else if (trainer_rules_changed(&w->set, model_profile(w->live),
+    } else if (trainer_rules_changed(&w->set, c, model_profile(w->live),
                                      w->prof, c->profile_change, why,
                                      sizeof(why))) {
         log_info("trainer: new profile: %s", why);

@@ -65,9 +65,14 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
     float *in;
     double p;
 
+    struct hdr_result kept;
+
     snprintf(v->model_id, sizeof(v->model_id), "%s", model_id(m));
+    /* The network sees the verdict without the ignored symbols; the
+     * caller keeps all of them (the example records, the log line). */
+    v->ignored = feat_result_ignore(&kept, &v->res, c);
     in = xcalloc(n, sizeof(*in));
-    if (feat_vector(prof, &v->res, in, n, &v->unknown) == 0 &&
+    if (feat_vector(prof, &kept, in, n, &v->unknown) == 0 &&
         model_score(m, in, n, &p) == 0 && isfinite(p)) {
         v->scored = 1;
         v->p = p;
@@ -77,6 +82,7 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
             v->adjust = 0;
     }
     free(in);
+    free(kept.sym);
 }
 
 /* verdict_compute - the whole per-message decision */

