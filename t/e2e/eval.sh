@@ -48,11 +48,12 @@ for scanner in rspamd spamassassin; do
     auto=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 1)
     # The targets. Training is reproducible (split, order and
     # initial weights follow the examples), so these figures do not
-    # wander between runs; measured: Rspamd 0.9962 / 90.6% with the
-    # default [model] ignore_symbols (0.9978 / 97.2% without: the DNS
-    # failures of the offline scan, not the mail), SpamAssassin 0.9916 /
-    # 96.3% (holdout 0.08 to 0.15: 0.9916-0.9924, 95.4-96.3%).
-    case $scanner in rspamd) want=88 ;; *) want=95 ;; esac
+    # wander between runs; measured: Rspamd 0.9953 / 88.5% with the
+    # default [model] ignore_symbols (0.9974 / 96.8% without: the DNS
+    # failures of the offline scan, not the mail), SpamAssassin 0.9925 /
+    # 94.5%. (Before the held-back split by copy rank: 0.9962 / 90.6% and
+    # 0.9916 / 96.3%; the split moves them by about a point.)
+    case $scanner in rspamd) want=88 ;; *) want=94 ;; esac
     if above "$net" 0.99; then
         echo "ok - $scanner explicit: network AUC $net >= 0.99"
     else
