@@ -170,8 +170,9 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
         printf("  label: %s\n", verdict_label_name(v->label));
     }
     if (v->model_id[0] != '\0')
-        printf("  model: %s, unknown symbols: %zu, ignored: %zu\n",
-               v->model_id, v->unknown, v->ignored);
+        printf("  model: %s, unknown symbols: %zu, ignored: %zu, known "
+               "share: %.2f\n", v->model_id, v->unknown, v->ignored,
+               v->known);
     if (v->scored)
         printf("  p: %.4f, adjust: %+.2f\n", v->p, v->adjust);
     if (verdict_header(v, hv, sizeof(hv)) == 0)

@@ -60,6 +60,16 @@ long feat_profile_index(const struct feat_profile *p, const char *name);
 size_t feat_result_ignore(struct hdr_result *dst,
                           const struct hdr_result *src, const struct cfg *c);
 
+/*
+ * feat_known_share - the weighted share of res's symbols that prof
+ * knows: each symbol weighs 1 + |score| (a scoreless header weighs them
+ * alike, a rule the scanner scores high counts for more), and the share
+ * is the known weight over the whole; 0 without symbols. The guard of
+ * the adjustment (verdict.c).
+ */
+double feat_known_share(const struct feat_profile *prof,
+                        const struct hdr_result *res);
+
 /* feat_ninputs - the length of the vectors of this profile. */
 size_t feat_ninputs(const struct feat_profile *p);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * t_feat - the symbol profile (sorting, dedupe, invalid names, limits, the
- * pinned digest), the input vector layout with and without scores and
- * the ignore filter.
+ * pinned digest), the input vector layout with and without scores, the
+ * ignore filter and the known share the guard uses.
  * Links only the pure core (no fann, zstd, hiredis).
  */
 #include "config.h"
@@ -316,10 +316,43 @@ t_ignore(void)
     cfg_release(c);
 }
 
+/* t_known - feat_known_share(): each symbol weighs 1 + |score| */
+static void
+t_known(void)
+{
+    static const char *prof_names[] = {"A_SYM", "B_SYM", NULL};
+    struct hdr_symbol sym[] = {
+        {"A_SYM", 2.0},      /* 3 */
+        {"X_UNKNOWN", -1.0}, /* 2 */
+        {"B_SYM", 0.0},      /* 1 */
+        {"Y_UNKNOWN", 0.0},  /* 1 */
+    };
+    struct feat_profile *p = t_profile(prof_names, 1);
+    struct hdr_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.sym = sym;
+    res.nsym = NELEM(sym);
+    is_dbl(feat_known_share(p, &res), 4.0 / 7.0, 1e-12,
+           "known weight 4 of 7");
+    res.nsym = 1;
+    is_dbl(feat_known_share(p, &res), 1.0, 0, "all known: 1");
+    res.sym = sym + 1;
+    is_dbl(feat_known_share(p, &res), 0.0, 0, "none known: 0");
+    res.nsym = 0;
+    is_dbl(feat_known_share(p, &res), 0.0, 0, "no symbols: 0");
+    sym[1].score = NAN;
+    res.nsym = 3;
+    is_dbl(feat_known_share(p, &res), 1.0 / 3.0, 1e-12,
+           "a score that is not a number weighs 1");
+    feat_profile_free(p);
+}
+
 int
 main(void)
 {
     t_ignore();
+    t_known();
     t_sorting();
     t_empty();
     t_digest();
