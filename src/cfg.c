@@ -80,7 +80,8 @@ struct cfg_def {
 
 static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
     cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
-    cfg_check_layers, cfg_check_actions, cfg_check_ignore;
+    cfg_check_layers, cfg_check_actions, cfg_check_ignore,
+    cfg_check_thresholds;
 
 /* How a compiled ignore pattern is matched: most are a name, a suffix
  * ("*_FAIL") or a prefix ("NEURAL_*"), which need no backtracking. */
@@ -191,6 +192,11 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "score", .key = "ham_weight", .type = CFG_DOUBLE,
       .offset = CFG_OFF(ham_weight), .def = "-3.0", .min = -100, .max = 0,
       .flags = CFG_RELOAD },
+    { .section = "score", .key = "thresholds", .type = CFG_STRING,
+      .offset = CFG_OFF(thresholds), .def = "", .flags = CFG_RELOAD,
+      .check = cfg_check_thresholds,
+      .form = "empty or up to " CFG_STR(CFG_THRESHOLDS_MAX) " numbers in "
+              "-1000..1000, comma-separated" },
 
     { .section = "model", .key = "hidden_layers", .type = CFG_STRING,
       .offset = CFG_OFF(hidden_layers), .def = "auto", .flags = CFG_RELOAD,
@@ -533,6 +539,54 @@ cfg_check_actions(const char *value, char *why, size_t whylen)
             return 0;
         s = comma + 1;
     }
+}
+
+/* cfg_thresholds_parse - "" or up to CFG_THRESHOLDS_MAX numbers; the
+ * count, or -1 when bad */
+static int
+cfg_thresholds_parse(const char *value, double out[CFG_THRESHOLDS_MAX])
+{
+    const char *s = value, *comma;
+    char buf[32];
+    size_t n;
+    int k = 0;
+
+    if (value[strspn(value, " \t")] == '\0')
+        return 0;
+    for (;;) {
+        comma = strchr(s, ',');
+        n = comma ? (size_t)(comma - s) : strlen(s);
+        if (k == CFG_THRESHOLDS_MAX || n >= sizeof(buf))
+            return -1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (util_parse_double(buf, -1000, 1000, &out[k]) != 0)
+            return -1;
+        k++;
+        if (comma == NULL)
+            return k;
+        s = comma + 1;
+    }
+}
+
+/* cfg_check_thresholds - the spelling of [score] thresholds */
+static int
+cfg_check_thresholds(const char *value, char *why, size_t whylen)
+{
+    double v[CFG_THRESHOLDS_MAX];
+
+    (void)why;
+    (void)whylen;
+    return cfg_thresholds_parse(value, v) < 0 ? -1 : 0;
+}
+
+/* cfg_thresholds - the numbers of [score] thresholds */
+size_t
+cfg_thresholds(const struct cfg *c, double out[CFG_THRESHOLDS_MAX])
+{
+    int n = cfg_thresholds_parse(c->thresholds, out);
+
+    return n > 0 ? (size_t)n : 0; /* a bad value cannot get past cfg_load */
 }
 
 /* cfg_ignore_next - the next item of an ignore list at *s: its span in

@@ -26,6 +26,9 @@ enum cfg_on_error { CFG_ON_ERROR_ACCEPT, CFG_ON_ERROR_TEMPFAIL };
 
 struct cfg_glob;                 /* one compiled ignore pattern (cfg.c) */
 
+/* Upstream scores in [score] thresholds. */
+#define CFG_THRESHOLDS_MAX 3
+
 /*
  * struct cfg - one loaded configuration. Once cfg_load() returned it, no
  * field changes (so it is read without a lock by whoever holds a
@@ -68,6 +71,7 @@ struct cfg {
     int score_enabled;     /* no: header and learning only, no network */
     double spam_weight;
     double ham_weight;
+    char *thresholds;      /* upstream scores the site acts on (checked) */
 
     /* [model] */
     char *hidden_layers;   /* "auto", "N" or "N,M" (checked by cfg_load) */
@@ -143,6 +147,10 @@ size_t cfg_hidden_layers(const struct cfg *c, size_t ninputs,
 
 /* cfg_is_spam_action - 1 when action name is listed in spam_actions. */
 int cfg_is_spam_action(const struct cfg *c, const char *action);
+
+/* cfg_thresholds - the numbers of [score] thresholds into out; returns
+ * how many (0 .. CFG_THRESHOLDS_MAX). */
+size_t cfg_thresholds(const struct cfg *c, double out[CFG_THRESHOLDS_MAX]);
 
 /*
  * cfg_symbol_ignored - 1 when the symbol name matches a pattern of

@@ -322,7 +322,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     const struct model_meta *meta;
     unsigned sizes[MODEL_MAX_LAYERS];
     size_t nl;
-    char when[64] = "never", served[MODEL_ID_LEN + 1] = "";
+    char when[64] = "never", served[MODEL_ID_LEN + 1] = "", map[512];
     size_t nserving;
 
     (void)argc;
@@ -362,6 +362,12 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
         printf(" %u", sizes[i]);
     printf("\nthresholds: ham <= %.4f, spam >= %.4f\n", meta->ham_threshold,
            meta->spam_threshold);
+    printf("adjustment: %s\n", model_map_describe(&meta->map, map,
+                                                   sizeof(map)));
+    printf("guard: the adjustment times the weighted share of the "
+           "message's symbols the profile knows\n");
+    printf("bounds: [score] ham_weight %.2f, spam_weight %.2f\n",
+           ctl->cfg->ham_weight, ctl->cfg->spam_weight);
     printf("trained: %s (%u epochs, %u trainings on this network)\n", when,
            meta->epochs, meta->iterations);
     printf("trained on: %u spam + %u ham (%u explicit)\n", meta->n_spam,
@@ -582,7 +588,7 @@ static int
 ctl_train(struct ctl *ctl, int argc, char **argv)
 {
     struct trainer_report rep;
-    char token[256];
+    char token[256], map[512];
     const struct model_meta *mt = &rep.meta;
 
     (void)argc;
@@ -614,6 +620,8 @@ ctl_train(struct ctl *ctl, int argc, char **argv)
     printf("thresholds: ham <= %.4f, spam >= %.4f (spam caught %.1f%% at "
            "%.2f%% false positives)\n", mt->ham_threshold,
            mt->spam_threshold, 100 * mt->val_tpr, 100 * mt->val_fpr);
+    printf("adjustment: %s\n", model_map_describe(&mt->map, map,
+                                                   sizeof(map)));
     printf("seconds: %.1f\n", rep.seconds);
     return rep.published ? 0 : 1;
 }

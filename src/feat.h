@@ -65,7 +65,7 @@ size_t feat_result_ignore(struct hdr_result *dst,
  * knows: each symbol weighs 1 + |score| (a scoreless header weighs them
  * alike, a rule the scanner scores high counts for more), and the share
  * is the known weight over the whole; 0 without symbols. The guard of
- * the adjustment (verdict.c).
+ * the adjustment (model_map_adjust()).
  */
 double feat_known_share(const struct feat_profile *prof,
                         const struct hdr_result *res);

@@ -582,6 +582,62 @@ trainer_pick(struct trainer_work *w, struct trainer_report *rep)
     return TRAINER_DUE;
 }
 
+/*
+ * trainer_map - step 4b: the mapping from p to the adjustment, fitted on
+ * the held-back explicit verdicts (rows w->vx in set order). Autolearned
+ * labels come from the upstream's own score, so they cannot tell how far
+ * to trust the network over it: without MODEL_MAP_MIN_CLASS explicit
+ * verdicts of each class held back the threshold ramps stay.
+ */
+static void
+trainer_map(struct trainer_work *w, struct model_meta *meta)
+{
+    size_t ni = model_ninputs(w->m), n = 0, r = 0, nthr;
+    double *p = xreallocarray(NULL, w->nv + 1, sizeof(*p));
+    double *u = xreallocarray(NULL, w->nv + 1, sizeof(*u));
+    unsigned char *lab = xreallocarray(NULL, w->nv + 1, 1);
+    double thr[MODEL_MAP_MAX_THR];
+    double site[CFG_THRESHOLDS_MAX];
+    size_t nsite = cfg_thresholds(w->c, site);
+    char desc[512];
+
+    _Static_assert(MODEL_MAP_MAX_THR >= CFG_THRESHOLDS_MAX + 1,
+                   "the header's required score and [score] thresholds");
+    nthr = 0;
+    for (size_t i = 0; i < w->set.n && r < w->nv; i++) {
+        const struct example *ex = &w->set.ex[i];
+
+        if (!w->set.held[i])
+            continue;
+        if (ex->explicit_ && model_score(w->m, w->vx + r * ni, ni, &p[n]) ==
+                                 0) {
+            u[n] = ex->res.score;
+            lab[n++] = ex->spam != 0;
+            /* the scanner's own threshold: the first one seen */
+            if (nthr == 0 && ex->res.required > 0)
+                thr[nthr++] = ex->res.required;
+        }
+        r++;
+    }
+    for (size_t k = 0; k < nsite; k++)
+        thr[nthr++] = site[k];
+    if (model_map_fit(p, u, lab, n, thr, nthr, w->c->spam_weight,
+                      w->c->ham_weight, &meta->map) == 0)
+        log_info("trainer: adjustment %s",
+                 model_map_describe(&meta->map, desc, sizeof(desc)));
+    else
+        log_info("trainer: adjustment by the threshold ramps: %u spam + %u "
+                 "ham explicit verdicts held back (a fit needs %d of each)%s",
+                 meta->map.n_spam, meta->map.n_ham, MODEL_MAP_MIN_CLASS,
+                 meta->map.n_spam >= MODEL_MAP_MIN_CLASS &&
+                         meta->map.n_ham >= MODEL_MAP_MIN_CLASS
+                     ? ", and no fitted mapping keeps the thresholds"
+                     : "");
+    free(p);
+    free(u);
+    free(lab);
+}
+
 /* trainer_fit - step 4: split, vectors, training, the meta */
 static enum trainer_outcome
 trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
@@ -630,6 +686,7 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
         meta.n_explicit += ex->explicit_ != 0;
     }
     meta.iterations = rep->fresh ? 1 : model_meta(w->live)->iterations + 1;
+    trainer_map(w, &meta);
     model_set_meta(w->m, &meta);
     rep->meta = meta;
     rep->auc_new = meta.val_auc;

@@ -79,10 +79,8 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
         /* the second pass over the symbols only when one is unknown */
         v->known = v->unknown == 0 ? (kept.nsym > 0 ? 1.0 : 0.0)
                                    : feat_known_share(prof, &kept);
-        /* the guard: what the network knows of the message decides how
-         * much of its adjustment counts; nothing known, nothing added */
-        v->adjust = v->known *
-                    model_adjust(m, p, c->spam_weight, c->ham_weight);
+        v->adjust = model_map_adjust(m, p, v->res.score, v->known,
+                                     c->spam_weight, c->ham_weight);
         /* Print "+0.00", never "-0.00". */
         if (fabs(v->adjust) < 0.005)
             v->adjust = 0;

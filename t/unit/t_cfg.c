@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 43   /* keys in cfg_defs[] */
+#define NKEYS 44   /* keys in cfg_defs[] */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
 #define Q59                                                                  \
@@ -105,6 +105,11 @@ static const struct bad_case bad_cases[] = {
       { { 2, "[model] ignore_symbols: bad value '*_FAIL, BAD-NAME': bad "
              "pattern 'BAD-NAME' (expected symbol names and patterns" } } },
     { "ignore_bang.ini", 1, { { 2, "bad pattern '!'" } } },
+    { "thresholds_many.ini", 1,
+      { { 2, "[score] thresholds: bad value '1,2,3,4' (expected empty or "
+             "up to 3 numbers" } } },
+    { "thresholds_bad.ini", 1,
+      { { 2, "[score] thresholds: bad value '6,,15'" } } },
     { "layers_zero.ini", 1, { { 2, "hidden_layers: bad value '0,8'" } } },
     { "layers_junk.ini", 1,
       { { 2, "hidden_layers: bad value 'automatic'" } } },
@@ -168,7 +173,7 @@ static const char *const good_files[] = {
     "line199_crlf.ini", "edges_max.ini", "edges_min.ini", "layers_ok.ini",
     "prefix_ok.ini", "socket_ok.ini", "socket_local_ok.ini",
     "actions_ok.ini", "actions_empty.ini", "header_64.ini",
-    "enum_case.ini", "ignore_ok.ini", "ignore_64.ini",
+    "enum_case.ini", "ignore_ok.ini", "ignore_64.ini", "thresholds_ok.ini",
 };
 
 /* data_path - t/data/cfg/name under the source tree */
@@ -881,6 +886,26 @@ check_ignore(void)
     cfg_release(d);
 }
 
+/* check_thresholds - cfg_thresholds() */
+static void
+check_thresholds(void)
+{
+    char err[ERRLEN];
+    struct cfg *d = cfg_defaults(), *o = load("thresholds_ok.ini", err,
+                                               sizeof(err));
+    double v[CFG_THRESHOLDS_MAX];
+
+    is_int(cfg_thresholds(d, v), 0, "no thresholds by default");
+    if (!ok(o != NULL, "thresholds_ok.ini loads")) {
+        diag("%s", err);
+    } else {
+        ok(cfg_thresholds(o, v) == 3 && v[0] == 6 && v[1] == 15 &&
+               v[2] == -2.5, "thresholds 6, 15, -2.5");
+    }
+    cfg_release(o);
+    cfg_release(d);
+}
+
 int
 main(void)
 {
@@ -912,5 +937,6 @@ main(void)
     check_layers();
     check_actions();
     check_ignore();
+    check_thresholds();
     return exit_status();
 }

@@ -147,7 +147,8 @@ check_model(const struct cfg *c)
 }
 
 /* check_guard - ignored symbols are neither inputs nor unknown; the
- * adjustment shrinks by the known share, to +0.00 with nothing known */
+ * adjustment shrinks by the known share, to +0.00 with nothing known;
+ * a fitted map is applied with the upstream score */
 static void
 check_guard(const struct cfg *c)
 {
@@ -200,6 +201,55 @@ check_guard(const struct cfg *c)
        "no known symbol: %s", buf);
     verdict_free(&w);
 
+    /* a fitted map: level + slope * logit(p) - pull * u, clamped */
+    meta.map.kind = MODEL_MAP_FIT;
+    meta.map.sure = 0.0;
+    meta.map.level = 9.0;
+    meta.map.slope = 0.0;
+    meta.map.pull = 1.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 2.0, 1e-9, "fitted map: 9 - 7 = +2.00");
+    verdict_free(&w);
+    meta.map.level = 30.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, c->spam_weight, 1e-9, "fitted map: bounded by "
+           "spam_weight");
+    verdict_free(&w);
+    meta.map.level = -30.0;
+    meta.map.sure = 1.0; /* not sure of spam: it may lower the score */
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, c->ham_weight, 1e-9, "fitted map: bounded by "
+           "ham_weight");
+    verdict_free(&w);
+    meta.map.level = 9.0; /* +2, but not sure of spam: nothing */
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 0.0, 0, "fitted map: no upward move below sure");
+    verdict_free(&w);
+    meta.map.level = -30.0; /* -3, but sure of spam: nothing */
+    meta.map.sure = 0.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 0.0, 0, "fitted map: no downward move from sure on");
+    verdict_free(&w);
     verdict_free(&v);
     model_release(m);
 }
