@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -706,30 +707,59 @@ ctl_eval_group(const char *path, char *group, size_t len)
     snprintf(group, len, "%.*s", (int)(us - base), base);
 }
 
-/*
- * ctl_eval_mode - one evaluation: queue the training files (explicit
- * verdicts, or autolearn labels from the upstream's verdict), train with
- * the trainer under a prefix of our own, then score the test files
- */
-static int
-ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
-              struct ctl_files te[2], const char *svg)
-{
-    char prefix[80], token[256], err[256], title[128];
-    struct trainer_report rep;
-    struct eval_item *items;
-    struct model *m = NULL;
-    struct store *st;
-    size_t n = 0, nlabel[2] = { 0, 0 };
-    int rc = 1;
+/* What `eval` was asked for (ctl_eval_opts[] fill it). */
+struct ctl_eval_args {
+    const char *mode;        /* explicit, autolearn or both */
+    const char *svg;         /* ROC plot, or NULL */
+    double thr[EVAL_MAX_THRESHOLDS];
+    size_t nthr;             /* 0: the header's required score */
+};
 
-    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
-             (long)getpid());
-    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
-        NULL) {
-        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
-        return 1;
+/* ctl_eval_thresholds - the thresholds to report: --thresholds, else the
+ * test set's required score(s) and [score] thresholds */
+static size_t
+ctl_eval_thresholds(const struct ctl *ctl, const struct ctl_eval_args *a,
+                    const struct eval_item *it, size_t n,
+                    double thr[EVAL_MAX_THRESHOLDS])
+{
+    double site[CFG_THRESHOLDS_MAX];
+    size_t k = 0, ns;
+
+    if (a->nthr > 0) {
+        memcpy(thr, a->thr, a->nthr * sizeof(*thr));
+        return a->nthr;
     }
+    for (size_t i = 0; i < n && k < EVAL_MAX_THRESHOLDS; i++) {
+        size_t j;
+
+        if (!it[i].has_upstream || !(it[i].required > 0))
+            continue;
+        for (j = 0; j < k && thr[j] != it[i].required; j++)
+            ;
+        if (j == k)
+            thr[k++] = it[i].required;
+    }
+    ns = cfg_thresholds(ctl->cfg, site);
+    for (size_t i = 0; i < ns && k < EVAL_MAX_THRESHOLDS; i++) {
+        size_t j;
+
+        for (j = 0; j < k && thr[j] != site[i]; j++)
+            ;
+        if (j == k)
+            thr[k++] = site[i];
+    }
+    return k;
+}
+
+/* ctl_eval_queue - queue the training files as examples under st
+ * (explicit verdicts, or autolearn labels from the upstream's verdict);
+ * nlabel counts them per class */
+static void
+ctl_eval_queue(struct ctl *ctl, struct store *st, int autolearn,
+               struct ctl_files tr[2], size_t nlabel[2])
+{
+    char err[256];
+
     for (int spam = 0; spam <= 1; spam++)
         for (size_t i = 0; i < tr[spam].n; i++) {
             struct verdict v;
@@ -757,26 +787,19 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             }
             verdict_free(&v);
         }
-    printf("== %s: %zu spam and %zu ham training examples%s\n",
-           autolearn ? "autolearn" : "explicit verdicts", nlabel[1],
-           nlabel[0], autolearn ? " (labelled by the upstream's verdict)"
-                                : "");
-    trainer_token(token, sizeof(token));
-    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
-        printf("training: %s\n", rep.reason);
-        goto out;
-    }
-    printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
-           "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
-           rep.auc_new);
-    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
-        printf("cannot load the trained model back\n");
-        goto out;
-    }
-    items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+}
+
+/* ctl_eval_score - score the test files with m into a new array */
+static struct eval_item *
+ctl_eval_score(struct ctl *ctl, struct ctl_files te[2], struct model *m,
+               size_t *n)
+{
+    struct eval_item *items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+
+    *n = 0;
     for (int spam = 0; spam <= 1; spam++)
         for (size_t i = 0; i < te[spam].n; i++) {
-            struct eval_item *it = &items[n];
+            struct eval_item *it = &items[*n];
             struct verdict v;
 
             if (ctl_verdict_file(ctl->cfg, te[spam].path[i], m, &v) != 0)
@@ -789,12 +812,62 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             it->has_p = v.scored;
             it->p = v.p;
             it->adjust = v.adjust;
-            n++;
+            (*n)++;
             verdict_free(&v);
         }
+    return items;
+}
+
+/*
+ * ctl_eval_mode - one evaluation: queue the training files, train with
+ * the trainer under a prefix of our own, then score the test files
+ */
+static int
+ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
+              struct ctl_files te[2], const struct ctl_eval_args *a,
+              const char *svg)
+{
+    char prefix[80], token[256], err[256], title[128], map[512];
+    double thr[EVAL_MAX_THRESHOLDS];
+    struct trainer_report rep;
+    struct eval_item *items;
+    struct model *m = NULL;
+    struct store *st;
+    size_t n, nlabel[2] = { 0, 0 };
+    int rc = 1;
+
+    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
+             (long)getpid());
+    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
+        NULL) {
+        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
+        return 1;
+    }
+    ctl_eval_queue(ctl, st, autolearn, tr, nlabel);
+    printf("== %s: %zu spam and %zu ham training examples%s\n",
+           autolearn ? "autolearn" : "explicit verdicts", nlabel[1],
+           nlabel[0], autolearn ? " (labelled by the upstream's verdict)"
+                                : "");
+    trainer_token(token, sizeof(token));
+    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
+        printf("training: %s\n", rep.reason);
+        goto out;
+    }
+    printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
+           "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
+           rep.auc_new);
+    printf("adjustment: %s\n",
+           model_map_describe(&rep.meta.map, map, sizeof(map)));
+    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
+        printf("cannot load the trained model back\n");
+        goto out;
+    }
+    items = ctl_eval_score(ctl, te, m, &n);
     snprintf(title, sizeof(title), "test split, %s",
              autolearn ? "autolearn" : "explicit verdicts");
     eval_report(stdout, title, items, n, model_meta(m)->spam_threshold);
+    eval_report_thresholds(stdout, items, n, thr,
+                           ctl_eval_thresholds(ctl, a, items, n, thr));
     rc = 0;
     if (svg != NULL && eval_roc_svg(svg, title, items, n) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: %s\n", svg, strerror(errno));
@@ -829,60 +902,182 @@ ctl_eval_is_test(const char *path)
     return util_hash64(base, strlen(base), UTIL_HASH64_INIT) % 100 < 30;
 }
 
-/* ctl_eval - eval [-m explicit|autolearn|both] [-o ROC.svg] DIR | SPAM HAM */
+/* ctl_eval_opt_mode - -m / --mode explicit|autolearn|both */
+static int
+ctl_eval_opt_mode(struct ctl_eval_args *a, const char *arg)
+{
+    if (strcmp(arg, "both") && strcmp(arg, "explicit") &&
+        strcmp(arg, "autolearn"))
+        return -1;
+    a->mode = arg;
+    return 0;
+}
+
+/* ctl_eval_opt_svg - -o / --roc FILE */
+static int
+ctl_eval_opt_svg(struct ctl_eval_args *a, const char *arg)
+{
+    a->svg = arg;
+    return 0;
+}
+
+/* ctl_eval_opt_thresholds - --thresholds T[,T...] */
+static int
+ctl_eval_opt_thresholds(struct ctl_eval_args *a, const char *arg)
+{
+    const char *s = arg;
+    char buf[32];
+
+    a->nthr = 0;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+
+        if (a->nthr == EVAL_MAX_THRESHOLDS || n >= sizeof(buf))
+            return -1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (util_parse_double(buf, -1000, 1000, &a->thr[a->nthr]) != 0)
+            return -1;
+        a->nthr++;
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
+/* The options of eval: one row each, so more fit without touching the
+ * parser (the getopt tables below are made from this one). */
+struct ctl_eval_opt {
+    const char *name;        /* --name */
+    int letter;              /* -x, or 0 */
+    const char *arg;         /* what the argument is, for the usage */
+    int (*fn)(struct ctl_eval_args *a, const char *arg);
+};
+
+static const struct ctl_eval_opt ctl_eval_opts[] = {
+    { "mode", 'm', "explicit|autolearn|both", ctl_eval_opt_mode },
+    { "roc", 'o', "ROC.svg", ctl_eval_opt_svg },
+    { "thresholds", 0, "T[,T...]", ctl_eval_opt_thresholds },
+};
+#define CTL_EVAL_NOPTS (sizeof(ctl_eval_opts) / sizeof(ctl_eval_opts[0]))
+#define CTL_EVAL_USAGE                                                      \
+    "eval [-m explicit|autolearn|both] [-o ROC.svg] [--thresholds T,...] "  \
+    "DIR | TRAIN_DIR TEST_DIR | SPAMDIR HAMDIR"
+
+/* ctl_eval_parse - the options into a; returns the index of the first
+ * operand, or -1 after a usage error (reported) */
+static int
+ctl_eval_parse(int argc, char **argv, struct ctl_eval_args *a)
+{
+    struct option lopts[CTL_EVAL_NOPTS + 1];
+    char sopts[2 * CTL_EVAL_NOPTS + 2];
+    size_t ns = 0;
+    int ch, li;
+
+    memset(lopts, 0, sizeof(lopts));
+    sopts[ns++] = '+'; /* options before the operands only */
+    for (size_t i = 0; i < CTL_EVAL_NOPTS; i++) {
+        lopts[i].name = ctl_eval_opts[i].name;
+        lopts[i].has_arg = required_argument;
+        lopts[i].val = ctl_eval_opts[i].letter ? ctl_eval_opts[i].letter
+                                               : 256 + (int)i;
+        if (ctl_eval_opts[i].letter) {
+            sopts[ns++] = (char)ctl_eval_opts[i].letter;
+            sopts[ns++] = ':';
+        }
+    }
+    sopts[ns] = '\0';
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, sopts, lopts, &li)) != -1) {
+        size_t i;
+
+        for (i = 0; i < CTL_EVAL_NOPTS; i++)
+            if (lopts[i].val == ch)
+                break;
+        if (i == CTL_EVAL_NOPTS)
+            return -1; /* getopt said why */
+        if (ctl_eval_opts[i].fn(a, optarg) != 0) {
+            fprintf(stderr, "neural-milter-ctl: eval: --%s: bad value '%s' "
+                    "(%s)\n", ctl_eval_opts[i].name, optarg,
+                    ctl_eval_opts[i].arg);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+/* ctl_eval_labelled - dir holds spam/ and ham/ (a TRAIN_DIR or TEST_DIR) */
+static int
+ctl_eval_labelled(const char *dir)
+{
+    static const char *const cls[2] = { "ham", "spam" };
+    char path[4096];
+    struct stat sb;
+
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, cls[c]);
+        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return 0;
+    }
+    return 1;
+}
+
+/* ctl_eval_sets - the training and test files from the operands:
+ * DIR/{train,test}/{spam,ham}; TRAIN_DIR/{spam,ham} TEST_DIR/{spam,ham};
+ * or SPAMDIR HAMDIR split 70/30 by file name */
+static void
+ctl_eval_sets(int argc, char **argv, struct ctl_files tr[2],
+              struct ctl_files te[2])
+{
+    static const char *const cls[2] = { "ham", "spam" };
+    char path[4096];
+
+    if (argc == 1 || (ctl_eval_labelled(argv[0]) &&
+                      ctl_eval_labelled(argv[1]))) {
+        for (int c = 0; c < 2; c++) {
+            if (argc == 1)
+                snprintf(path, sizeof(path), "%s/train/%s", argv[0], cls[c]);
+            else
+                snprintf(path, sizeof(path), "%s/%s", argv[0], cls[c]);
+            ctl_files_add(&tr[c], path);
+            if (argc == 1)
+                snprintf(path, sizeof(path), "%s/test/%s", argv[0], cls[c]);
+            else
+                snprintf(path, sizeof(path), "%s/%s", argv[1], cls[c]);
+            ctl_files_add(&te[c], path);
+        }
+        return;
+    }
+    for (int c = 0; c < 2; c++) {
+        struct ctl_files all = { 0 };
+
+        ctl_files_add(&all, argv[c == 1 ? 0 : 1]);
+        for (size_t i = 0; i < all.n; i++)
+            ctl_files_add(ctl_eval_is_test(all.path[i]) ? &te[c] : &tr[c],
+                          all.path[i]);
+        ctl_files_free(&all);
+    }
+}
+
+/* ctl_eval - train on one labelled set, report on another */
 static int
 ctl_eval(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_files tr[2] = { { 0 } }, te[2] = { { 0 } };
-    const char *mode = "both", *svg = NULL;
-    char path[4096];
-    int ch, rc = 0;
+    struct ctl_eval_args a = { .mode = "both" };
+    int first, rc = 0;
 
-    optind = 1;
-    while ((ch = getopt(argc + 1, argv - 1, "m:o:")) != -1) {
-        switch (ch) {
-        case 'm':
-            mode = optarg;
-            break;
-        case 'o':
-            svg = optarg;
-            break;
-        default:
-            return EX_USAGE;
-        }
-    }
-    argc -= optind - 1;
-    argv += optind - 1;
-    if ((argc != 1 && argc != 2) ||
-        (strcmp(mode, "both") && strcmp(mode, "explicit") &&
-         strcmp(mode, "autolearn"))) {
-        fprintf(stderr, "neural-milter-ctl: eval [-m explicit|autolearn|"
-                "both] [-o ROC.svg] DIR | SPAMDIR HAMDIR\n");
+    /* getopt wants the command name in argv[0]: argv - 1 is "eval" */
+    if ((first = ctl_eval_parse(argc + 1, argv - 1, &a)) < 0)
+        return EX_USAGE;
+    argc -= first - 1;
+    argv += first - 1;
+    if (argc != 1 && argc != 2) {
+        fprintf(stderr, "neural-milter-ctl: %s\n", CTL_EVAL_USAGE);
         return EX_USAGE;
     }
-    if (argc == 1) {
-        static const char *const cls[2] = { "ham", "spam" };
-
-        for (int c = 0; c < 2; c++) {
-            snprintf(path, sizeof(path), "%s/train/%s", argv[0], cls[c]);
-            ctl_files_add(&tr[c], path);
-            snprintf(path, sizeof(path), "%s/test/%s", argv[0], cls[c]);
-            ctl_files_add(&te[c], path);
-        }
-    } else {
-        for (int c = 0; c < 2; c++) {
-            struct ctl_files all = { 0 };
-
-            ctl_files_add(&all, argv[c == 1 ? 0 : 1]);
-            for (size_t i = 0; i < all.n; i++) {
-                struct ctl_files *dst = ctl_eval_is_test(all.path[i])
-                                            ? &te[c] : &tr[c];
-
-                ctl_files_add(dst, all.path[i]);
-            }
-            ctl_files_free(&all);
-        }
-    }
+    ctl_eval_sets(argc, argv, tr, te);
     printf("train: %zu spam, %zu ham; test: %zu spam, %zu ham\n", tr[1].n,
            tr[0].n, te[1].n, te[0].n);
     if (tr[0].n == 0 || tr[1].n == 0 || te[0].n == 0 || te[1].n == 0) {
@@ -890,11 +1085,11 @@ ctl_eval(struct ctl *ctl, int argc, char **argv)
                 "classes in both splits\n");
         rc = 1;
     }
-    if (rc == 0 && strcmp(mode, "autolearn") != 0)
-        rc |= ctl_eval_mode(ctl, 0, tr, te, svg);
-    if (rc == 0 && strcmp(mode, "explicit") != 0)
-        rc |= ctl_eval_mode(ctl, 1, tr, te,
-                            strcmp(mode, "both") == 0 ? NULL : svg);
+    if (rc == 0 && strcmp(a.mode, "autolearn") != 0)
+        rc |= ctl_eval_mode(ctl, 0, tr, te, &a, a.svg);
+    if (rc == 0 && strcmp(a.mode, "explicit") != 0)
+        rc |= ctl_eval_mode(ctl, 1, tr, te, &a,
+                            strcmp(a.mode, "both") == 0 ? NULL : a.svg);
     for (int c = 0; c < 2; c++) {
         ctl_files_free(&tr[c]);
         ctl_files_free(&te[c]);
@@ -919,10 +1114,9 @@ static const struct ctl_cmd ctl_cmds[] = {
       "train now, wait, and print the validation figures" },
     { "reset", "model [DIGEST]|examples|all", 1, 2, ctl_reset,
       "drop a profile's model or all stored examples (asks first)" },
-    { "eval", "[-m explicit|autolearn|both] [-o ROC.svg] DIR|SPAM HAM", 1,
-      6, ctl_eval,
-      "train on a labelled set under a prefix of its own and report the "
-      "accuracy on its test split" },
+    { "eval", CTL_EVAL_USAGE + 5, 1, -1, ctl_eval,
+      "train on one labelled set under a prefix of its own and report the "
+      "accuracy on another (FP and spam caught at --thresholds too)" },
 };
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
