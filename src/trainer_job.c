@@ -584,7 +584,8 @@ trainer_pick(struct trainer_work *w, struct trainer_report *rep)
 
 /*
  * trainer_map - step 4b: the mapping from p to the adjustment, fitted on
- * the held-back explicit verdicts (rows w->vx in set order). Autolearned
+ * the held-back explicit verdicts, each scored as the milter would score
+ * it (its own vector, whatever form the training rows take). Autolearned
  * labels come from the upstream's own score, so they cannot tell how far
  * to trust the network over it: without MODEL_MAP_MIN_CLASS explicit
  * verdicts of each class held back the threshold ramps stay.
@@ -592,32 +593,30 @@ trainer_pick(struct trainer_work *w, struct trainer_report *rep)
 static void
 trainer_map(struct trainer_work *w, struct model_meta *meta)
 {
-    size_t ni = model_ninputs(w->m), n = 0, r = 0, nthr;
-    double *p = xreallocarray(NULL, w->nv + 1, sizeof(*p));
-    double *u = xreallocarray(NULL, w->nv + 1, sizeof(*u));
-    unsigned char *lab = xreallocarray(NULL, w->nv + 1, 1);
-    double thr[MODEL_MAP_MAX_THR];
-    double site[CFG_THRESHOLDS_MAX];
+    const struct feat_profile *prof = model_profile(w->m);
+    size_t ni = feat_ninputs(prof), n = 0, nthr = 0;
+    float *row = xreallocarray(NULL, ni, sizeof(*row));
+    double *p = xreallocarray(NULL, w->set.n + 1, sizeof(*p));
+    double *u = xreallocarray(NULL, w->set.n + 1, sizeof(*u));
+    unsigned char *lab = xreallocarray(NULL, w->set.n + 1, 1);
+    double thr[MODEL_MAP_MAX_THR], site[CFG_THRESHOLDS_MAX];
     size_t nsite = cfg_thresholds(w->c, site);
     char desc[512];
 
     _Static_assert(MODEL_MAP_MAX_THR >= CFG_THRESHOLDS_MAX + 1,
                    "the header's required score and [score] thresholds");
-    nthr = 0;
-    for (size_t i = 0; i < w->set.n && r < w->nv; i++) {
+    for (size_t i = 0; i < w->set.n; i++) {
         const struct example *ex = &w->set.ex[i];
 
-        if (!w->set.held[i])
+        if (!w->set.held[i] || !ex->explicit_ ||
+            feat_vector(prof, &ex->res, row, ni, NULL) != 0 ||
+            model_score(w->m, row, ni, &p[n]) != 0)
             continue;
-        if (ex->explicit_ && model_score(w->m, w->vx + r * ni, ni, &p[n]) ==
-                                 0) {
-            u[n] = ex->res.score;
-            lab[n++] = ex->spam != 0;
-            /* the scanner's own threshold: the first one seen */
-            if (nthr == 0 && ex->res.required > 0)
-                thr[nthr++] = ex->res.required;
-        }
-        r++;
+        u[n] = ex->res.score;
+        lab[n++] = ex->spam != 0;
+        /* the scanner's own threshold: the first one seen */
+        if (nthr == 0 && ex->res.required > 0)
+            thr[nthr++] = ex->res.required;
     }
     for (size_t k = 0; k < nsite; k++)
         thr[nthr++] = site[k];
@@ -633,6 +632,7 @@ trainer_map(struct trainer_work *w, struct model_meta *meta)
                          meta->map.n_ham >= MODEL_MAP_MIN_CLASS
                      ? ", and no fitted mapping keeps the thresholds"
                      : "");
+    free(row);
     free(p);
     free(u);
     free(lab);
