@@ -82,7 +82,21 @@ struct cfg_def {
 static cfg_check_fn cfg_check_socket, cfg_check_facility, cfg_check_header,
     cfg_check_header_opt, cfg_check_servers, cfg_check_prefix,
     cfg_check_layers, cfg_check_actions, cfg_check_networks,
-    cfg_check_traps, cfg_check_username, cfg_check_master, cfg_check_listen;
+    cfg_check_traps, cfg_check_username, cfg_check_master, cfg_check_listen,
+    cfg_check_ignore, cfg_check_thresholds;
+
+/* How a compiled ignore pattern is matched: most are a name, a suffix
+ * ("*_FAIL") or a prefix ("NEURAL_*"), which need no backtracking. */
+enum cfg_glob_kind { CFG_GLOB_EXACT, CFG_GLOB_SUFFIX, CFG_GLOB_PREFIX,
+                     CFG_GLOB_ANY };
+
+struct cfg_glob {
+    enum cfg_glob_kind kind;
+    int except;             /* "!PATTERN": never ignore what it matches */
+    size_t len;             /* of text */
+    char text[CFG_IGNORE_LEN]; /* without the '!'; for SUFFIX without the
+                                  '*', for PREFIX without the '*' */
+};
 
 static const char *const cfg_on_error_names[] = { "accept", "tempfail",
                                                   NULL };
@@ -203,11 +217,27 @@ static const struct cfg_def cfg_defs[] = {
     { .section = "score", .key = "ham_weight", .type = CFG_DOUBLE,
       .offset = CFG_OFF(ham_weight), .def = "-3.0", .min = -100, .max = 0,
       .flags = CFG_RELOAD },
+    { .section = "score", .key = "thresholds", .type = CFG_STRING,
+      .offset = CFG_OFF(thresholds), .def = "", .flags = CFG_RELOAD,
+      .check = cfg_check_thresholds,
+      .form = "empty or up to " CFG_STR(CFG_THRESHOLDS_MAX) " numbers in "
+              "-1000..1000, comma-separated" },
 
     { .section = "model", .key = "hidden_layers", .type = CFG_STRING,
       .offset = CFG_OFF(hidden_layers), .def = "auto", .flags = CFG_RELOAD,
       .check = cfg_check_layers,
       .form = "auto, N or N,M with sizes in 1.." CFG_STR(CFG_LAYER_MAX) },
+    /* The lookup and temporary failures of Rspamd and SpamAssassin, and
+     * Rspamd's own network; etc/neural-milter.ini says which and why. */
+    { .section = "model", .key = "ignore_symbols", .type = CFG_STRING,
+      .offset = CFG_OFF(ignore_symbols),
+      .def = "*_FAIL *_DNSFAIL *_TEMPFAIL *_TEMPERROR *_BLOCKED "
+             "*_BLOCKED_OPENRESOLVER NEURAL_* !R_SPF_FAIL !SPF_FAIL "
+             "!SPF_HELO_FAIL !AUTH_NA_OR_FAIL",
+      .flags = CFG_RELOAD, .check = cfg_check_ignore,
+      .form = "symbol names and patterns with * and ?, each optionally "
+              "after ! (an exception), separated by blanks or commas, "
+              "at most " CFG_STR(CFG_IGNORE_MAX) },
 
     { .section = "train", .key = "enabled", .type = CFG_BOOL,
       .offset = CFG_OFF(train_enabled), .def = "yes", .flags = CFG_RELOAD },
@@ -671,6 +701,179 @@ cfg_check_username(const char *value, char *why, size_t whylen)
     return 0;
 }
 
+/* cfg_thresholds_parse - "" or up to CFG_THRESHOLDS_MAX numbers; the
+ * count, or -1 when bad */
+static int
+cfg_thresholds_parse(const char *value, double out[CFG_THRESHOLDS_MAX])
+{
+    const char *s = value, *comma;
+    char buf[32];
+    size_t n;
+    int k = 0;
+
+    if (value[strspn(value, " \t")] == '\0')
+        return 0;
+    for (;;) {
+        comma = strchr(s, ',');
+        n = comma ? (size_t)(comma - s) : strlen(s);
+        if (k == CFG_THRESHOLDS_MAX || n >= sizeof(buf))
+            return -1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (util_parse_double(buf, -1000, 1000, &out[k]) != 0)
+            return -1;
+        k++;
+        if (comma == NULL)
+            return k;
+        s = comma + 1;
+    }
+}
+
+/* cfg_check_thresholds - the spelling of [score] thresholds */
+static int
+cfg_check_thresholds(const char *value, char *why, size_t whylen)
+{
+    double v[CFG_THRESHOLDS_MAX];
+
+    (void)why;
+    (void)whylen;
+    return cfg_thresholds_parse(value, v) < 0 ? -1 : 0;
+}
+
+/* cfg_thresholds - the numbers of [score] thresholds */
+size_t
+cfg_thresholds(const struct cfg *c, double out[CFG_THRESHOLDS_MAX])
+{
+    int n = cfg_thresholds_parse(c->thresholds, out);
+
+    return n > 0 ? (size_t)n : 0; /* a bad value cannot get past cfg_load */
+}
+
+/* cfg_ignore_next - the next item of an ignore list at *s: its span in
+ * *item / *n, *s moved past it; 0 at the end of the list */
+static int
+cfg_ignore_next(const char **s, const char **item, size_t *n)
+{
+    *s += strspn(*s, " \t,");
+    if (**s == '\0')
+        return 0;
+    *item = *s;
+    *n = strcspn(*s, " \t,");
+    *s += *n;
+    return 1;
+}
+
+/* cfg_ignore_item_ok - [!]PATTERN, the pattern 1 .. CFG_IGNORE_LEN - 1
+ * characters of [A-Za-z0-9_*?] */
+static int
+cfg_ignore_item_ok(const char *s, size_t n)
+{
+    if (n > 0 && s[0] == '!') {
+        s++;
+        n--;
+    }
+    if (n == 0 || n >= CFG_IGNORE_LEN)
+        return 0;
+    return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789_*?") >= n;
+}
+
+/* cfg_check_ignore - the spelling of ignore_symbols */
+static int
+cfg_check_ignore(const char *value, char *why, size_t whylen)
+{
+    const char *s = value, *item;
+    size_t n, count = 0;
+
+    while (cfg_ignore_next(&s, &item, &n)) {
+        if (!cfg_ignore_item_ok(item, n)) {
+            snprintf(why, whylen, "bad pattern '%.*s'",
+                     n > CFG_QUOTE_MAX ? CFG_QUOTE_MAX : (int)n, item);
+            return -1;
+        }
+        if (++count > CFG_IGNORE_MAX) {
+            snprintf(why, whylen, "more than %d patterns", CFG_IGNORE_MAX);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* cfg_ignore_compile - c->ignore from c->ignore_symbols, which
+ * cfg_check_ignore() accepted */
+static void
+cfg_ignore_compile(struct cfg *c)
+{
+    const char *s = c->ignore_symbols, *item;
+    size_t n;
+
+    free(c->ignore);
+    c->ignore = xcalloc(CFG_IGNORE_MAX, sizeof(*c->ignore));
+    c->nignore = 0;
+    while (cfg_ignore_next(&s, &item, &n) && c->nignore < CFG_IGNORE_MAX) {
+        struct cfg_glob *g = &c->ignore[c->nignore++];
+        size_t stars;
+
+        g->except = item[0] == '!';
+        item += g->except;
+        n -= (size_t)g->except;
+        stars = 0;
+        for (size_t i = 0; i < n; i++)
+            stars += item[i] == '*' || item[i] == '?';
+        g->kind = CFG_GLOB_ANY;
+        if (stars == 0)
+            g->kind = CFG_GLOB_EXACT;
+        else if (stars == 1 && item[0] == '*')
+            g->kind = CFG_GLOB_SUFFIX;
+        else if (stars == 1 && item[n - 1] == '*')
+            g->kind = CFG_GLOB_PREFIX;
+        if (g->kind == CFG_GLOB_SUFFIX)
+            item++;
+        if (g->kind == CFG_GLOB_SUFFIX || g->kind == CFG_GLOB_PREFIX)
+            n--;
+        memcpy(g->text, item, n);
+        g->text[n] = '\0';
+        g->len = n;
+    }
+}
+
+/* cfg_glob_match - one compiled pattern on a name of nlen bytes */
+static int
+cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
+{
+    switch (g->kind) {
+    case CFG_GLOB_EXACT:
+        return nlen == g->len && memcmp(name, g->text, nlen) == 0;
+    case CFG_GLOB_SUFFIX:
+        return nlen >= g->len &&
+               memcmp(name + nlen - g->len, g->text, g->len) == 0;
+    case CFG_GLOB_PREFIX:
+        return nlen >= g->len && memcmp(name, g->text, g->len) == 0;
+    case CFG_GLOB_ANY:
+        break;
+    }
+    return util_glob_match(g->text, g->len, name);
+}
+
+/* cfg_symbol_ignored - a pattern matches and no exception does */
+int
+cfg_symbol_ignored(const struct cfg *c, const char *name)
+{
+    size_t nlen = strlen(name);
+    int hit = 0;
+
+    for (size_t i = 0; i < c->nignore; i++) {
+        const struct cfg_glob *g = &c->ignore[i];
+
+        if ((g->except || !hit) && cfg_glob_match(g, name, nlen)) {
+            if (g->except)
+                return 0;
+            hit = 1;
+        }
+    }
+    return hit;
+}
+
 /* cfg_fmt_duration - ms in the largest unit that divides it */
 static void
 cfg_fmt_duration(long ms, char *buf, size_t len)
@@ -883,6 +1086,7 @@ cfg_free(struct cfg *c)
         if (cfg_defs[i].type == CFG_STRING)
             free(*(char **)((char *)c + cfg_defs[i].offset));
     free(c->path);
+    free(c->ignore);
     free(c);
 }
 
@@ -900,6 +1104,7 @@ cfg_defaults(void)
             panic("cfg: default of [%s] %s is invalid: %s",
                   cfg_defs[i].section, cfg_defs[i].key, cfg_defs[i].def);
     c->path = xstrdup("(defaults)");
+    cfg_ignore_compile(c);
     atomic_init(&c->refs, 1);
     return c;
 }
@@ -1113,6 +1318,7 @@ cfg_load(const char *path, char *err, size_t errlen)
         cfg_free(p.c);
         return NULL;
     }
+    cfg_ignore_compile(p.c);
     return p.c;
 }
 

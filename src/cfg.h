@@ -19,6 +19,16 @@
 
 enum cfg_on_error { CFG_ON_ERROR_ACCEPT, CFG_ON_ERROR_TEMPFAIL };
 
+/* Patterns in [model] ignore_symbols, and the bytes of one (a symbol name
+ * is at most 128 bytes, hdr.h; a pattern may add an '!'). */
+#define CFG_IGNORE_MAX 64
+#define CFG_IGNORE_LEN 129
+
+struct cfg_glob;                 /* one compiled ignore pattern (cfg.c) */
+
+/* Upstream scores in [score] thresholds. */
+#define CFG_THRESHOLDS_MAX 3
+
 /*
  * struct cfg - one loaded configuration. Once cfg_load() returned it, no
  * field changes (so it is read without a lock by whoever holds a
@@ -69,9 +79,11 @@ struct cfg {
     int score_enabled;     /* no: header and learning only, no network */
     double spam_weight;
     double ham_weight;
+    char *thresholds;      /* upstream scores the site acts on (checked) */
 
     /* [model] */
     char *hidden_layers;   /* "auto", "N" or "N,M" (checked by cfg_load) */
+    char *ignore_symbols;  /* names and globs, "!" exceptions (checked) */
 
     /* [train] */
     int train_enabled;
@@ -114,6 +126,8 @@ struct cfg {
     /* private: reference count, guarded by atomics */
     _Atomic int refs;
     char *path;            /* file it came from */
+    struct cfg_glob *ignore;  /* ignore_symbols compiled, nignore of them */
+    size_t nignore;
 };
 
 /*
@@ -163,5 +177,17 @@ int cfg_is_spam_action(const struct cfg *c, const char *action);
 /* cfg_action_listed - 1 when action name is listed in list (a value of
  * spam_actions, junk_actions or ham_actions; case and blanks ignored). */
 int cfg_action_listed(const char *list, const char *action);
+
+/* cfg_thresholds - the numbers of [score] thresholds into out; returns
+ * how many (0 .. CFG_THRESHOLDS_MAX). */
+size_t cfg_thresholds(const struct cfg *c, double out[CFG_THRESHOLDS_MAX]);
+
+/*
+ * cfg_symbol_ignored - 1 when the symbol name matches a pattern of
+ * [model] ignore_symbols and none of its "!" exceptions, else 0. Patterns
+ * are names with '*' (any run) and '?' (one character); the order does
+ * not matter. Any thread; no allocation.
+ */
+int cfg_symbol_ignored(const struct cfg *c, const char *name);
 
 #endif /* NM_CFG_H */

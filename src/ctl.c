@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,8 +164,9 @@ ctl_verdict_print(const char *path, const struct verdict *v, int symbols)
         printf("  label: %s\n", verdict_label_name(v->label));
     }
     if (v->model_id[0] != '\0')
-        printf("  model: %s, unknown symbols: %zu\n", v->model_id,
-               v->unknown);
+        printf("  model: %s, unknown symbols: %zu, ignored: %zu, known "
+               "share: %.2f\n", v->model_id, v->unknown, v->ignored,
+               v->known);
     if (v->scored)
         printf("  p: %.4f, adjust: %+.2f\n", v->p, v->adjust);
     if (verdict_header(v, hv, sizeof(hv)) == 0)
@@ -355,6 +357,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
     unsigned sizes[MODEL_MAX_LAYERS];
     size_t nl;
     char when[64] = "never", served[MODEL_ID_LEN + 1] = "", where[1024];
+    char map[512];
     size_t nserving;
 
     (void)argc;
@@ -396,6 +399,12 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
         printf(" %u", sizes[i]);
     printf("\nthresholds: ham <= %.4f, spam >= %.4f\n", meta->ham_threshold,
            meta->spam_threshold);
+    printf("adjustment: %s\n", model_map_describe(&meta->map, map,
+                                                   sizeof(map)));
+    printf("guard: the adjustment times the weighted share of the "
+           "message's symbols the profile knows\n");
+    printf("bounds: [score] ham_weight %.2f, spam_weight %.2f\n",
+           ctl->cfg->ham_weight, ctl->cfg->spam_weight);
     printf("trained: %s (%u epochs, %u trainings on this network)\n", when,
            meta->epochs, meta->iterations);
     printf("trained on: %u spam + %u ham (%u explicit)\n", meta->n_spam,
@@ -624,7 +633,7 @@ static int
 ctl_train(struct ctl *ctl, int argc, char **argv)
 {
     struct trainer_report rep;
-    char token[256];
+    char token[256], map[512];
     const struct model_meta *mt = &rep.meta;
 
     long acc, ref;
@@ -665,6 +674,8 @@ ctl_train(struct ctl *ctl, int argc, char **argv)
     printf("thresholds: ham <= %.4f, spam >= %.4f (spam caught %.1f%% at "
            "%.2f%% false positives)\n", mt->ham_threshold,
            mt->spam_threshold, 100 * mt->val_tpr, 100 * mt->val_fpr);
+    printf("adjustment: %s\n", model_map_describe(&mt->map, map,
+                                                   sizeof(map)));
     printf("seconds: %.1f\n", rep.seconds);
     return rep.published ? 0 : 1;
 }
@@ -749,30 +760,64 @@ ctl_eval_group(const char *path, char *group, size_t len)
     snprintf(group, len, "%.*s", (int)(us - base), base);
 }
 
-/*
- * ctl_eval_mode - one evaluation: queue the training files (explicit
- * verdicts, or autolearn labels from the upstream's verdict), train with
- * the trainer under a prefix of our own, then score the test files
- */
-static int
-ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
-              struct ctl_files te[2], const char *svg)
-{
-    char prefix[80], token[256], err[256], title[128];
-    struct trainer_report rep;
-    struct eval_item *items;
-    struct model *m = NULL;
-    struct store *st;
-    size_t n = 0, nlabel[2] = { 0, 0 };
-    int rc = 1;
+/* The options of eval, one row each of ctl_eval_optv[] (so other
+ * options fit the table). */
+struct ctl_eval_opts {
+    const char *mode;     /* explicit | autolearn | both */
+    const char *svg;      /* ROC plot, or with --curve the curve */
+    double reports;       /* --reports: share of training messages */
+    double replies;       /* --replies: share of the training ham */
+    int sources;          /* --reports or --replies given */
+    int curve;            /* --curve */
+    double thr[EVAL_MAX_THRESHOLDS]; /* --thresholds */
+    size_t nthr;          /* 0: the header's required score */
+};
 
-    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
-             (long)getpid());
-    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
-        NULL) {
-        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
-        return 1;
+/* ctl_eval_thresholds - the thresholds to report: --thresholds, else the
+ * test set's required score(s) and [score] thresholds */
+static size_t
+ctl_eval_thresholds(const struct ctl *ctl, const struct ctl_eval_opts *a,
+                    const struct eval_item *it, size_t n,
+                    double thr[EVAL_MAX_THRESHOLDS])
+{
+    double site[CFG_THRESHOLDS_MAX];
+    size_t k = 0, ns;
+
+    if (a->nthr > 0) {
+        memcpy(thr, a->thr, a->nthr * sizeof(*thr));
+        return a->nthr;
     }
+    for (size_t i = 0; i < n && k < EVAL_MAX_THRESHOLDS; i++) {
+        size_t j;
+
+        if (!it[i].has_upstream || !(it[i].required > 0))
+            continue;
+        for (j = 0; j < k && thr[j] != it[i].required; j++)
+            ;
+        if (j == k)
+            thr[k++] = it[i].required;
+    }
+    ns = cfg_thresholds(ctl->cfg, site);
+    for (size_t i = 0; i < ns && k < EVAL_MAX_THRESHOLDS; i++) {
+        size_t j;
+
+        for (j = 0; j < k && thr[j] != site[i]; j++)
+            ;
+        if (j == k)
+            thr[k++] = site[i];
+    }
+    return k;
+}
+
+/* ctl_eval_queue - queue the training files as examples under st
+ * (explicit verdicts, or autolearn labels from the upstream's verdict);
+ * nlabel counts them per class */
+static void
+ctl_eval_queue(struct ctl *ctl, struct store *st, int autolearn,
+               struct ctl_files tr[2], size_t nlabel[2])
+{
+    char err[256];
+
     for (int spam = 0; spam <= 1; spam++)
         for (size_t i = 0; i < tr[spam].n; i++) {
             struct verdict v;
@@ -810,26 +855,19 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             }
             verdict_free(&v);
         }
-    printf("== %s: %zu spam and %zu ham training examples%s\n",
-           autolearn ? "autolearn" : "explicit verdicts", nlabel[1],
-           nlabel[0], autolearn ? " (labelled by the upstream's verdict)"
-                                : "");
-    trainer_token(token, sizeof(token));
-    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
-        printf("training: %s\n", rep.reason);
-        goto out;
-    }
-    printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
-           "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
-           rep.auc_new);
-    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
-        printf("cannot load the trained model back\n");
-        goto out;
-    }
-    items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+}
+
+/* ctl_eval_score - score the test files with m into a new array */
+static struct eval_item *
+ctl_eval_score(struct ctl *ctl, struct ctl_files te[2], struct model *m,
+               size_t *n)
+{
+    struct eval_item *items = xcalloc(te[0].n + te[1].n + 1, sizeof(*items));
+
+    *n = 0;
     for (int spam = 0; spam <= 1; spam++)
         for (size_t i = 0; i < te[spam].n; i++) {
-            struct eval_item *it = &items[n];
+            struct eval_item *it = &items[*n];
             struct verdict v;
 
             if (ctl_verdict_file(ctl->cfg, te[spam].path[i], m, &v) != 0)
@@ -842,12 +880,62 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
             it->has_p = v.scored;
             it->p = v.p;
             it->adjust = v.adjust;
-            n++;
+            (*n)++;
             verdict_free(&v);
         }
+    return items;
+}
+
+/*
+ * ctl_eval_mode - one evaluation: queue the training files, train with
+ * the trainer under a prefix of our own, then score the test files
+ */
+static int
+ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
+              struct ctl_files te[2], const struct ctl_eval_opts *a,
+              const char *svg)
+{
+    char prefix[80], token[256], err[256], title[128], map[512];
+    double thr[EVAL_MAX_THRESHOLDS];
+    struct trainer_report rep;
+    struct eval_item *items;
+    struct model *m = NULL;
+    struct store *st;
+    size_t n, nlabel[2] = { 0, 0 };
+    int rc = 1;
+
+    snprintf(prefix, sizeof(prefix), "%.40s.eval.%ld", ctl->cfg->redis_prefix,
+             (long)getpid());
+    if ((st = store_new_cfg_prefix(ctl->cfg, prefix, err, sizeof(err))) ==
+        NULL) {
+        fprintf(stderr, "neural-milter-ctl: redis: %s\n", err);
+        return 1;
+    }
+    ctl_eval_queue(ctl, st, autolearn, tr, nlabel);
+    printf("== %s: %zu spam and %zu ham training examples%s\n",
+           autolearn ? "autolearn" : "explicit verdicts", nlabel[1],
+           nlabel[0], autolearn ? " (labelled by the upstream's verdict)"
+                                : "");
+    trainer_token(token, sizeof(token));
+    if (trainer_run(st, ctl->cfg, 1, token, &rep) != 0 || !rep.published) {
+        printf("training: %s\n", rep.reason);
+        goto out;
+    }
+    printf("training: %s, %zu symbols, %u epochs, %.1f s, held-back AUC "
+           "%.4f\n", rep.model_id, rep.nsym, rep.meta.epochs, rep.seconds,
+           rep.auc_new);
+    printf("adjustment: %s\n",
+           model_map_describe(&rep.meta.map, map, sizeof(map)));
+    if (watch_poll_once(st, STORE_VIA_WRITE, NULL, &m) != WATCH_LOADED) {
+        printf("cannot load the trained model back\n");
+        goto out;
+    }
+    items = ctl_eval_score(ctl, te, m, &n);
     snprintf(title, sizeof(title), "test split, %s",
              autolearn ? "autolearn" : "explicit verdicts");
     eval_report(stdout, title, items, n, model_meta(m)->spam_threshold);
+    eval_report_thresholds(stdout, items, n, thr,
+                           ctl_eval_thresholds(ctl, a, items, n, thr));
     rc = 0;
     if (svg != NULL && eval_roc_svg(svg, title, items, n) != 0) {
         fprintf(stderr, "neural-milter-ctl: %s: %s\n", svg, strerror(errno));
@@ -870,16 +958,6 @@ out:
     store_free(st);
     return rc;
 }
-
-/* The options of eval, one row each (so other options fit the table). */
-struct ctl_eval_opts {
-    const char *mode;     /* explicit | autolearn | both */
-    const char *svg;      /* ROC plot, or with --curve the curve */
-    double reports;       /* --reports: share of training messages */
-    double replies;       /* --replies: share of the training ham */
-    int sources;          /* --reports or --replies given */
-    int curve;            /* --curve */
-};
 
 struct ctl_eval_opt {
     const char *name;
@@ -947,17 +1025,44 @@ ctl_eval_opt_curve(struct ctl_eval_opts *o, const char *arg)
     return 0;
 }
 
+/* ctl_eval_opt_thresholds - --thresholds T[,T...] */
+static int
+ctl_eval_opt_thresholds(struct ctl_eval_opts *o, const char *arg)
+{
+    const char *s = arg;
+    char buf[32];
+
+    o->nthr = 0;
+    for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t n = comma ? (size_t)(comma - s) : strlen(s);
+
+        if (o->nthr == EVAL_MAX_THRESHOLDS || n >= sizeof(buf))
+            return -1;
+        memcpy(buf, s, n);
+        buf[n] = '\0';
+        if (util_parse_double(buf, -1000, 1000, &o->thr[o->nthr]) != 0)
+            return -1;
+        o->nthr++;
+        if (comma == NULL)
+            return 0;
+        s = comma + 1;
+    }
+}
+
 static const struct ctl_eval_opt ctl_eval_optv[] = {
     { "-m", 1, ctl_eval_opt_mode },
     { "-o", 1, ctl_eval_opt_svg },
+    { "--thresholds", 1, ctl_eval_opt_thresholds },
     { "--reports", 1, ctl_eval_opt_reports },
     { "--replies", 1, ctl_eval_opt_replies },
     { "--curve", 0, ctl_eval_opt_curve },
 };
 
 #define CTL_EVAL_USAGE                                                       \
-    "eval [-m explicit|autolearn|both] [-o SVG] [--reports R] "               \
-    "[--replies Q] [--curve] DIR | SPAMDIR HAMDIR"
+    "eval [-m explicit|autolearn|both] [-o SVG] [--thresholds T,...] "       \
+    "[--reports R] [--replies Q] [--curve] DIR | TRAIN_DIR TEST_DIR | "      \
+    "SPAMDIR HAMDIR"
 
 /* ctl_eval_parse - the options (as "-o X", "--reports X" or
  * "--reports=X") up to the first other word or "--"; returns the index
@@ -1232,49 +1337,77 @@ ctl_eval_is_test(const char *path)
     return util_hash64(base, strlen(base), UTIL_HASH64_INIT) % 100 < 30;
 }
 
-/* ctl_eval - eval [OPTIONS] DIR | SPAM HAM (CTL_EVAL_USAGE) */
+/* ctl_eval_labelled - dir holds spam/ and ham/ (a TRAIN_DIR or TEST_DIR) */
+static int
+ctl_eval_labelled(const char *dir)
+{
+    static const char *const cls[2] = { "ham", "spam" };
+    char path[4096];
+    struct stat sb;
+
+    for (int c = 0; c < 2; c++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, cls[c]);
+        if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return 0;
+    }
+    return 1;
+}
+
+/* ctl_eval_sets - the training and test files from the operands:
+ * DIR/{train,test}/{spam,ham}; TRAIN_DIR/{spam,ham} TEST_DIR/{spam,ham};
+ * or SPAMDIR HAMDIR split 70/30 by file name */
+static void
+ctl_eval_sets(int argc, char **argv, struct ctl_files tr[2],
+              struct ctl_files te[2])
+{
+    static const char *const cls[2] = { "ham", "spam" };
+    char path[4096];
+
+    if (argc == 1 || (ctl_eval_labelled(argv[0]) &&
+                      ctl_eval_labelled(argv[1]))) {
+        for (int c = 0; c < 2; c++) {
+            if (argc == 1)
+                snprintf(path, sizeof(path), "%s/train/%s", argv[0], cls[c]);
+            else
+                snprintf(path, sizeof(path), "%s/%s", argv[0], cls[c]);
+            ctl_files_add(&tr[c], path);
+            if (argc == 1)
+                snprintf(path, sizeof(path), "%s/test/%s", argv[0], cls[c]);
+            else
+                snprintf(path, sizeof(path), "%s/%s", argv[1], cls[c]);
+            ctl_files_add(&te[c], path);
+        }
+        return;
+    }
+    for (int c = 0; c < 2; c++) {
+        struct ctl_files all = { 0 };
+
+        ctl_files_add(&all, argv[c == 1 ? 0 : 1]);
+        for (size_t i = 0; i < all.n; i++)
+            ctl_files_add(ctl_eval_is_test(all.path[i]) ? &te[c] : &tr[c],
+                          all.path[i]);
+        ctl_files_free(&all);
+    }
+}
+
+/* ctl_eval - eval [OPTIONS] DIR | TRAIN_DIR TEST_DIR | SPAMDIR HAMDIR
+ * (CTL_EVAL_USAGE): train on one labelled set, report on another */
 static int
 ctl_eval(struct ctl *ctl, int argc, char **argv)
 {
     struct ctl_files tr[2] = { { 0 } }, te[2] = { { 0 } };
     struct ctl_eval_opts o = { .mode = "both" };
-    const char *mode, *svg;
-    char path[4096];
     int first, rc = 0;
 
     if ((first = ctl_eval_parse(argc, argv, &o)) < 0)
         return EX_USAGE;
-    mode = o.mode;
-    svg = o.svg;
     argc -= first;
     argv += first;
     if (argc != 1 && argc != 2) {
         fprintf(stderr, "neural-milter-ctl: " CTL_EVAL_USAGE "\n");
         return EX_USAGE;
     }
-    if (argc == 1) {
-        static const char *const cls[2] = { "ham", "spam" };
-
-        for (int c = 0; c < 2; c++) {
-            snprintf(path, sizeof(path), "%s/train/%s", argv[0], cls[c]);
-            ctl_files_add(&tr[c], path);
-            snprintf(path, sizeof(path), "%s/test/%s", argv[0], cls[c]);
-            ctl_files_add(&te[c], path);
-        }
-    } else {
-        for (int c = 0; c < 2; c++) {
-            struct ctl_files all = { 0 };
-
-            ctl_files_add(&all, argv[c == 1 ? 0 : 1]);
-            for (size_t i = 0; i < all.n; i++) {
-                struct ctl_files *dst = ctl_eval_is_test(all.path[i])
-                                            ? &te[c] : &tr[c];
-
-                ctl_files_add(dst, all.path[i]);
-            }
-            ctl_files_free(&all);
-        }
-    }
+    ctl_eval_sets(argc, argv, tr, te);
     printf("train: %zu spam, %zu ham; test: %zu spam, %zu ham\n", tr[1].n,
            tr[0].n, te[1].n, te[0].n);
     if (tr[0].n == 0 || tr[1].n == 0 || te[0].n == 0 || te[1].n == 0) {
@@ -1288,11 +1421,11 @@ ctl_eval(struct ctl *ctl, int argc, char **argv)
             rc = o.curve ? ctl_eval_curve(ctl, tr, te, &o)
                          : ctl_eval_sources(ctl, tr, te, &o, 0, NULL);
     } else {
-        if (rc == 0 && strcmp(mode, "autolearn") != 0)
-            rc |= ctl_eval_mode(ctl, 0, tr, te, svg);
-        if (rc == 0 && strcmp(mode, "explicit") != 0)
-            rc |= ctl_eval_mode(ctl, 1, tr, te,
-                                strcmp(mode, "both") == 0 ? NULL : svg);
+        if (rc == 0 && strcmp(o.mode, "autolearn") != 0)
+            rc |= ctl_eval_mode(ctl, 0, tr, te, &o, o.svg);
+        if (rc == 0 && strcmp(o.mode, "explicit") != 0)
+            rc |= ctl_eval_mode(ctl, 1, tr, te, &o,
+                                strcmp(o.mode, "both") == 0 ? NULL : o.svg);
     }
     for (int c = 0; c < 2; c++) {
         ctl_files_free(&tr[c]);
@@ -1318,10 +1451,9 @@ static const struct ctl_cmd ctl_cmds[] = {
       "train now, wait, and print the validation figures" },
     { "reset", "model [DIGEST]|examples|all", 1, 2, ctl_reset,
       "drop a profile's model or all stored examples (asks first)" },
-    { "eval", "[-m explicit|autolearn|both] [-o SVG] [--reports R] "
-      "[--replies Q] [--curve] DIR|SPAM HAM", 1, 12, ctl_eval,
-      "train on a labelled set under a prefix of its own and report the "
-      "accuracy on its test split" },
+    { "eval", CTL_EVAL_USAGE + 5, 1, -1, ctl_eval,
+      "train on one labelled set under a prefix of its own and report the "
+      "accuracy on another (FP and spam caught at --thresholds too)" },
 };
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 

@@ -163,6 +163,84 @@ eval_report(FILE *out, const char *title, const struct eval_item *it,
     free(groups);
 }
 
+/* eval_at - one threshold, one group */
+void
+eval_at(const struct eval_item *it, size_t n, const char *group, double t,
+        struct eval_at *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->at = t;
+    for (size_t i = 0; i < n; i++) {
+        int up, adj;
+
+        if (group != NULL && strcmp(it[i].group, group) != 0)
+            continue;
+        up = it[i].has_upstream && it[i].upstream >= t;
+        adj = it[i].has_upstream && it[i].upstream + it[i].adjust >= t;
+        if (it[i].spam) {
+            out->nspam++;
+            out->tp_up += up;
+            out->tp_adj += adj;
+        } else {
+            out->nham++;
+            out->fp_up += up;
+            out->fp_adj += adj;
+        }
+    }
+}
+
+/* eval_pct - a share in percent, 0 of nothing */
+static double
+eval_pct(long k, size_t n)
+{
+    return n ? 100.0 * (double)k / (double)n : 0;
+}
+
+/* eval_at_line - one threshold's line */
+static void
+eval_at_line(FILE *out, const struct eval_at *a)
+{
+    fprintf(out, "  at %.2f: FP %ld -> %ld of %zu ham; spam caught %.1f%% "
+            "-> %.1f%% (%ld -> %ld of %zu)\n", a->at, a->fp_up, a->fp_adj,
+            a->nham, eval_pct(a->tp_up, a->nspam),
+            eval_pct(a->tp_adj, a->nspam), a->tp_up, a->tp_adj, a->nspam);
+}
+
+/* eval_report_thresholds - every threshold, overall then per group */
+void
+eval_report_thresholds(FILE *out, const struct eval_item *it, size_t n,
+                       const double *thr, size_t nthr)
+{
+    const char **groups = xreallocarray(NULL, n + 1, sizeof(*groups));
+    size_t ng = 0;
+    struct eval_at a;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t g;
+
+        if (it[i].group[0] == '\0')
+            continue;
+        for (g = 0; g < ng && strcmp(groups[g], it[i].group) != 0; g++)
+            ;
+        if (g == ng)
+            groups[ng++] = it[i].group;
+    }
+    fprintf(out, "thresholds: upstream alone -> upstream + adjust\n");
+    fprintf(out, "all:\n");
+    for (size_t k = 0; k < nthr; k++) {
+        eval_at(it, n, NULL, thr[k], &a);
+        eval_at_line(out, &a);
+    }
+    for (size_t g = 0; g < ng; g++) {
+        fprintf(out, "%s:\n", groups[g]);
+        for (size_t k = 0; k < nthr; k++) {
+            eval_at(it, n, groups[g], thr[k], &a);
+            eval_at_line(out, &a);
+        }
+    }
+    free(groups);
+}
+
 struct eval_pt {
     double s;
     int spam;

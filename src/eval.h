@@ -53,6 +53,28 @@ void eval_figures(const struct eval_item *it, size_t n, const char *group,
 void eval_report(FILE *out, const char *title, const struct eval_item *it,
                  size_t n, double spam_threshold);
 
+/* What a site acting on one upstream threshold sees: the ham (false
+ * positives) and the spam at or above it, upstream alone and upstream +
+ * adjustment. */
+#define EVAL_MAX_THRESHOLDS 8
+struct eval_at {
+    double at;
+    size_t nham, nspam;
+    long fp_up, fp_adj, tp_up, tp_adj;
+};
+
+/* eval_at - the counts at threshold t over the items of group (NULL =
+ * all); an item without an upstream verdict is never at or above it. */
+void eval_at(const struct eval_item *it, size_t n, const char *group,
+             double t, struct eval_at *out);
+
+/* eval_report_thresholds - at each of thr[0..nthr): false positives and
+ * spam caught, upstream alone -> upstream + adjust, overall and per
+ * group, as lines "  at T: FP a -> b of H ham; spam caught x% -> y% (c ->
+ * d of S)". */
+void eval_report_thresholds(FILE *out, const struct eval_item *it, size_t n,
+                            const double *thr, size_t nthr);
+
 /* eval_roc_svg - ROC curves of the three scorers; 0 or -1 (errno). */
 int eval_roc_svg(const char *path, const char *title,
                  const struct eval_item *it, size_t n)

@@ -176,6 +176,40 @@ feat_profile_index(const struct feat_profile *p, const char *name)
     return -1;
 }
 
+/* feat_result_ignore - copy src into dst without the ignored symbols */
+size_t
+feat_result_ignore(struct hdr_result *dst, const struct hdr_result *src,
+                   const struct cfg *c)
+{
+    size_t kept = 0;
+
+    *dst = *src;
+    dst->sym = xreallocarray(NULL, src->nsym + 1, sizeof(*dst->sym));
+    for (size_t i = 0; i < src->nsym; i++)
+        if (!cfg_symbol_ignored(c, src->sym[i].name))
+            dst->sym[kept++] = src->sym[i];
+    dst->nsym = kept;
+    return src->nsym - kept;
+}
+
+/* feat_known_share - known weight over the whole */
+double
+feat_known_share(const struct feat_profile *prof,
+                 const struct hdr_result *res)
+{
+    double known = 0, all = 0;
+
+    for (size_t i = 0; i < res->nsym; i++) {
+        double s = res->sym[i].score;
+        double w = 1.0 + (isfinite(s) ? fabs(s) : 0);
+
+        all += w;
+        if (feat_profile_index(prof, res->sym[i].name) >= 0)
+            known += w;
+    }
+    return all > 0 ? known / all : 0;
+}
+
 /* feat_ninputs - presence, optional scores, then the meta inputs */
 size_t
 feat_ninputs(const struct feat_profile *p)

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "cfg.h"
 #include "hdr.h"
 
 /* Symbols in one profile. Profiles are built from the symbols that fired
@@ -48,6 +49,26 @@ int feat_profile_scores(const struct feat_profile *p);
 const char *feat_profile_digest(const struct feat_profile *p);
 /* feat_profile_index - position of name in the profile, or -1. */
 long feat_profile_index(const struct feat_profile *p, const char *name);
+
+/*
+ * feat_result_ignore - dst becomes a copy of src without the symbols
+ * [model] ignore_symbols of c leaves out (cfg_symbol_ignored()): what the
+ * profile, the vectors and the profile-change test see of a verdict.
+ * dst is overwritten (not freed first; the caller releases it with
+ * hdr_result_free()); src is borrowed. Returns the number left out.
+ */
+size_t feat_result_ignore(struct hdr_result *dst,
+                          const struct hdr_result *src, const struct cfg *c);
+
+/*
+ * feat_known_share - the weighted share of res's symbols that prof
+ * knows: each symbol weighs 1 + |score| (a scoreless header weighs them
+ * alike, a rule the scanner scores high counts for more), and the share
+ * is the known weight over the whole; 0 without symbols. The guard of
+ * the adjustment (model_map_adjust()).
+ */
+double feat_known_share(const struct feat_profile *prof,
+                        const struct hdr_result *res);
 
 /* feat_ninputs - the length of the vectors of this profile. */
 size_t feat_ninputs(const struct feat_profile *p);

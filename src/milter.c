@@ -470,10 +470,11 @@ milter_eom(SMFICTX *ctx)
     }
     if (v.scored)
         snprintf(p, sizeof(p), "%.3f", v.p);
-    log_info("%s: milter: upstream=%s score=%.2f symbols=%zu unknown=%zu "
-             "p=%s adjust=%+.2f model=%s learn=%s%s%s%s%s%s%s",
+    log_info("%s: milter: upstream=%s score=%.2f symbols=%zu ignored=%zu "
+             "unknown=%zu known=%.2f p=%s adjust=%+.2f model=%s "
+             "learn=%s%s%s%s%s%s%s",
              qid, hdr_upstream_name(v.res.upstream), v.res.score,
-             v.res.nsym, v.unknown, p, v.adjust,
+             v.res.nsym, v.ignored, v.unknown, v.known, p, v.adjust,
              v.model_id[0] ? v.model_id : "none",
              verdict_label_name(v.learned),
              conn->msg.n_ours ? " replaced=" : "",

@@ -27,12 +27,14 @@
  *   scores (a presence and a score input each) and the meta-inputs;
  * - MODEL_MAX_WEIGHTS: the largest net over it, two hidden layers of
  *   CFG_LAYER_MAX (wider than one) and one output, bias weights included;
- * - MODEL_MAX_RAW: the largest payload of format 1 (model_blob.c,
+ * - MODEL_MAX_RAW: the largest payload of format 2 (model_blob.c,
  *   doc/model-format.md), field by field: magic and version; digest,
  *   with_scores and nsym; FEAT_MAX_SYMBOLS names of HDR_MAX_NAME bytes
  *   with their u16 lengths; nlayers and the layer sizes; an activation and
  *   a steepness per layer after the input; nweights and the weights; the
- *   meta (i64, 7 u32, 6 f64); the checksum. 4795052 bytes.
+ *   meta (i64, 7 u32, 6 f64); the map (u32, 6 f64, 2 u32, 2 f64, u32,
+ *   MODEL_MAP_MAX_THR of f64 and 4 u32: MODEL_MAP_BYTES); the checksum.
+ *   4795228 bytes.
  * - MODEL_MAX_BLOB: a round number at least ZSTD_COMPRESSBOUND() of it
  *   (model_blob.c asserts that), the compressed bytes accepted.
  * Decoding the largest model raises the peak RSS by about 23 MB (the
@@ -44,12 +46,57 @@
 #define MODEL_MAX_WEIGHTS                                                    \
     ((MODEL_MAX_INPUTS + 1) * CFG_LAYER_MAX +                                \
      (CFG_LAYER_MAX + 1u) * CFG_LAYER_MAX + (CFG_LAYER_MAX + 1u))
+#define MODEL_MAP_MAX_THR 4      /* thresholds the fit reports on */
+#define MODEL_MAP_BYTES (4u + 6 * 8 + 2 * 4 + 2 * 8 + 4 +                  \
+                         MODEL_MAP_MAX_THR * (8u + 4 * 4))
 #define MODEL_MAX_RAW                                                        \
     (8u + 4 + 8 + 4 + 4 + FEAT_MAX_SYMBOLS * (2u + HDR_MAX_NAME) + 4 +       \
      4u * MODEL_MAX_LAYERS + 8u * (MODEL_MAX_LAYERS - 1) + 4 +              \
-     4u * MODEL_MAX_WEIGHTS + 8 + 7 * 4 + 6 * 8 + 8)
+     4u * MODEL_MAX_WEIGHTS + 8 + 7 * 4 + 6 * 8 + MODEL_MAP_BYTES + 8)
 #define MODEL_MAX_BLOB (5u << 20)
 #define MODEL_ID_LEN (FEAT_DIGEST_LEN + 1 + 20)
+
+/*
+ * The mapping from the network's p (and the upstream's score u) to the
+ * score adjustment, fitted at training on the held-back explicit
+ * verdicts (model_map_fit()) and shipped in the blob (format 2):
+ *
+ *   a = level + slope * logit(p) - pull * u, at least 0 from p = sure
+ *       on and at most 0 below, then clamped to [ham_weight, spam_weight]
+ *
+ * pull 0 adds the network's evidence to the upstream score; pull 1 puts
+ * the message at the network's verdict on the upstream's scale, T(p) =
+ * level + slope * logit(p), as far as the weights allow; between, part
+ * of the way. From sure on (a p that at most a few held-back ham reach)
+ * the adjustment may only raise the score, below it only lower it, so a
+ * spam the upstream rejects is never pulled below. A model of format 1
+ * keeps the
+ * threshold ramps of model_adjust() (MODEL_MAP_RAMP). Plain data.
+ */
+enum model_map_kind {
+    MODEL_MAP_RAMP,  /* model_adjust() on spam_/ham_threshold */
+    MODEL_MAP_FIT,   /* the fitted formula above */
+};
+#define MODEL_MAP_KINDS 2
+
+/* One upstream threshold the fit kept: held-back ham and spam at or
+ * above it, upstream alone and upstream + adjustment. */
+struct model_map_thr {
+    double at;
+    uint32_t fp_up, fp_adj, tp_up, tp_adj;
+};
+
+struct model_map {
+    uint32_t kind;             /* enum model_map_kind */
+    double sure;               /* p from which a may be positive */
+    double level, slope, pull; /* see above; pull in [0, 1] */
+    double spam_weight;        /* the bounds it was fitted under (the */
+    double ham_weight;         /* scoring bounds are [score]'s) */
+    uint32_t n_spam, n_ham;    /* held-back explicit verdicts used */
+    double auc_up, auc_adj;    /* their AUC: upstream alone, + adjust */
+    uint32_t nthr;             /* thresholds in thr[] */
+    struct model_map_thr thr[MODEL_MAP_MAX_THR];
+};
 
 /* Training facts stored with the network. */
 struct model_meta {
@@ -67,6 +114,7 @@ struct model_meta {
     double val_fpr;        /* ham share above spam_threshold */
     double spam_threshold; /* p at or above it adjusts towards spam */
     double ham_threshold;  /* p at or below it adjusts towards ham */
+    struct model_map map;  /* p -> adjustment (format 2; RAMP before) */
 };
 
 struct model;
@@ -135,6 +183,47 @@ int model_score(struct model *m, const float *in, size_t n, double *p)
  */
 double model_adjust(const struct model *m, double p, double spam_weight,
                     double ham_weight);
+
+/*
+ * model_map_adjust - the adjustment for a message the network gave p,
+ * whose upstream total is upstream: m's mapping (MODEL_MAP_FIT, or the
+ * ramps of model_adjust()), clamped to [ham_weight, spam_weight], then
+ * shrunk by the guard: multiplied by known, the weighted share of the
+ * message's symbols the profile knows (feat_known_share(); clamped to
+ * [0, 1]), so a message the network has seen nothing of gets 0. Any
+ * thread.
+ */
+double model_map_adjust(const struct model *m, double p, double upstream,
+                        double known, double spam_weight, double ham_weight);
+
+/* model_map_describe - one line for status, train and eval: the formula
+ * with its values and what the fit measured, or the ramps it falls back
+ * to. Returns buf. */
+const char *model_map_describe(const struct model_map *mp, char *buf,
+                               size_t len);
+
+/* model_map_apply - the fitted formula alone, before the guard. */
+double model_map_apply(const struct model_map *mp, double p, double upstream,
+                       double spam_weight, double ham_weight);
+
+/*
+ * model_map_fit - fit a MODEL_MAP_FIT mapping on n held-back examples
+ * (p: network outputs, u: upstream totals, spam: labels; all borrowed):
+ * over a grid of sure, pull, slope and level it keeps the candidates that
+ * put no more held-back ham at or above any of the nthr thresholds than
+ * the upstream alone does, and takes the one whose upstream + adjustment
+ * ranks the held-back examples best (AUC to 1e-4; then the most spam at
+ * the thresholds; then the higher sure, the smaller pull and slope).
+ * Fills *out and returns 0; -1 (out set to MODEL_MAP_RAMP) when a class
+ * has fewer than MODEL_MAP_MIN_CLASS examples or no candidate keeps the
+ * thresholds. Pure, single call; a few hundred ms for MODEL_MAP_MAX_ROWS.
+ */
+#define MODEL_MAP_MIN_CLASS 20
+#define MODEL_MAP_MAX_ROWS 2000   /* held-back rows fitted on, at most */
+int model_map_fit(const double *p, const double *u,
+                  const unsigned char *spam, size_t n,
+                  const double *thresholds, size_t nthr, double spam_weight,
+                  double ham_weight, struct model_map *out);
 
 /* Training, for the trainer thread only, on a model no one else holds. */
 struct model_train_opts {

@@ -4,12 +4,13 @@
  * Pure: no logging, no I/O; any thread. Every size read from a blob is
  * checked against the limits before anything is allocated for it.
  *
- * Blob format 1 (doc/model-format.md says the same at more length).
+ * Blob format 2 (doc/model-format.md says the same at more length; it
+ * is format 1 with the mapping added, and format 1 still loads).
  * A zstd frame (ZSTD_compress, level 3, content size in the header) of a
  * payload of little-endian fixed-width fields, without padding:
  *
  *   char[8]  magic "NMMODEL\0"
- *   u32      format version, 1
+ *   u32      format version, 2 (1: the same without the map)
  *   -- profile
  *   char[8]  profile digest, lowercase hex
  *   u32      with_scores, 0 or 1
@@ -28,6 +29,14 @@
  *   i64      trained_at
  *   7 * u32  n_spam n_ham n_val_spam n_val_ham n_explicit iterations epochs
  *   6 * f64  val_auc val_mse val_tpr val_fpr spam_threshold ham_threshold
+ *   -- map (struct model_map; format 2 only)
+ *   u32      kind
+ *   6 * f64  sure level slope pull spam_weight ham_weight
+ *   2 * u32  n_spam n_ham
+ *   2 * f64  auc_up auc_adj
+ *   u32      nthr, 0 .. MODEL_MAP_MAX_THR
+ *   MODEL_MAP_MAX_THR * { f64 at; 4 * u32 fp_up fp_adj tp_up tp_adj },
+ *            the slots from nthr on zero
  *   -- trailer
  *   u64      util_hash64(every byte before it, UTIL_HASH64_INIT)
  *
@@ -52,7 +61,8 @@
 
 #define MODEL_MAGIC "NMMODEL"      /* 7 characters and the NUL: 8 bytes */
 #define MODEL_MAGIC_LEN 8
-#define MODEL_FORMAT 1u
+#define MODEL_FORMAT 2u            /* written; 1 and 2 are read */
+#define MODEL_FORMAT_MIN 1u
 #define MODEL_ZSTD_LEVEL 3
 #define MODEL_CHECKSUM_LEN 8
 
@@ -86,6 +96,34 @@ model_put_f64(struct bytes_w *b, double d)
 
     memcpy(&u, &d, sizeof(u));
     bytes_put_le(b, u, 8);
+}
+
+/* model_put_map - the map fields of format 2 */
+static void
+model_put_map(struct bytes_w *b, const struct model_map *mp)
+{
+    bytes_put_le(b, mp->kind, 4);
+    model_put_f64(b, mp->sure);
+    model_put_f64(b, mp->level);
+    model_put_f64(b, mp->slope);
+    model_put_f64(b, mp->pull);
+    model_put_f64(b, mp->spam_weight);
+    model_put_f64(b, mp->ham_weight);
+    bytes_put_le(b, mp->n_spam, 4);
+    bytes_put_le(b, mp->n_ham, 4);
+    model_put_f64(b, mp->auc_up);
+    model_put_f64(b, mp->auc_adj);
+    bytes_put_le(b, mp->nthr, 4);
+    for (size_t k = 0; k < MODEL_MAP_MAX_THR; k++) {
+        const struct model_map_thr *t = &mp->thr[k];
+        int used = k < mp->nthr;
+
+        model_put_f64(b, used ? t->at : 0);
+        bytes_put_le(b, used ? t->fp_up : 0, 4);
+        bytes_put_le(b, used ? t->fp_adj : 0, 4);
+        bytes_put_le(b, used ? t->tp_up : 0, 4);
+        bytes_put_le(b, used ? t->tp_adj : 0, 4);
+    }
 }
 
 /* model_to_blob - encode and compress */
@@ -140,6 +178,7 @@ model_to_blob(const struct model *m, void **blob, size_t *len, char *err,
     model_put_f64(&b, mt->val_fpr);
     model_put_f64(&b, mt->spam_threshold);
     model_put_f64(&b, mt->ham_threshold);
+    model_put_map(&b, &mt->map);
     bytes_put_le(&b, util_hash64(b.p, b.len, UTIL_HASH64_INIT), 8);
 
     /* never write what model_from_blob() would refuse */
@@ -247,9 +286,9 @@ model_parts_free(struct model_parts *pt)
  * the fields between the version and the checksum */
 static int
 model_decode_head(const unsigned char *raw, size_t rawlen,
-                  struct bytes_r *r, char *err, size_t errlen)
+                  struct bytes_r *r, uint32_t *version, char *err,
+                  size_t errlen)
 {
-    uint32_t version = 0;
     uint64_t sum = 0;
 
     if (rawlen < MODEL_MAGIC_LEN + 4 + MODEL_CHECKSUM_LEN) {
@@ -261,10 +300,10 @@ model_decode_head(const unsigned char *raw, size_t rawlen,
         return -1;
     }
     *r = (struct bytes_r){ raw, rawlen, MODEL_MAGIC_LEN };
-    (void)model_get_u32(r, &version); /* length checked above */
-    if (version != MODEL_FORMAT) {
-        util_errf(err, errlen, "format version %" PRIu32 ", want %u",
-                  version, MODEL_FORMAT);
+    (void)model_get_u32(r, version); /* length checked above */
+    if (*version < MODEL_FORMAT_MIN || *version > MODEL_FORMAT) {
+        util_errf(err, errlen, "format version %" PRIu32 ", want %u .. %u",
+                  *version, MODEL_FORMAT_MIN, MODEL_FORMAT);
         return -1;
     }
     /* the checksum ends the payload; everything else lies before it */
@@ -488,6 +527,70 @@ model_decode_meta(struct bytes_r *r, struct model_meta *mt, char *err,
     return 0;
 }
 
+/* model_map_ok - a map a scorer can use: every value finite and within
+ * what model_map_fit() can make */
+static int
+model_map_ok(const struct model_map *mp, char *err, size_t errlen)
+{
+    const double d[] = { mp->sure, mp->level, mp->slope, mp->pull,
+                         mp->spam_weight, mp->ham_weight, mp->auc_up,
+                         mp->auc_adj };
+
+    for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+        if (!isfinite(d[i])) {
+            util_errf(err, errlen, "map value %zu is not finite", i);
+            return -1;
+        }
+    for (size_t k = 0; k < MODEL_MAP_MAX_THR; k++)
+        if (!isfinite(mp->thr[k].at)) {
+            util_errf(err, errlen, "map threshold %zu is not finite", k);
+            return -1;
+        }
+    if (mp->kind >= MODEL_MAP_KINDS || mp->nthr > MODEL_MAP_MAX_THR ||
+        mp->sure < 0 || mp->sure > 1 || mp->pull < 0 || mp->pull > 1 ||
+        mp->slope < 0 || mp->slope > 1000 || fabs(mp->level) > 1e6 ||
+        mp->auc_up < 0 || mp->auc_up > 1 || mp->auc_adj < 0 ||
+        mp->auc_adj > 1) {
+        util_errf(err, errlen, "map out of range: kind %" PRIu32 ", sure %g, "
+                  "pull %g, slope %g, level %g, %" PRIu32 " thresholds",
+                  mp->kind, mp->sure, mp->pull, mp->slope, mp->level,
+                  mp->nthr);
+        return -1;
+    }
+    return 0;
+}
+
+/* model_decode_map - the map fields of format 2 */
+static int
+model_decode_map(struct bytes_r *r, struct model_map *mp, char *err,
+                 size_t errlen)
+{
+    double *d[] = { &mp->sure, &mp->level, &mp->slope, &mp->pull,
+                    &mp->spam_weight, &mp->ham_weight };
+
+    memset(mp, 0, sizeof(*mp));
+    if (model_get_u32(r, &mp->kind) < 0)
+        return model_trunc(err, errlen, "map");
+    for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++)
+        if (model_get_f64(r, d[i]) < 0)
+            return model_trunc(err, errlen, "map");
+    if (model_get_u32(r, &mp->n_spam) < 0 ||
+        model_get_u32(r, &mp->n_ham) < 0 ||
+        model_get_f64(r, &mp->auc_up) < 0 ||
+        model_get_f64(r, &mp->auc_adj) < 0 || model_get_u32(r, &mp->nthr) < 0)
+        return model_trunc(err, errlen, "map");
+    for (size_t k = 0; k < MODEL_MAP_MAX_THR; k++) {
+        struct model_map_thr *t = &mp->thr[k];
+
+        if (model_get_f64(r, &t->at) < 0 || model_get_u32(r, &t->fp_up) < 0 ||
+            model_get_u32(r, &t->fp_adj) < 0 ||
+            model_get_u32(r, &t->tp_up) < 0 ||
+            model_get_u32(r, &t->tp_adj) < 0)
+            return model_trunc(err, errlen, "map thresholds");
+    }
+    return model_map_ok(mp, err, errlen);
+}
+
 /* model_decode - parse a decompressed payload into a model, field group
  * by field group in the order of the format */
 static struct model *
@@ -498,17 +601,21 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     struct bytes_r r;
     struct fann *ann;
     struct model *m;
+    uint32_t version = 0;
 
-    if (model_decode_head(raw, rawlen, &r, err, errlen) < 0)
+    if (model_decode_head(raw, rawlen, &r, &version, err, errlen) < 0)
         return NULL;
     if (model_decode_profile(&r, &pt, err, errlen) < 0 ||
         model_decode_layers(&r, &pt, err, errlen) < 0 ||
         model_decode_weights(&r, &pt, err, errlen) < 0 ||
         model_decode_meta(&r, &pt.meta, err, errlen) < 0)
         goto fail;
+    /* format 1 has no map: the threshold ramps it was made for */
+    if (version >= 2 && model_decode_map(&r, &pt.meta.map, err, errlen) < 0)
+        goto fail;
     if (r.off != r.len) {
-        util_errf(err, errlen, "%zu unexpected bytes after the meta",
-                  r.len - r.off);
+        util_errf(err, errlen, "%zu unexpected bytes after the %s",
+                  r.len - r.off, version >= 2 ? "map" : "meta");
         goto fail;
     }
     ann = model_create_net(pt.layers, pt.nlayers, pt.act, pt.steep);

@@ -296,3 +296,29 @@ util_past(const struct timespec *ts)
     return now.tv_sec > ts->tv_sec ||
            (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
 }
+
+/* util_glob_match - '*' and '?' over a name; one backtrack point, as a
+ * later '*' can always absorb what an earlier one would have */
+int
+util_glob_match(const char *pat, size_t plen, const char *name)
+{
+    size_t pi = 0, si = 0, star = SIZE_MAX, mark = 0;
+
+    while (name[si] != '\0') {
+        if (pi < plen && (pat[pi] == '?' || pat[pi] == name[si])) {
+            pi++;
+            si++;
+        } else if (pi < plen && pat[pi] == '*') {
+            star = pi++;
+            mark = si;
+        } else if (star != SIZE_MAX) {
+            pi = star + 1;
+            si = ++mark;
+        } else {
+            return 0;
+        }
+    }
+    while (pi < plen && pat[pi] == '*')
+        pi++;
+    return pi == plen;
+}

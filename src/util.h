@@ -62,4 +62,12 @@ int util_past(const struct timespec *ts);
  */
 double util_auc(const double *score, const unsigned char *label, size_t n);
 
+/*
+ * util_glob_match - name (NUL-terminated) matches the plen bytes of pat,
+ * where '*' stands for any run of characters (none too) and '?' for one;
+ * every other byte stands for itself, case-sensitively. Linear in
+ * plen * strlen(name) at worst; no allocation; any thread.
+ */
+int util_glob_match(const char *pat, size_t plen, const char *name);
+
 #endif /* NM_UTIL_H */

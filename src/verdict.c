@@ -153,18 +153,28 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
     float *in;
     double p;
 
+    struct hdr_result kept;
+
     snprintf(v->model_id, sizeof(v->model_id), "%s", model_id(m));
+    /* The network sees the verdict without the ignored symbols; the
+     * caller keeps all of them (the example records, the log line). */
+    v->ignored = feat_result_ignore(&kept, &v->res, c);
     in = xcalloc(n, sizeof(*in));
-    if (feat_vector(prof, &v->res, in, n, &v->unknown) == 0 &&
+    if (feat_vector(prof, &kept, in, n, &v->unknown) == 0 &&
         model_score(m, in, n, &p) == 0 && isfinite(p)) {
         v->scored = 1;
         v->p = p;
-        v->adjust = model_adjust(m, p, c->spam_weight, c->ham_weight);
+        /* the second pass over the symbols only when one is unknown */
+        v->known = v->unknown == 0 ? (kept.nsym > 0 ? 1.0 : 0.0)
+                                   : feat_known_share(prof, &kept);
+        v->adjust = model_map_adjust(m, p, v->res.score, v->known,
+                                     c->spam_weight, c->ham_weight);
         /* Print "+0.00", never "-0.00". */
         if (fabs(v->adjust) < 0.005)
             v->adjust = 0;
     }
     free(in);
+    free(kept.sym);
 }
 
 /* verdict_compute - the whole per-message decision */

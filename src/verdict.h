@@ -37,6 +37,9 @@ struct verdict {
     double adjust;           /* 0 unless scored */
     char model_id[MODEL_ID_LEN + 1]; /* "" = no model */
     size_t unknown;          /* symbols the model's profile lacks */
+    size_t ignored;          /* symbols [model] ignore_symbols left out */
+    double known;            /* weighted share of the rest the profile
+                                knows (feat_known_share); 0 unless scored */
     enum verdict_label label;    /* what the upstream's verdict implies */
     enum verdict_label learned;  /* what was queued (set by the caller) */
     int learnable;           /* a usable, consistent verdict that may be

@@ -275,10 +275,11 @@ watch_poll(struct watch *w)
 
         log_info("watch: loaded model %s: %zu inputs, %zu layers, "
                  "thresholds ham<=%.3f spam>=%.3f, trained on %u spam + "
-                 "%u ham, validation AUC %.4f", model_id(m),
+                 "%u ham, validation AUC %.4f, adjustment %s", model_id(m),
                  model_ninputs(m), nl, meta->ham_threshold,
                  meta->spam_threshold, meta->n_spam, meta->n_ham,
-                 meta->val_auc);
+                 meta->val_auc,
+                 meta->map.kind == MODEL_MAP_FIT ? "fitted" : "ramps");
         model_current_set(m);
         metrics_model_loaded();
         w->bad_digest[0] = '\0';

@@ -23,7 +23,7 @@
 #include "xmalloc.h"
 
 #define ERRLEN 8192
-#define NKEYS 61   /* keys in cfg_defs[] */
+#define NKEYS 63   /* keys in cfg_defs[] */
 #define NSECTIONS 9 /* sections they are in */
 
 /* 59 times 'a': values of 60 bytes are quoted whole, longer ones cut */
@@ -105,6 +105,19 @@ static const struct bad_case bad_cases[] = {
       { { 2, "[model] hidden_layers: bad value '129' (expected auto, N "
              "or N,M with sizes in 1..128)" } } },
     { "layers_three.ini", 1, { { 2, "hidden_layers: bad value '8,4,2'" } } },
+    { "ignore_65.ini", 1,
+      { { 2, "[model] ignore_symbols: bad value 'a b c" } } },
+    { "ignore_long.ini", 1,
+      { { 2, "[model] ignore_symbols: bad value 'X AAAA" } } },
+    { "ignore_bad.ini", 1,
+      { { 2, "[model] ignore_symbols: bad value '*_FAIL, BAD-NAME': bad "
+             "pattern 'BAD-NAME' (expected symbol names and patterns" } } },
+    { "ignore_bang.ini", 1, { { 2, "bad pattern '!'" } } },
+    { "thresholds_many.ini", 1,
+      { { 2, "[score] thresholds: bad value '1,2,3,4' (expected empty or "
+             "up to 3 numbers" } } },
+    { "thresholds_bad.ini", 1,
+      { { 2, "[score] thresholds: bad value '6,,15'" } } },
     { "layers_zero.ini", 1, { { 2, "hidden_layers: bad value '0,8'" } } },
     { "layers_junk.ini", 1,
       { { 2, "hidden_layers: bad value 'automatic'" } } },
@@ -184,7 +197,8 @@ static const char *const good_files[] = {
     "line199_crlf.ini", "edges_max.ini", "edges_min.ini", "layers_ok.ini",
     "prefix_ok.ini", "socket_ok.ini", "socket_local_ok.ini",
     "actions_ok.ini", "actions_empty.ini", "header_64.ini",
-    "enum_case.ini", "listen_ok.ini",
+    "enum_case.ini", "listen_ok.ini", "ignore_ok.ini", "ignore_64.ini",
+    "thresholds_ok.ini",
 };
 
 /* data_path - t/data/cfg/name under the source tree */
@@ -866,6 +880,94 @@ check_actions(void)
     cfg_release(c);
 }
 
+/* check_ignore - cfg_symbol_ignored() under the shipped default and
+ * under ignore_ok.ini; the pattern limits at N (64 patterns, 128 bytes:
+ * ignore_64.ini, ignore_ok.ini) load, N + 1 fail (bad_cases) */
+static void
+check_ignore(void)
+{
+    static const struct {
+        int deflt;             /* 1: the default list, 0: ignore_ok.ini */
+        const char *name;
+        int want;
+    } cases[] = {
+        { 1, "SPAMHAUS_FAIL", 1 },
+        { 1, "RBL_SENDERSCORE_FAIL", 1 },
+        { 1, "SEM_URIBL_UNKNOWN_FAIL", 1 },
+        { 1, "ASN_FAIL", 1 },
+        { 1, "R_SPF_DNSFAIL", 1 },
+        { 1, "DMARC_DNSFAIL", 1 },
+        { 1, "R_DKIM_TEMPFAIL", 1 },
+        { 1, "T_SPF_TEMPERROR", 1 },
+        { 1, "URIBL_BLOCKED", 1 },
+        { 1, "RCVD_IN_ZEN_BLOCKED_OPENRESOLVER", 1 },
+        { 1, "NEURAL_SPAM", 1 },
+        { 1, "NEURAL_HAM_SHORT", 1 },
+        { 1, "R_SPF_FAIL", 0 },            /* exceptions: verdicts on the */
+        { 1, "SPF_FAIL", 0 },              /* sender's records */
+        { 1, "SPF_HELO_FAIL", 0 },
+        { 1, "AUTH_NA_OR_FAIL", 0 },
+        { 1, "R_SPF_SOFTFAIL", 0 },        /* no "_FAIL" at the end */
+        { 1, "R_SPF_PERMFAIL", 0 },
+        { 1, "BAYES_SPAM", 0 },            /* the learners stay */
+        { 1, "FUZZY_DENIED", 0 },
+        { 1, "RDNS_NONE", 0 },
+        { 1, "R_DKIM_NA", 0 },
+        { 1, "FAIL", 0 },
+        { 0, "SPAMHAUS_FAIL", 1 },
+        { 0, "SPAMHAUS_FAILS", 0 },
+        { 0, "A_X", 1 },
+        { 0, "KEEP_X", 0 },                /* the exception wins */
+        { 0, "NEURAL_HAM", 1 },
+        { 0, "RBL", 1 },
+        { 0, "RBBL", 0 },
+        { 0, "R_SPF_DNSFAIL", 0 },         /* not in this list */
+    };
+    char err[ERRLEN];
+    struct cfg *d = cfg_defaults(), *o = load("ignore_ok.ini", err,
+                                               sizeof(err));
+    char name[130];
+
+    if (!ok(o != NULL, "ignore_ok.ini loads"))
+        diag("%s", err);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]) && o; i++)
+        is_int(cfg_symbol_ignored(cases[i].deflt ? d : o, cases[i].name),
+               cases[i].want, "%s list: %s", cases[i].deflt ? "default"
+                                                            : "ignore_ok.ini",
+               cases[i].name);
+    memset(name, 'A', 127);
+    strcpy(name + 127, "B");
+    if (o)
+        is_int(cfg_symbol_ignored(o, name), 1, "a 128-byte pattern matches");
+    cfg_release(o);
+    o = load("ignore_64.ini", err, sizeof(err));
+    ok(o != NULL && cfg_symbol_ignored(o, "a") && cfg_symbol_ignored(o, "?") &&
+           cfg_symbol_ignored(o, "Q") && !cfg_symbol_ignored(o, "ab"),
+       "64 patterns load and match");
+    cfg_release(o);
+    cfg_release(d);
+}
+
+/* check_thresholds - cfg_thresholds() */
+static void
+check_thresholds(void)
+{
+    char err[ERRLEN];
+    struct cfg *d = cfg_defaults(), *o = load("thresholds_ok.ini", err,
+                                               sizeof(err));
+    double v[CFG_THRESHOLDS_MAX];
+
+    is_int(cfg_thresholds(d, v), 0, "no thresholds by default");
+    if (!ok(o != NULL, "thresholds_ok.ini loads")) {
+        diag("%s", err);
+    } else {
+        ok(cfg_thresholds(o, v) == 3 && v[0] == 6 && v[1] == 15 &&
+               v[2] == -2.5, "thresholds 6, 15, -2.5");
+    }
+    cfg_release(o);
+    cfg_release(d);
+}
+
 int
 main(void)
 {
@@ -896,5 +998,7 @@ main(void)
     check_refs();
     check_layers();
     check_actions();
+    check_ignore();
+    check_thresholds();
     return exit_status();
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * t_feat - the symbol profile (sorting, dedupe, invalid names, limits, the
- * pinned digest) and the input vector layout with and without scores.
+ * pinned digest), the input vector layout with and without scores, the
+ * ignore filter and the known share the guard uses.
  * Links only the pure core (no fann, zstd, hiredis).
  */
 #include "config.h"
@@ -270,9 +271,88 @@ t_vector(void)
     feat_profile_free(pn);
 }
 
+/* t_ignore - feat_result_ignore() under the default [model]
+ * ignore_symbols: the DNS-failure symbols of a real Rspamd header go,
+ * the rest stays in order, the source is untouched */
+static void
+t_ignore(void)
+{
+    struct hdr_symbol sym[] = {
+        {"FORGED_MUA_OUTLOOK", 3.0}, {"RBL_SEM_FAIL", 0},
+        {"R_SPF_DNSFAIL", 0},        {"R_SPF_FAIL", 1.0},
+        {"SPAMHAUS_FAIL", 0},        {"MIME_GOOD", -0.1},
+        {"NEURAL_SPAM", 3.0},        {"BAYES_SPAM", 5.1},
+    };
+    static const char *const kept[] = {"FORGED_MUA_OUTLOOK", "R_SPF_FAIL",
+                                       "MIME_GOOD", "BAYES_SPAM"};
+    struct cfg *c = cfg_defaults();
+    struct hdr_result res, dst;
+    size_t n;
+    int same = 1;
+
+    memset(&res, 0, sizeof(res));
+    res.upstream = HDR_UPSTREAM_RSPAMD;
+    res.score = 12.0;
+    res.required = 15.0;
+    res.nsym = NELEM(sym);
+    res.sym = sym;
+    n = feat_result_ignore(&dst, &res, c);
+    is_int(n, 4, "four symbols ignored");
+    is_int(dst.nsym, NELEM(kept), "four kept");
+    for (size_t i = 0; i < dst.nsym && i < NELEM(kept); i++)
+        same &= strcmp(dst.sym[i].name, kept[i]) == 0;
+    ok(same, "the kept ones in their order");
+    ok(dst.score == 12.0 && dst.required == 15.0 &&
+           dst.upstream == HDR_UPSTREAM_RSPAMD,
+       "score, required score and upstream copied");
+    is_int(res.nsym, NELEM(sym), "the source keeps every symbol");
+    ok(dst.sym != res.sym, "the copy has its own symbols");
+    free(dst.sym);
+
+    res.nsym = 0;
+    is_int(feat_result_ignore(&dst, &res, c), 0, "no symbols: none ignored");
+    is_int(dst.nsym, 0, "... and none kept");
+    free(dst.sym);
+    cfg_release(c);
+}
+
+/* t_known - feat_known_share(): each symbol weighs 1 + |score| */
+static void
+t_known(void)
+{
+    static const char *prof_names[] = {"A_SYM", "B_SYM", NULL};
+    struct hdr_symbol sym[] = {
+        {"A_SYM", 2.0},      /* 3 */
+        {"X_UNKNOWN", -1.0}, /* 2 */
+        {"B_SYM", 0.0},      /* 1 */
+        {"Y_UNKNOWN", 0.0},  /* 1 */
+    };
+    struct feat_profile *p = t_profile(prof_names, 1);
+    struct hdr_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.sym = sym;
+    res.nsym = NELEM(sym);
+    is_dbl(feat_known_share(p, &res), 4.0 / 7.0, 1e-12,
+           "known weight 4 of 7");
+    res.nsym = 1;
+    is_dbl(feat_known_share(p, &res), 1.0, 0, "all known: 1");
+    res.sym = sym + 1;
+    is_dbl(feat_known_share(p, &res), 0.0, 0, "none known: 0");
+    res.nsym = 0;
+    is_dbl(feat_known_share(p, &res), 0.0, 0, "no symbols: 0");
+    sym[1].score = NAN;
+    res.nsym = 3;
+    is_dbl(feat_known_share(p, &res), 1.0 / 3.0, 1e-12,
+           "a score that is not a number weighs 1");
+    feat_profile_free(p);
+}
+
 int
 main(void)
 {
+    t_ignore();
+    t_known();
     t_sorting();
     t_empty();
     t_digest();

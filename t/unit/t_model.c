@@ -152,7 +152,7 @@ t_wr32(unsigned char *p, uint32_t v)
 /* Where the fields of a format-1 payload are (see doc/model-format.md). */
 struct t_layout {
     size_t digest, nsym, names, nlayers, layers, act, nweights, weights,
-        meta, thresholds, sum;
+        meta, thresholds, map, sum;
 };
 
 /* t_parse - find the fields of a well-formed payload */
@@ -175,6 +175,7 @@ t_parse(const unsigned char *raw, size_t rawlen, struct t_layout *L)
     L->weights = L->nweights + 4;
     L->meta = L->weights + 4 * nw;
     L->thresholds = L->meta + 8 + 7 * 4 + 4 * 8;
+    L->map = L->thresholds + 16;
     L->sum = rawlen - 8;
 }
 
@@ -219,6 +220,29 @@ t_same_outputs(struct model *a, struct model *b, size_t n, uint64_t seed)
     return same;
 }
 
+/* t_map_eq - every field of two maps equal, doubles to the bit */
+static int
+t_map_eq(const struct model_map *a, const struct model_map *b)
+{
+    const double da[] = {a->sure, a->level, a->slope, a->pull,
+                         a->spam_weight, a->ham_weight, a->auc_up,
+                         a->auc_adj};
+    const double db[] = {b->sure, b->level, b->slope, b->pull,
+                         b->spam_weight, b->ham_weight, b->auc_up,
+                         b->auc_adj};
+    int same = a->kind == b->kind && a->n_spam == b->n_spam &&
+               a->n_ham == b->n_ham && a->nthr == b->nthr &&
+               memcmp(da, db, sizeof(da)) == 0;
+
+    for (uint32_t k = 0; same && k < a->nthr && k < MODEL_MAP_MAX_THR; k++)
+        same = memcmp(&a->thr[k].at, &b->thr[k].at, 8) == 0 &&
+               a->thr[k].fp_up == b->thr[k].fp_up &&
+               a->thr[k].fp_adj == b->thr[k].fp_adj &&
+               a->thr[k].tp_up == b->thr[k].tp_up &&
+               a->thr[k].tp_adj == b->thr[k].tp_adj;
+    return same;
+}
+
 /* t_meta_eq - every field equal, doubles to the bit */
 static int
 t_meta_eq(const struct model_meta *a, const struct model_meta *b)
@@ -232,7 +256,7 @@ t_meta_eq(const struct model_meta *a, const struct model_meta *b)
            a->n_ham == b->n_ham && a->n_val_spam == b->n_val_spam &&
            a->n_val_ham == b->n_val_ham && a->n_explicit == b->n_explicit &&
            a->iterations == b->iterations && a->epochs == b->epochs &&
-           memcmp(da, db, sizeof(da)) == 0;
+           memcmp(da, db, sizeof(da)) == 0 && t_map_eq(&a->map, &b->map);
 }
 
 /* ------------------------------------------------------------ creation */
@@ -353,6 +377,12 @@ t_roundtrip(void)
         .val_fpr = 0.01,
         .spam_threshold = 0.7312345678901234,
         .ham_threshold = 0.0000001234,
+        .map = { .kind = MODEL_MAP_FIT, .sure = 0.987654321,
+                 .level = 5.578125, .slope = 1.5, .pull = 0.75,
+                 .spam_weight = 5, .ham_weight = -3, .n_spam = 40,
+                 .n_ham = 276, .auc_up = 0.65625, .auc_adj = 0.96875,
+                 .nthr = 2,
+                 .thr = { { 15, 1, 0, 0, 1 }, { 6, 30, 12, 20, 38 } } },
     };
     struct model *m, *l = NULL, *c;
     void *b, *b2;
@@ -467,9 +497,11 @@ t_rejects(void)
     /* truncated payload, checksum fixed so the parser meets the end */
     {
         size_t at[] = {L.digest + 3, L.nsym + 2, L.names + 5, L.nlayers + 2,
-                       L.act + 3, L.weights + 10, L.meta + 12, L.sum - 1};
+                       L.act + 3, L.weights + 10, L.meta + 12, L.map - 1,
+                       L.map + 10, L.sum - 1};
         const char *what[] = {"digest", "profile", "names", "layer count",
-                              "activations", "weights", "meta", "meta"};
+                              "activations", "weights", "meta", "meta",
+                              "map", "map"};
 
         for (size_t i = 0; i < NELEM(at); i++) {
             char label[80];
@@ -549,10 +581,15 @@ t_rejects(void)
     T_LOAD(t_load_raw(t, rawlen, err, &l), "magic", "wrong magic");
 
     memcpy(t, raw, rawlen);
-    t_wr32(t + 8, 2);
+    t_wr32(t + 8, 3);
     t_fix_sum(t, rawlen);
     T_LOAD(t_load_raw(t, rawlen, err, &l), "version",
-           "format version 2");
+           "format version 3");
+    memcpy(t, raw, rawlen);
+    t_wr32(t + 8, 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "unexpected bytes after the meta",
+           "format version 1 with a map");
     memcpy(t, raw, rawlen);
     t_wr32(t + 8, 0);
     t_fix_sum(t, rawlen);
@@ -686,6 +723,42 @@ t_rejects(void)
     t_fix_sum(t, rawlen);
     T_LOAD(t_load_raw(t, rawlen, err, &l), "threshold",
            "NaN ham threshold");
+    /* the map: kind, then sure level slope pull at 4, 12, 20, 28 */
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.map, MODEL_MAP_KINDS);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "map out of range",
+           "unknown map kind");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.map + 12, &nan_d, 8);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "map value 1 is not finite",
+           "NaN map level");
+    {
+        double v = 1.5;
+
+        memcpy(t, raw, rawlen);
+        memcpy(t + L.map + 28, &v, 8);
+        t_fix_sum(t, rawlen);
+        T_LOAD(t_load_raw(t, rawlen, err, &l), "map out of range",
+               "map pull 1.5");
+        v = -0.25;
+        memcpy(t, raw, rawlen);
+        memcpy(t + L.map + 4, &v, 8);
+        t_fix_sum(t, rawlen);
+        T_LOAD(t_load_raw(t, rawlen, err, &l), "map out of range",
+               "map sure below 0");
+    }
+    memcpy(t, raw, rawlen);
+    t_wr32(t + L.map + 4 + 6 * 8 + 2 * 4 + 2 * 8, MODEL_MAP_MAX_THR + 1);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "map out of range",
+           "map with MODEL_MAP_MAX_THR + 1 thresholds");
+    memcpy(t, raw, rawlen);
+    memcpy(t + L.map + 4 + 6 * 8 + 2 * 4 + 2 * 8 + 4, &nan_d, 8);
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "map threshold 0 is not finite",
+           "NaN map threshold");
 
     free(t);
     free(raw);
@@ -1182,13 +1255,28 @@ t_golden(void)
            p);
     }
 
+    is_int(model_meta(m)->map.kind, MODEL_MAP_RAMP,
+           "format 1: the threshold ramps");
+
+    /* written as format 2: the same fields, version 2, and the map (of
+     * kind RAMP, all zero) before the checksum */
     n = model_new(feat_profile_new(names, 4, 1), h, 1, 2024);
     model_set_meta(n, &mt);
     b2 = t_blob(n, &len2);
     raw1 = t_unzstd(buf, len, &rawlen1);
     raw2 = t_unzstd(b2, len2, &rawlen2);
-    ok(rawlen1 == rawlen2 && memcmp(raw1, raw2, rawlen1) == 0,
-       "the same recipe encodes to the same payload (%zu bytes)", rawlen1);
+    {
+        int same = rawlen2 == rawlen1 + MODEL_MAP_BYTES &&
+                   memcmp(raw1, raw2, 8) == 0 && t_rd32(raw1 + 8) == 1 &&
+                   t_rd32(raw2 + 8) == 2 &&
+                   memcmp(raw1 + 12, raw2 + 12, rawlen1 - 20) == 0;
+
+        for (size_t i = rawlen1 - 8; same && i < rawlen2 - 8; i++)
+            same = raw2[i] == 0;
+        ok(same, "the same recipe encodes to the format-1 payload (%zu "
+           "bytes), as version 2, plus %u bytes of map", rawlen1,
+           MODEL_MAP_BYTES);
+    }
     free(raw1);
     free(raw2);
     free(b2);
@@ -1198,6 +1286,171 @@ t_golden(void)
 }
 
 /* ------------------------------------------------------------- adjust */
+
+/* t_golden2 - t/data/model/format2.blob (the format-1 recipe with the
+ * map of t_golden2_map()) loads with its map and re-encodes to the same
+ * payload */
+static void
+t_golden2(void)
+{
+    const char *names[] = {"R_SPF_ALLOW", "BAYES_SPAM", "MIME_GOOD",
+                           "DKIM_VALID"};
+    const char *top = getenv("top_srcdir");
+    struct model_meta mt = t_golden_meta();
+    unsigned h[] = {6};
+    char path[4096], err[ERRLEN];
+    unsigned char *buf, *raw1, *raw2;
+    size_t len, len2, rawlen1, rawlen2;
+    struct model *m = NULL, *n;
+    void *b2;
+    FILE *f;
+
+    mt.map = (struct model_map){
+        .kind = MODEL_MAP_FIT, .sure = 0.90625, .level = 5.5, .slope = 1.5,
+        .pull = 1, .spam_weight = 5, .ham_weight = -3, .n_spam = 133,
+        .n_ham = 292, .auc_up = 0.75, .auc_adj = 0.984375, .nthr = 1,
+        .thr = { { 15, 2, 0, 1, 3 } } };
+    if (top == NULL) {
+        ok(1, "golden blob 2 # SKIP top_srcdir not set (run by make check)");
+        return;
+    }
+    n = model_new(feat_profile_new(names, 4, 1), h, 1, 2024);
+    model_set_meta(n, &mt);
+    b2 = t_blob(n, &len2);
+    snprintf(path, sizeof(path), "%s/t/data/model/format2.blob", top);
+    if (getenv("NM_WRITE_GOLDEN") != NULL && (f = fopen(path, "wb"))) {
+        /* how the file was made: NM_WRITE_GOLDEN=1 t_model */
+        fwrite(b2, 1, len2, f);
+        fclose(f);
+    }
+    if ((f = fopen(path, "rb")) == NULL) {
+        ok(0, "open %s", path);
+        free(b2);
+        model_release(n);
+        return;
+    }
+    buf = xmalloc(65536);
+    len = fread(buf, 1, 65536, f);
+    fclose(f);
+    is_int(model_from_blob(buf, len, &m, err, sizeof(err)), 0,
+           "format2.blob loads");
+    ok(m != NULL && t_meta_eq(model_meta(m), &mt), "golden 2: meta and map");
+    ok(m != NULL && t_same_outputs(m, n, 4, 9), "golden 2: outputs");
+    raw1 = t_unzstd(buf, len, &rawlen1);
+    raw2 = t_unzstd(b2, len2, &rawlen2);
+    ok(rawlen1 == rawlen2 && memcmp(raw1, raw2, rawlen1) == 0,
+       "golden 2: the same recipe encodes to the same payload (%zu bytes)",
+       rawlen1);
+    free(raw1);
+    free(raw2);
+    free(b2);
+    free(buf);
+    model_release(n);
+    model_release(m);
+}
+
+/* t_map - model_map_apply(), model_map_adjust() and model_map_fit() */
+static void
+t_map(void)
+{
+    struct model_map mp = { .kind = MODEL_MAP_FIT, .sure = 0.9, .level = 6,
+                            .slope = 1, .pull = 1 };
+    unsigned h[] = {4};
+    struct model *m = t_model(5, 0, h, 1, 1);
+    struct model_meta mt = *model_meta(m);
+    enum { N = 600 };
+    double p[N], u[N], thr[1] = { 5.0 }, c[N];
+    unsigned char lab[N];
+    struct model_map a, b;
+    uint64_t s = 99;
+    size_t fp_up = 0, fp_adj = 0;
+
+    /* the formula: logit(0.5) = 0 */
+    is_dbl(model_map_apply(&mp, 0.5, 4, 5, -3), 0, 0,
+           "below sure: 6 - 4 = +2 is not allowed, 0");
+    is_dbl(model_map_apply(&mp, 0.5, 8, 5, -3), -2, 1e-12,
+           "below sure, downwards: 6 - 8 = -2");
+    is_dbl(model_map_apply(&mp, 0.5, 20, 5, -3), -3, 0,
+           "clamped to ham_weight");
+    is_dbl(model_map_apply(&mp, 0.95, 4, 5, -3), 6 + log(19) - 4, 1e-12,
+           "sure: 6 + logit(0.95) - 4");
+    is_dbl(model_map_apply(&mp, 1.0, -20, 5, -3), 5, 0,
+           "clamped to spam_weight");
+    is_dbl(model_map_apply(&mp, NAN, 4, 5, -3), 0, 0, "NaN p: 0");
+    is_dbl(model_map_apply(&mp, 0.95, INFINITY, 5, -3), 0, 0,
+           "infinite upstream: 0");
+
+    /* the guard, on both kinds */
+    mt.map = mp;
+    model_set_meta(m, &mt);
+    is_dbl(model_map_adjust(m, 0.95, 4, 1, 5, -3),
+           model_map_apply(&mp, 0.95, 4, 5, -3), 0, "known 1: all of it");
+    is_dbl(model_map_adjust(m, 0.95, 4, 0.25, 5, -3),
+           0.25 * model_map_apply(&mp, 0.95, 4, 5, -3), 1e-12,
+           "known 0.25: a quarter");
+    is_dbl(model_map_adjust(m, 0.95, 4, 0, 5, -3), 0, 0, "known 0: 0");
+    is_dbl(model_map_adjust(m, 0.95, 4, NAN, 5, -3), 0, 0, "known NaN: 0");
+    is_dbl(model_map_adjust(m, 0.95, 4, 7, 5, -3),
+           model_map_apply(&mp, 0.95, 4, 5, -3), 0, "known > 1 counts as 1");
+    mt.map.kind = MODEL_MAP_RAMP;
+    mt.spam_threshold = 0.8;
+    mt.ham_threshold = 0.2;
+    model_set_meta(m, &mt);
+    is_dbl(model_map_adjust(m, 0.9, 4, 0.5, 5, -3),
+           0.5 * model_adjust(m, 0.9, 5, -3), 1e-12,
+           "ramps, known 0.5: half of model_adjust()");
+
+    /* a fit: a weak upstream, a strong network; one threshold at 5 */
+    for (int i = 0; i < N; i++) {
+        /* t_rand() gives 31 bits: t_unif() lies in [0, 0.5) */
+        double r1 = 2 * t_unif(&s), r2 = 2 * t_unif(&s);
+
+        lab[i] = i % 4 == 0;
+        u[i] = (lab[i] ? 3.0 : 2.0) + 8.0 * r1 - 4.0;
+        p[i] = lab[i] ? 0.6 + 0.4 * r2 : 0.5 * r2 * r2;
+        if (i == 1)
+            p[i] = 0.99; /* a ham the network is wrong about */
+    }
+    is_int(model_map_fit(p, u, lab, 60, thr, 1, 5, -3, &a), -1,
+           "15 spam held back: no fit");
+    ok(a.kind == MODEL_MAP_RAMP && a.n_spam == 15 && a.n_ham == 45,
+       "... the ramps, with the counts");
+    is_int(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &a), 0, "a fit");
+    is_int(a.kind, MODEL_MAP_FIT, "... of kind FIT");
+    ok(a.auc_adj > a.auc_up + 0.1, "... upstream + adjust ranks better: "
+       "AUC %.4f -> %.4f", a.auc_up, a.auc_adj);
+    for (int i = 0; i < N; i++) {
+        c[i] = u[i] + model_map_apply(&a, p[i], u[i], 5, -3);
+        if (!lab[i]) {
+            fp_up += u[i] >= 5;
+            fp_adj += c[i] >= 5;
+        }
+    }
+    ok(a.nthr == 1 && a.thr[0].at == 5 && a.thr[0].fp_up == fp_up &&
+           a.thr[0].fp_adj == fp_adj && fp_adj <= fp_up,
+       "... no more ham at 5 than the upstream: %zu -> %zu", fp_up,
+       fp_adj);
+    ok(a.pull >= 0 && a.pull <= 1 && a.slope > 0 && a.sure >= 0.5 &&
+           a.spam_weight == 5 && a.ham_weight == -3,
+       "... values in range: level %.2f slope %.2f pull %.2f sure %.4f",
+       a.level, a.slope, a.pull, a.sure);
+    ok(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &b) == 0 &&
+           t_map_eq(&a, &b), "the same rows fit the same map");
+    /* the threshold binds: with every ham at 4.9 the fit may move none
+     * of them to 5, though the network is sure of one */
+    for (int i = 0; i < N; i++)
+        if (!lab[i])
+            u[i] = 4.9;
+    is_int(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &a), 0,
+           "ham at 4.9: a fit");
+    fp_adj = 0;
+    for (int i = 0; i < N; i++)
+        fp_adj += !lab[i] && u[i] + model_map_apply(&a, p[i], u[i], 5, -3) >=
+                                 5;
+    ok(fp_adj == 0 && a.thr[0].fp_up == 0 && a.thr[0].fp_adj == 0,
+       "... and no ham reaches 5 (the one at p 0.99 neither)");
+    model_release(m);
+}
 
 /* t_adjust - the formula and its guards */
 static void
@@ -1637,6 +1890,8 @@ main(int argc, char **argv)
     t_limits();
     t_biggest();
     t_golden();
+    t_golden2();
+    t_map();
     t_adjust();
     t_train();
     t_threads();

@@ -3,7 +3,7 @@
  * t_util - the strict parsers (good values, junk, trailing junk, empty,
  * range edges at N and N+1, overflow; *out untouched on failure),
  * durations in each unit, boolean spellings, util_trim, the FNV-1a hash
- * against known vectors and util_auc on hand-computed cases.
+ * against known vectors, util_auc on hand-computed cases and util_glob_match.
  */
 #include "config.h"
 #include "util.h"
@@ -278,6 +278,49 @@ check_auc(void)
     is_dbl(util_auc(s4, lbig, 4), 0.75, 1e-12, "any nonzero label is 1");
 }
 
+struct glob_case {
+    const char *pat, *name;
+    int want;
+};
+
+static const struct glob_case glob_cases[] = {
+    { "SPAMHAUS_FAIL", "SPAMHAUS_FAIL", 1 },
+    { "SPAMHAUS_FAIL", "SPAMHAUS_FAI", 0 },
+    { "SPAMHAUS_FAIL", "SPAMHAUS_FAILS", 0 },
+    { "*_FAIL", "SPAMHAUS_FAIL", 1 },
+    { "*_FAIL", "_FAIL", 1 },             /* '*' matches nothing too */
+    { "*_FAIL", "R_SPF_DNSFAIL", 0 },     /* no '_' before FAIL */
+    { "*_FAIL", "X_FAIL_FAIL", 1 },       /* needs the backtrack */
+    { "*_FAIL", "X_FAILED", 0 },
+    { "NEURAL_*", "NEURAL_SPAM", 1 },
+    { "NEURAL_*", "NEURAL_", 1 },
+    { "NEURAL_*", "NEURAL", 0 },
+    { "*URIBL*FAIL", "SEM_URIBL_UNKNOWN_FAIL", 1 },
+    { "*URIBL*FAIL", "SEM_URIBL", 0 },
+    { "RBL_???_FAIL", "RBL_SEM_FAIL", 1 },
+    { "RBL_???_FAIL", "RBL_SE_FAIL", 0 },
+    { "*", "ANYTHING", 1 },
+    { "**", "A", 1 },
+    { "", "", 1 },
+    { "", "A", 0 },
+    { "a", "A", 0 },                      /* case-sensitive */
+};
+
+/* check_glob - '*' and '?' */
+static void
+check_glob(void)
+{
+    for (size_t i = 0; i < sizeof(glob_cases) / sizeof(glob_cases[0]); i++) {
+        const struct glob_case *c = &glob_cases[i];
+
+        is_int(util_glob_match(c->pat, strlen(c->pat), c->name), c->want,
+               "glob '%s' on '%s'", c->pat, c->name);
+    }
+    /* plen bounds the pattern: the rest of the buffer is not read */
+    is_int(util_glob_match("NEURAL_*,X", 8, "NEURAL_HAM"), 1,
+           "glob reads only plen bytes");
+}
+
 int
 main(void)
 {
@@ -294,5 +337,6 @@ main(void)
     check_trim();
     check_hash();
     check_auc();
+    check_glob();
     return exit_status();
 }

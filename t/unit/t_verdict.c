@@ -310,6 +310,114 @@ check_model(const struct cfg *c)
     model_release(m);
 }
 
+/* check_guard - ignored symbols are neither inputs nor unknown; the
+ * adjustment shrinks by the known share, to +0.00 with nothing known;
+ * a fitted map is applied with the upstream score */
+static void
+check_guard(const struct cfg *c)
+{
+    const char *names[] = { "A", "B", "C" };
+    unsigned hidden[1] = { 4 };
+    struct model *m = model_new(feat_profile_new(names, 3, 1), hidden, 1, 7);
+    struct model_meta meta = { 0 };
+    struct hdr_seen seen;
+    struct verdict v, w;
+    char buf[VERDICT_HEADER_MAX];
+    double full;
+
+    if (!ok(m != NULL, "guard: a fresh model"))
+        return;
+    meta.spam_threshold = 0.0001;
+    model_set_meta(m, &meta);
+
+    /* A known, two DNS failures ignored: nothing unknown, all known */
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[];\n\tSPAMHAUS_FAIL(0.00)[];\n\tR_SPF_DNSFAIL(0.00)[]");
+    verdict_compute(&v, &seen, c, m);
+    hdr_seen_free(&seen);
+    ok(v.scored, "guard: scored");
+    is_int(v.ignored, 2, "two symbols ignored");
+    is_int(v.unknown, 0, "ignored symbols are not unknown");
+    is_dbl(v.known, 1.0, 0, "all the rest known");
+    full = v.adjust;
+    ok(full > 0, "adjusts: %+.2f", full);
+
+    /* A known (weight 8), Z unknown (weight 8): half the adjustment */
+    seen_of(&seen, "X-Spamd-Result", "default: False [14.00 / 15.00];\n"
+            "\tA(7.00)[];\n\tZ(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.known, 0.5, 1e-12, "known share 8 / 16");
+    is_dbl(w.adjust, 0.5 * model_adjust(m, w.p, c->spam_weight,
+                                        c->ham_weight), 0.006,
+           "half the ramp's adjustment: %+.2f", w.adjust);
+    verdict_free(&w);
+
+    /* nothing known: the meta inputs alone give some p, but +0.00 */
+    seen_of(&seen, "X-Spamd-Result", "default: False [9.00 / 15.00];\n"
+            "\tY(4.00)[];\n\tZ(5.00)[];\n\tASN_FAIL(0.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    ok(w.scored && w.p > 0, "no known symbol: still scored, p=%.3f", w.p);
+    is_dbl(w.known, 0.0, 0, "no known symbol: share 0");
+    ok(verdict_header(&w, buf, sizeof(buf)) == 0 &&
+           strncmp(buf, "+0.00; p=", 9) == 0,
+       "no known symbol: %s", buf);
+    verdict_free(&w);
+
+    /* a fitted map: level + slope * logit(p) - pull * u, clamped */
+    meta.map.kind = MODEL_MAP_FIT;
+    meta.map.sure = 0.0;
+    meta.map.level = 9.0;
+    meta.map.slope = 0.0;
+    meta.map.pull = 1.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 2.0, 1e-9, "fitted map: 9 - 7 = +2.00");
+    verdict_free(&w);
+    meta.map.level = 30.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, c->spam_weight, 1e-9, "fitted map: bounded by "
+           "spam_weight");
+    verdict_free(&w);
+    meta.map.level = -30.0;
+    meta.map.sure = 1.0; /* not sure of spam: it may lower the score */
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, c->ham_weight, 1e-9, "fitted map: bounded by "
+           "ham_weight");
+    verdict_free(&w);
+    meta.map.level = 9.0; /* +2, but not sure of spam: nothing */
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 0.0, 0, "fitted map: no upward move below sure");
+    verdict_free(&w);
+    meta.map.level = -30.0; /* -3, but sure of spam: nothing */
+    meta.map.sure = 0.0;
+    model_set_meta(m, &meta);
+    seen_of(&seen, "X-Spamd-Result", "default: False [7.00 / 15.00];\n"
+            "\tA(7.00)[]");
+    verdict_compute(&w, &seen, c, m);
+    hdr_seen_free(&seen);
+    is_dbl(w.adjust, 0.0, 0, "fitted map: no downward move from sure on");
+    verdict_free(&w);
+    verdict_free(&v);
+    model_release(m);
+}
+
 int
 main(void)
 {
@@ -320,6 +428,7 @@ main(void)
     check_queue_id(c);
     check_header(c);
     check_model(c);
+    check_guard(c);
     cfg_release(c);
     return exit_status();
 }
