@@ -2,8 +2,9 @@
 /*
  * model_int - what the parts of the model module share and nobody else
  * sees: struct model and the helpers that build one. model.c holds the
- * net, its references and scoring; model_blob.c the blob codec;
- * model_train.c the training. Only these files include <fann.h>.
+ * net and its references; model_sparse.c the sparse form of the net and
+ * scoring; model_blob.c the blob codec; model_train.c the training. Only
+ * these files include <fann.h>.
  */
 #ifndef NM_MODEL_INT_H
 #define NM_MODEL_INT_H
@@ -16,7 +17,6 @@
 
 #include "model.h"
 
-#define MODEL_POOL_MAX 64          /* idle fann copies kept per model */
 #define MODEL_STEEPNESS 0.5f       /* libfann's default */
 
 _Static_assert(sizeof(fann_type) == sizeof(float),
@@ -24,12 +24,20 @@ _Static_assert(sizeof(fann_type) == sizeof(float),
 
 struct model {
     /* fixed at creation or load; read by any thread once published */
-    struct fann *ann;              /* never run: only copied */
+    struct fann *ann;              /* the weights; never run */
     struct feat_profile *prof;
     size_t nlayers;
     unsigned layers[MODEL_MAX_LAYERS];
     enum fann_activationfunc_enum act[MODEL_MAX_LAYERS]; /* [0] unused */
     float steep[MODEL_MAX_LAYERS];
+    /* the sparse form of ann's first layer, made by model_layout() from
+     * ann's weights whenever they change (creation, load, training,
+     * model_input_mute); read by any thread once published */
+    size_t woff[MODEL_MAX_LAYERS]; /* layer l's first weight in ann */
+    float *w1t;                    /* layers[0] rows of layers[1]: the
+                                      weight from input i to hidden unit
+                                      j at [i * layers[1] + j] */
+    float *b1;                     /* layers[1]: layer 1's bias weights */
     /* set before publication only (model_set_meta, model_set_version,
      * model_train); read freely afterwards */
     struct model_meta meta;
@@ -37,15 +45,43 @@ struct model {
     char id[MODEL_ID_LEN + 1];
     /* shared */
     _Atomic unsigned long refs;
-    pthread_mutex_t pool_mtx;
-    struct fann **pool;            /* idle copies of ann; pool_mtx */
-    size_t npool;                  /* pool_mtx */
+    pthread_mutex_t copy_mtx;      /* serialises fann_copy() of ann, which
+                                      writes into its source on failure */
 };
 
+/*
+ * One forward pass: the sums (after steepness and libfann's clamp) and
+ * values of every neuron above the input layer, as fann_run() keeps them
+ * in its neurons; val[l][layers[l]] is layer l's bias neuron (1). Lives
+ * on the caller's stack: the net itself is never written.
+ */
+struct model_pass {
+    float sum[MODEL_MAX_LAYERS][CFG_LAYER_MAX + 1];
+    float val[MODEL_MAX_LAYERS][CFG_LAYER_MAX + 1];
+};
 
 /* model_alloc - a model around ann and prof (both taken), one reference,
- * no layers recorded yet (the caller fills nlayers, layers, act, steep). */
+ * no layers recorded yet (the caller fills nlayers, layers, act, steep,
+ * then calls model_layout()). */
 struct model *model_alloc(struct fann *ann, struct feat_profile *prof);
+
+/* model_layout - (re)build m's sparse form from ann's weights: after the
+ * layers are recorded and whenever the weights changed, only while no
+ * other thread holds m. */
+void model_layout(struct model *m);
+
+/* model_sync_ann - write the first layer's weights (w1t, b1) back into
+ * ann, after training changed them there. */
+void model_sync_ann(struct model *m);
+
+/* model_forward - run the net on the n non-zero inputs x (indices below
+ * layers[0] in strictly ascending order, checked by the caller) into ps;
+ * returns the output. The same float operations as fann_run() on the
+ * dense vector (its order of additions, its clamp, libfann's activation
+ * macros), so the same result bit for bit. Reads m only: any number of
+ * threads at once. */
+float model_forward(const struct model *m, const struct feat_pair *x,
+                    size_t n, struct model_pass *ps);
 
 /* model_create_net - an empty fully connected libfann net of this shape
  * with our activations; NULL when libfann fails. */
@@ -58,10 +94,6 @@ uint64_t model_nweights(const unsigned *layers, size_t nlayers);
 
 /* model_update_id - m->id from its profile and version. */
 void model_update_id(struct model *m);
-
-/* model_pool_flush - destroy m's idle scoring copies (after its weights
- * changed); only on a model no other thread scores with. */
-void model_pool_flush(struct model *m);
 
 /* model_rng_next - xorshift64* on private state: repeatable, any thread. */
 uint64_t model_rng_next(uint64_t *s);

@@ -56,19 +56,21 @@ verdict_label_of(const struct hdr_result *res, const struct cfg *c)
     return VERDICT_LABEL_NONE;
 }
 
-/* verdict_score - run the model on the result, if it can be */
+/* verdict_score - run the model on the result, if it can be: the
+ * non-zero inputs only, on the shared net (no copy, no lock, no
+ * allocation) */
 static void
 verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
 {
-    const struct feat_profile *prof = model_profile(m);
-    size_t n = feat_ninputs(prof);
-    float *in;
+    struct feat_pair x[FEAT_PAIRS_MAX];
+    size_t n;
     double p;
 
     snprintf(v->model_id, sizeof(v->model_id), "%s", model_id(m));
-    in = xcalloc(n, sizeof(*in));
-    if (feat_vector(prof, &v->res, in, n, &v->unknown) == 0 &&
-        model_score(m, in, n, &p) == 0 && isfinite(p)) {
+    /* the parsers keep at most HDR_MAX_SYMBOLS: x is large enough */
+    if (feat_sparse(model_profile(m), &v->res, x, sizeof(x) / sizeof(x[0]),
+                    &n, &v->unknown) == 0 &&
+        model_score_sparse(m, x, n, &p) == 0 && isfinite(p)) {
         v->scored = 1;
         v->p = p;
         v->adjust = model_adjust(m, p, c->spam_weight, c->ham_weight);
@@ -76,7 +78,6 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
         if (fabs(v->adjust) < 0.005)
             v->adjust = 0;
     }
-    free(in);
 }
 
 /* verdict_compute - the whole per-message decision */
