@@ -19,6 +19,56 @@
 
 #define MODEL_STEEPNESS 0.5f       /* libfann's default */
 
+/*
+ * The first layer's loops run over the hidden units in vectors of
+ * MODEL_LANES floats (GCC's vector extension: the compiler's -O2 does
+ * not vectorise loops of unknown length): its rows are padded to
+ * model_stride(layers[1]) floats, the padding 0 and kept 0. Element by
+ * element the vectors compute what the scalar float code computes.
+ * may_alias and aligned(4): a vector is read from and written to float
+ * arrays at any float boundary.
+ */
+#define MODEL_LANES 4
+#define MODEL_HMAX (CFG_LAYER_MAX + MODEL_LANES) /* a padded layer, and one
+                                                    more unit: the bias */
+typedef float model_v4
+    __attribute__((vector_size(4 * sizeof(float)), may_alias, aligned(4)));
+
+/* model_stride - h rounded up to a multiple of MODEL_LANES */
+static inline size_t
+model_stride(size_t h)
+{
+    return (h + MODEL_LANES - 1) & ~(size_t)(MODEL_LANES - 1);
+}
+
+/* model_axpy - y[0 .. hp) += x[0 .. hp) * a, hp a multiple of the lanes */
+static inline void
+model_axpy(float *restrict y, const float *restrict x, float a, size_t hp)
+{
+    const model_v4 va = { a, a, a, a };
+
+    for (size_t j = 0; j < hp; j += MODEL_LANES)
+        *(model_v4 *)(y + j) += *(const model_v4 *)(x + j) * va;
+}
+
+/* model_scale - y[0 .. hp) = x[0 .. hp) * a */
+static inline void
+model_scale(float *restrict y, const float *restrict x, float a, size_t hp)
+{
+    const model_v4 va = { a, a, a, a };
+
+    for (size_t j = 0; j < hp; j += MODEL_LANES)
+        *(model_v4 *)(y + j) = *(const model_v4 *)(x + j) * va;
+}
+
+/* model_add - y[0 .. hp) += x[0 .. hp) */
+static inline void
+model_add(float *restrict y, const float *restrict x, size_t hp)
+{
+    for (size_t j = 0; j < hp; j += MODEL_LANES)
+        *(model_v4 *)(y + j) += *(const model_v4 *)(x + j);
+}
+
 _Static_assert(sizeof(fann_type) == sizeof(float),
                "model is built against float libfann");
 
@@ -34,10 +84,11 @@ struct model {
      * ann's weights whenever they change (creation, load, training,
      * model_input_mute); read by any thread once published */
     size_t woff[MODEL_MAX_LAYERS]; /* layer l's first weight in ann */
-    float *w1t;                    /* layers[0] rows of layers[1]: the
+    size_t hp;                     /* model_stride(layers[1]) */
+    float *w1t;                    /* layers[0] rows of hp floats: the
                                       weight from input i to hidden unit
-                                      j at [i * layers[1] + j] */
-    float *b1;                     /* layers[1]: layer 1's bias weights */
+                                      j at [i * hp + j] */
+    float *b1;                     /* hp: layer 1's bias weights */
     /* set before publication only (model_set_meta, model_set_version,
      * model_train); read freely afterwards */
     struct model_meta meta;
@@ -56,8 +107,8 @@ struct model {
  * on the caller's stack: the net itself is never written.
  */
 struct model_pass {
-    float sum[MODEL_MAX_LAYERS][CFG_LAYER_MAX + 1];
-    float val[MODEL_MAX_LAYERS][CFG_LAYER_MAX + 1];
+    float sum[MODEL_MAX_LAYERS][MODEL_HMAX];
+    float val[MODEL_MAX_LAYERS][MODEL_HMAX];
 };
 
 /* model_alloc - a model around ann and prof (both taken), one reference,

@@ -30,10 +30,12 @@ model_layout(struct model *m)
         m->woff[l] = off;
         off += ((size_t)m->layers[l - 1] + 1) * m->layers[l];
     }
+    m->hp = model_stride(h);
     if (m->w1t == NULL) {
-        /* nin <= MODEL_MAX_INPUTS and h <= CFG_LAYER_MAX: no overflow */
-        m->w1t = xreallocarray(NULL, nin * h + 1, sizeof(*m->w1t));
-        m->b1 = xreallocarray(NULL, h, sizeof(*m->b1));
+        /* nin <= MODEL_MAX_INPUTS and h <= CFG_LAYER_MAX: no overflow;
+         * the padding stays 0 */
+        m->w1t = xcalloc(nin * m->hp + 1, sizeof(*m->w1t));
+        m->b1 = xcalloc(m->hp, sizeof(*m->b1));
     }
     /* libfann: neuron j of layer 1 has nin + 1 weights in a row, the
      * bias's last */
@@ -41,7 +43,7 @@ model_layout(struct model *m)
         const fann_type *row = w + j * (nin + 1);
 
         for (size_t i = 0; i < nin; i++)
-            m->w1t[i * h + j] = row[i];
+            m->w1t[i * m->hp + j] = row[i];
         m->b1[j] = row[nin];
     }
 }
@@ -57,7 +59,7 @@ model_sync_ann(struct model *m)
         fann_type *row = w + j * (nin + 1);
 
         for (size_t i = 0; i < nin; i++)
-            row[i] = m->w1t[i * h + j];
+            row[i] = m->w1t[i * m->hp + j];
         row[nin] = m->b1[j];
     }
 }
@@ -68,7 +70,7 @@ model_sync_ann(struct model *m)
  * after the multiplication), then the activation function by libfann's
  * own macro. Both are float, as fann_type is.
  */
-static inline void
+static inline __attribute__((always_inline)) void
 model_activate(unsigned act, float steep, float acc, float *sum, float *val)
 {
     float s = steep * acc, max = 150 / steep, v = 0;
@@ -91,6 +93,30 @@ model_activate(unsigned act, float steep, float acc, float *sum, float *val)
  * for bit: that is what the pass does, and why it wants its inputs in
  * index order.
  */
+
+/* model_activate_all - model_activate() over n units of one layer; the
+ * two functions our nets use get loops of their own, where the switch of
+ * libfann's macro folds away */
+static void
+model_activate_all(unsigned act, float steep, const float *acc, float *sum,
+                   float *val, size_t n)
+{
+    switch (act) {
+    case FANN_SIGMOID_SYMMETRIC:
+        for (size_t j = 0; j < n; j++)
+            model_activate(FANN_SIGMOID_SYMMETRIC, steep, acc[j], &sum[j],
+                           &val[j]);
+        break;
+    case FANN_SIGMOID:
+        for (size_t j = 0; j < n; j++)
+            model_activate(FANN_SIGMOID, steep, acc[j], &sum[j], &val[j]);
+        break;
+    default:
+        for (size_t j = 0; j < n; j++)
+            model_activate(act, steep, acc[j], &sum[j], &val[j]);
+        break;
+    }
+}
 
 /* model_dot - fann_run()'s sum of c products of a dense row */
 static float
@@ -129,7 +155,7 @@ model_l1_row(const struct model *m, const struct feat_pair *x, size_t n,
         return m->b1;
     }
     *v = x[q].val;
-    return m->w1t + (size_t)x[q].idx * m->layers[1];
+    return m->w1t + (size_t)x[q].idx * m->hp;
 }
 
 /* model_l1_idx - the input index of the q-th non-zero input */
@@ -141,38 +167,41 @@ model_l1_idx(const struct model *m, const struct feat_pair *x, size_t n,
 }
 
 /* model_layer1 - every hidden unit's sum over the non-zero inputs (in
- * index order), grouped as fann_run() groups them; each step runs over
- * the hidden units, contiguous floats the compiler vectorises */
+ * index order), grouped as fann_run() groups them; each step is a
+ * vector loop over the (padded) hidden units */
 static void
 model_layer1(const struct model *m, const struct feat_pair *x, size_t n,
              float *acc)
 {
-    size_t h = m->layers[1], lead = (m->layers[0] + 1) & 3, q = 0;
-    float t[CFG_LAYER_MAX], v;
+    size_t hp = m->hp, lead = (m->layers[0] + 1) & 3, q = 0;
+    float t[MODEL_HMAX], v;
     const float *row;
 
-    memset(acc, 0, h * sizeof(*acc));
+    memset(acc, 0, hp * sizeof(*acc));
     while (q <= n && model_l1_idx(m, x, n, q) < lead)
         q++;
     for (size_t r = q; r-- > 0;) {
         row = model_l1_row(m, x, n, r, &v);
-        for (size_t j = 0; j < h; j++)
-            acc[j] += row[j] * v;
+        model_axpy(acc, row, v, hp);
     }
     while (q <= n) {
         size_t g = (model_l1_idx(m, x, n, q) - lead) / 4;
 
         row = model_l1_row(m, x, n, q, &v);
-        for (size_t j = 0; j < h; j++)
-            t[j] = row[j] * v;
+        if (q == n || (model_l1_idx(m, x, n, q + 1) - lead) / 4 != g) {
+            /* alone in its group (the common case): the group's sum is
+             * its product, added as such */
+            model_axpy(acc, row, v, hp);
+            q++;
+            continue;
+        }
+        model_scale(t, row, v, hp);
         for (q++; q <= n && (model_l1_idx(m, x, n, q) - lead) / 4 == g;
              q++) {
             row = model_l1_row(m, x, n, q, &v);
-            for (size_t j = 0; j < h; j++)
-                t[j] += row[j] * v;
+            model_axpy(t, row, v, hp);
         }
-        for (size_t j = 0; j < h; j++)
-            acc[j] += t[j];
+        model_add(acc, t, hp);
     }
 }
 
@@ -186,20 +215,21 @@ model_forward(const struct model *m, const struct feat_pair *x, size_t n,
     float *acc = ps->sum[1];
 
     model_layer1(m, x, n, acc);
-    for (size_t j = 0; j < h; j++)
-        model_activate((unsigned)m->act[1], m->steep[1], acc[j],
-                       &ps->sum[1][j], &ps->val[1][j]);
+    /* in place: model_activate() reads a unit's sum before it writes it */
+    model_activate_all((unsigned)m->act[1], m->steep[1], acc, ps->sum[1],
+                       ps->val[1], h);
     ps->val[1][h] = 1;
 
     /* The later layers, dense, from libfann's own array. */
     for (size_t l = 2; l < nl; l++) {
         size_t np = m->layers[l - 1], nn = m->layers[l];
+        float a[MODEL_HMAX];
 
         for (size_t j = 0; j < nn; j++)
-            model_activate((unsigned)m->act[l], m->steep[l],
-                           model_dot(w + m->woff[l] + j * (np + 1),
-                                     ps->val[l - 1], np + 1),
-                           &ps->sum[l][j], &ps->val[l][j]);
+            a[j] = model_dot(w + m->woff[l] + j * (np + 1), ps->val[l - 1],
+                             np + 1);
+        model_activate_all((unsigned)m->act[l], m->steep[l], a, ps->sum[l],
+                           ps->val[l], nn);
         ps->val[l][nn] = 1;
     }
     return ps->val[nl - 1][0];

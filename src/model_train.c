@@ -238,7 +238,7 @@ model_input_mute(struct model *m, size_t i)
      * from the bias), stored one neuron after the other */
     for (size_t j = 0; j < h; j++) {
         m->ann->weights[j * (nin + 1) + i] = 0;
-        m->w1t[i * h + j] = 0;
+        m->w1t[i * m->hp + j] = 0;
     }
 }
 
@@ -309,7 +309,7 @@ static float
 model_step(struct model *m, const struct feat_pair *x, size_t n,
            float target, float lr, struct model_pass *ps, float *sq)
 {
-    float err[MODEL_MAX_LAYERS][CFG_LAYER_MAX + 1];
+    float err[MODEL_MAX_LAYERS][MODEL_HMAX];
     size_t nl = m->nlayers, top = nl - 1, h = m->layers[1];
     fann_type *w = m->ann->weights;
     float out = model_forward(m, x, n, ps), diff;
@@ -347,17 +347,16 @@ model_step(struct model *m, const struct feat_pair *x, size_t n,
                                    ps->val[l - 1][i], ps->sum[l - 1][i]);
     }
 
-    /* the updates: layer 1 on its non-zero inputs and its bias */
-    for (size_t j = 0; j < h; j++) {
+    /* the updates: layer 1 on its non-zero inputs and its bias (the
+     * padding's error is 0, so the padding stays 0) */
+    for (size_t j = 0; j < h; j++)
         err[1][j] *= lr;
-        m->b1[j] += err[1][j];
-    }
-    for (size_t k = 0; k < n; k++) {
-        float *row = m->w1t + (size_t)x[k].idx * h, v = x[k].val;
-
-        for (size_t j = 0; j < h; j++)
-            row[j] += err[1][j] * v;
-    }
+    for (size_t j = h; j < m->hp; j++)
+        err[1][j] = 0;
+    model_add(m->b1, err[1], m->hp);
+    for (size_t k = 0; k < n; k++)
+        model_axpy(m->w1t + (size_t)x[k].idx * m->hp, err[1], x[k].val,
+                   m->hp);
     for (size_t l = 2; l < nl; l++) {
         size_t np = m->layers[l - 1], nn = m->layers[l];
 
@@ -394,6 +393,19 @@ model_epoch(struct model *m, const struct model_rows *rows,
         size_t r = order != NULL ? order[i] : i, n;
         const struct feat_pair *x = model_row(rows, r, &n);
 
+        /* The order is random and the examples are many: fetch the next
+         * ones' offsets and pairs while this one computes (the loads of
+         * a random example were a quarter of an epoch's time). */
+        if (i + 2 < rows->n) {
+            size_t r2 = order != NULL ? order[i + 2] : i + 2;
+
+            __builtin_prefetch(&rows->off[rows->ex ? rows->ex[r2] : r2]);
+        }
+        if (i + 1 < rows->n) {
+            size_t r1 = order != NULL ? order[i + 1] : i + 1, n1;
+
+            __builtin_prefetch(model_row(rows, r1, &n1));
+        }
         model_step(m, x, n, model_target(model_label(rows, r), smoothing),
                    lr, &ps, &sq);
     }
@@ -482,7 +494,7 @@ static void
 model_snap_take(const struct model *m, struct model_snap *sn)
 {
     memcpy(sn->w1t, m->w1t, sn->n1 * sizeof(*sn->w1t));
-    memcpy(sn->b1, m->b1, m->layers[1] * sizeof(*sn->b1));
+    memcpy(sn->b1, m->b1, m->hp * sizeof(*sn->b1));
     memcpy(sn->rest, m->ann->weights + m->woff[2],
            sn->nrest * sizeof(*sn->rest));
 }
@@ -492,7 +504,7 @@ static void
 model_snap_put(struct model *m, const struct model_snap *sn)
 {
     memcpy(m->w1t, sn->w1t, sn->n1 * sizeof(*sn->w1t));
-    memcpy(m->b1, sn->b1, m->layers[1] * sizeof(*sn->b1));
+    memcpy(m->b1, sn->b1, m->hp * sizeof(*sn->b1));
     memcpy(m->ann->weights + m->woff[2], sn->rest,
            sn->nrest * sizeof(*sn->rest));
 }
@@ -566,10 +578,10 @@ model_train_sparse(struct model *m, const struct model_rows *train,
         order[i] = (uint32_t)i;
     vout = xreallocarray(NULL, val->n, sizeof(*vout));
     vy = model_rows_labels(val);
-    sn.n1 = (size_t)m->layers[0] * m->layers[1];
+    sn.n1 = (size_t)m->layers[0] * m->hp;
     sn.nrest = model_weight_count(m) - m->woff[2];
     sn.w1t = xreallocarray(NULL, sn.n1 + 1, sizeof(*sn.w1t));
-    sn.b1 = xreallocarray(NULL, m->layers[1], sizeof(*sn.b1));
+    sn.b1 = xreallocarray(NULL, m->hp, sizeof(*sn.b1));
     sn.rest = xreallocarray(NULL, sn.nrest + 1, sizeof(*sn.rest));
 
     if (model_outputs(m, val, vout) < 0) {
