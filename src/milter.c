@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,14 @@ struct milter_msg {
 /* Per connection: made in negotiate or connect, freed in close. */
 struct milter_conn {
     struct cfg *cfg;      /* reference held until close */
+    size_t name_len;      /* strlen of cfg's header_name */
+    size_t adjusted_len;  /* ... and of its adjusted_name (0: none) */
     int nr_hdr;           /* MTA agreed to no replies per header */
+    /* the current model as of this connection's last message: a
+     * reference, renewed by model_current_refresh() when it changed, so
+     * that a message costs no lock; released in close */
+    struct model *model;
+    uint64_t model_gen;
     struct milter_msg msg;
 };
 
@@ -80,6 +88,8 @@ milter_conn_get(SMFICTX *ctx)
     if (conn == NULL) {
         conn = xcalloc(1, sizeof(*conn));
         conn->cfg = cfg_current_get();
+        conn->name_len = strlen(conn->cfg->header_name);
+        conn->adjusted_len = strlen(conn->cfg->adjusted_name);
         if (smfi_setpriv(ctx, conn) != MI_SUCCESS) {
             cfg_release(conn->cfg);
             free(conn);
@@ -158,14 +168,17 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 {
     struct milter_conn *conn = smfi_getpriv(ctx);
     const struct cfg *c;
+    size_t len;
 
     if (conn == NULL)
         return SMFIS_CONTINUE;
     c = conn->cfg;
     if (!hdr_seen_add(&conn->msg.seen, name, value)) {
-        if (strcasecmp(name, c->header_name) == 0)
+        /* every header comes here: compare lengths first */
+        len = strlen(name);
+        if (len == conn->name_len && strcasecmp(name, c->header_name) == 0)
             conn->msg.n_ours++;
-        else if (c->adjusted_name[0] != '\0' &&
+        else if (len == conn->adjusted_len && len > 0 &&
                  strcasecmp(name, c->adjusted_name) == 0)
             conn->msg.n_adjusted++;
     }
@@ -218,7 +231,7 @@ milter_eom(SMFICTX *ctx)
 {
     struct milter_conn *conn = smfi_getpriv(ctx);
     const char *qid = smfi_getsymval(ctx, "i");
-    char value[VERDICT_HEADER_MAX], adjusted[64], p[16] = "none";
+    char value[VERDICT_HEADER_MAX], adjusted[64], line[VERDICT_LOG_MAX];
     const char *adj_value = NULL;
     struct model *m;
     struct verdict v;
@@ -231,7 +244,7 @@ milter_eom(SMFICTX *ctx)
     if (qid == NULL)
         qid = "NOQUEUE";
 
-    m = model_current_get();
+    m = model_current_refresh(&conn->model, &conn->model_gen);
     verdict_compute(&v, &conn->msg.seen, c, m);
     milter_learn(&v, c);
     if (v.status != HDR_OK)
@@ -253,18 +266,13 @@ milter_eom(SMFICTX *ctx)
                              : "passing the message unchanged");
         rc = milter_fail(conn);
     }
-    if (v.scored)
-        snprintf(p, sizeof(p), "%.3f", v.p);
-    log_info("%s: milter: upstream=%s score=%.2f symbols=%zu unknown=%zu "
-             "p=%s adjust=%+.2f model=%s learn=%s%s%s",
-             qid, hdr_upstream_name(v.res.upstream), v.res.score,
-             v.res.nsym, v.unknown, p, v.adjust,
-             v.model_id[0] ? v.model_id : "none",
-             verdict_label_name(v.learned),
-             conn->msg.n_ours ? " replaced=" : "",
-             conn->msg.n_ours ? "yes" : "");
+    /* the line is assembled without printf (verdict_log_line), and not
+     * at all when info is off */
+    if (log_enabled(LOG_LEVEL_INFO) &&
+        verdict_log_line(&v, qid, conn->msg.n_ours > 0, line,
+                         sizeof(line)) == 0)
+        log_info_line(line);
     verdict_free(&v);
-    model_release(m);
     milter_msg_reset(&conn->msg);
     return rc;
 }
@@ -289,6 +297,7 @@ milter_close(SMFICTX *ctx)
     if (conn == NULL)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
+    model_release(conn->model);
     cfg_release(conn->cfg);
     free(conn);
     (void)smfi_setpriv(ctx, NULL);

@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "hdr.h"
 #include "model.h"
+#include "util.h"
 
 enum verdict_label { VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM };
 
@@ -61,6 +62,21 @@ const char *verdict_label_name(enum verdict_label l); /* spam|ham|none */
  */
 int verdict_header(const struct verdict *v, char *buf, size_t len)
     __attribute__((warn_unused_result));
+
+/*
+ * verdict_log_line - the line the milter logs for each message:
+ * "QID: milter: upstream=rspamd score=7.50 symbols=35 unknown=0 p=0.981
+ * adjust=+3.75 model=2b8f1c0e.7 learn=none" and " replaced=yes" when
+ * replaced. qid is borrowed; at most VERDICT_QID_MAX bytes of it are
+ * used. Written without printf (the numbers by util_fmt_fixed(), the
+ * same text). Returns 0, or -1 when buf is too small
+ * (VERDICT_LOG_MAX is always enough).
+ */
+#define VERDICT_QID_MAX 128
+#define VERDICT_LOG_MAX (VERDICT_QID_MAX + 3 * UTIL_FIXED_MAX + \
+                         MODEL_ID_LEN + 256)
+int verdict_log_line(const struct verdict *v, const char *qid, int replaced,
+                     char *buf, size_t len) __attribute__((warn_unused_result));
 
 /* verdict_adjusted_header - the optional second header: upstream score
  * plus adjustment, "%.2f"; -1 when there is no upstream score. */
