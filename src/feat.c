@@ -30,6 +30,8 @@ struct feat_profile {
     /* the lookup table: open addressing over the names' hashes, at most
      * half full; a slot holds a name's index + 1, 0 is free */
     uint32_t *hash;    /* nsym: feat_hash() of each name */
+    uint64_t *ends;    /* 2 * nsym: its first and last eight bytes, as
+                          feat_ends() reads them */
     uint8_t *len;      /* nsym: each name's length (<= HDR_MAX_NAME) */
     uint32_t *slot;
     uint32_t mask;     /* slots - 1, a power of two minus one */
@@ -76,27 +78,32 @@ feat_digest(struct feat_profile *p)
     snprintf(p->digest, sizeof(p->digest), "%08" PRIx32, folded);
 }
 
-/* feat_hash - a hash of a NUL-terminated name and its length into *len:
- * the length and its first and last eight bytes, two loads instead of a
- * step per byte (names that share both ends only probe one slot more) */
-static uint32_t
-feat_hash(const char *s, size_t *len)
+/* feat_ends - the first and last eight bytes of a name of n bytes (a
+ * shorter one packed into e[0]): with the length they are the whole name
+ * up to 16 bytes */
+static inline void
+feat_ends(const char *s, size_t n, uint64_t e[2])
 {
-    size_t n = strlen(s);
-    uint64_t a = 0, b = 0, h;
-
+    e[0] = e[1] = 0;
     if (n >= 8) {
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
+        memcpy(&e[0], s, 8);
+        memcpy(&e[1], s + n - 8, 8);
     } else {
         for (size_t i = 0; i < n; i++)
-            a = a << 8 | (unsigned char)s[i];
+            e[0] = e[0] << 8 | (unsigned char)s[i];
     }
-    h = a * 0x9e3779b97f4a7c15ULL ^ b * 0xc2b2ae3d27d4eb4fULL ^
-        (uint64_t)n * 0x165667b19e3779f9ULL;
+}
+
+/* feat_hash - a hash of a name's length and ends (two loads instead of a
+ * step per byte; names that share both ends only probe one slot more) */
+static inline uint32_t
+feat_hash(size_t n, const uint64_t e[2])
+{
+    uint64_t h = e[0] * 0x9e3779b97f4a7c15ULL ^ e[1] * 0xc2b2ae3d27d4eb4fULL ^
+                 (uint64_t)n * 0x165667b19e3779f9ULL;
+
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
-    *len = n;
     return (uint32_t)(h >> 32);
 }
 
@@ -118,12 +125,14 @@ feat_table(struct feat_profile *p)
     p->mask = (uint32_t)(nslot - 1);
     p->slot = xcalloc(nslot, sizeof(*p->slot));
     p->hash = xreallocarray(NULL, p->nsym, sizeof(*p->hash));
+    p->ends = xreallocarray(NULL, p->nsym, 2 * sizeof(*p->ends));
     p->len = xmalloc(p->nsym);
     for (size_t i = 0; i < p->nsym; i++) {
-        size_t len;
+        size_t len = strlen(p->name[i]);
         uint32_t k;
 
-        p->hash[i] = feat_hash(p->name[i], &len);
+        feat_ends(p->name[i], len, &p->ends[2 * i]);
+        p->hash[i] = feat_hash(len, &p->ends[2 * i]);
         p->len[i] = (uint8_t)len;
         for (k = feat_slot0(p, p->hash[i]); p->slot[k] != 0;
              k = (k + 1) & p->mask)
@@ -190,6 +199,7 @@ feat_profile_free(struct feat_profile *p)
     free(p->name);
     free(p->buf);
     free(p->hash);
+    free(p->ends);
     free(p->len);
     free(p->slot);
     free(p);
@@ -227,15 +237,22 @@ feat_profile_digest(const struct feat_profile *p)
 long
 feat_profile_index(const struct feat_profile *p, const char *name)
 {
+    uint64_t ends[2];
     size_t len;
     uint32_t h, k, e;
 
     if (name == NULL)
         return -1;
-    h = feat_hash(name, &len);
+    len = strlen(name);
+    feat_ends(name, len, ends);
+    h = feat_hash(len, ends);
+    /* a name of up to 16 bytes is its length and ends; a longer one is
+     * compared in full */
     for (k = feat_slot0(p, h); (e = p->slot[k]) != 0; k = (k + 1) & p->mask)
         if (p->hash[e - 1] == h && p->len[e - 1] == len &&
-            memcmp(p->name[e - 1], name, len) == 0)
+            p->ends[2 * (e - 1)] == ends[0] &&
+            p->ends[2 * (e - 1) + 1] == ends[1] &&
+            (len <= 16 || memcmp(p->name[e - 1], name, len) == 0))
             return (long)e - 1;
     return -1;
 }

@@ -46,6 +46,13 @@ const unsigned char hdr_name_tab[256] = {
     ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
 };
 
+/* hdr_digit - an ASCII digit */
+static inline int
+hdr_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 /* hdr_number_slow - a number text of more than 15 digits, by
  * util_parse_double(); out of the fast path (its buffer would cost every
  * call a stack guard) */
@@ -82,6 +89,18 @@ hdr_number_scan(const char *s, double *out, int *printed_nonzero)
     if (*p == '-' || *p == '+') {
         neg = nonzero = *p == '-'; /* "-0.00" is a small negative */
         p++;
+    }
+    /* Rspamd's shape, "d.dd" (most numbers of a header): the same value
+     * as below, the digits 100 * d + 10 * d + d over 100, in a few steps */
+    if (hdr_digit(p[0]) && p[1] == '.' && hdr_digit(p[2]) &&
+        hdr_digit(p[3]) && !hdr_digit(p[4])) {
+        mant = (uint64_t)(p[0] - '0') * 100 + (uint64_t)(p[2] - '0') * 10 +
+               (uint64_t)(p[3] - '0');
+        v = (double)mant / 100.0;
+        *out = (neg ? -v : v) + 0.0;
+        if (printed_nonzero != NULL)
+            *printed_nonzero = nonzero || mant != 0;
+        return (size_t)(p + 4 - s);
     }
     /* the integer digits, then a '.' and the fraction's, if a digit
      * follows the '.' */
@@ -262,12 +281,19 @@ hdr_seen_keep(struct hdr_seen *seen, unsigned *count, char **slot,
 int
 hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value)
 {
-    size_t len;
+    if (name == NULL || value == NULL)
+        return 0;
+    return hdr_seen_add_len(seen, name, strlen(name), value);
+}
 
+/* hdr_seen_add_len - the same with the name's length known */
+int
+hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
+                 const char *value)
+{
     if (name == NULL || value == NULL)
         return 0;
     /* every header of every message comes here: the length first */
-    len = strlen(name);
     if (len == sizeof("X-Spamd-Result") - 1 &&
         strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,

@@ -170,12 +170,13 @@ milter_header(SMFICTX *ctx, char *name, char *value)
     const struct cfg *c;
     size_t len;
 
-    if (conn == NULL)
+    if (conn == NULL || name == NULL)
         return SMFIS_CONTINUE;
     c = conn->cfg;
-    if (!hdr_seen_add(&conn->msg.seen, name, value)) {
-        /* every header comes here: compare lengths first */
-        len = strlen(name);
+    /* every header comes here: measure the name once, compare lengths
+     * first */
+    len = strlen(name);
+    if (!hdr_seen_add_len(&conn->msg.seen, name, len, value)) {
         if (len == conn->name_len && strcasecmp(name, c->header_name) == 0)
             conn->msg.n_ours++;
         else if (len == conn->adjusted_len && len > 0 &&
