@@ -41,13 +41,20 @@ model_stride(size_t h)
     return (h + MODEL_LANES - 1) & ~(size_t)(MODEL_LANES - 1);
 }
 
-/* model_axpy - y[0 .. hp) += x[0 .. hp) * a, hp a multiple of the lanes */
+/* model_axpy - y[0 .. hp) += x[0 .. hp) * a, hp a multiple of the lanes;
+ * two vectors a step (the loop's own instructions were a third) */
 static inline void
 model_axpy(float *restrict y, const float *restrict x, float a, size_t hp)
 {
     const model_v4 va = { a, a, a, a };
+    size_t j = 0;
 
-    for (size_t j = 0; j < hp; j += MODEL_LANES)
+    for (; j + 2 * MODEL_LANES <= hp; j += 2 * MODEL_LANES) {
+        *(model_v4 *)(y + j) += *(const model_v4 *)(x + j) * va;
+        *(model_v4 *)(y + j + MODEL_LANES) +=
+            *(const model_v4 *)(x + j + MODEL_LANES) * va;
+    }
+    if (j < hp)
         *(model_v4 *)(y + j) += *(const model_v4 *)(x + j) * va;
 }
 
