@@ -27,7 +27,18 @@ struct feat_profile {
     char *buf;         /* the names, each NUL-terminated */
     int with_scores;
     char digest[FEAT_DIGEST_LEN + 1];
+    /* the lookup table: open addressing over the names' hashes, at most
+     * half full; a slot holds a name's index + 1, 0 is free */
+    uint32_t *hash;    /* nsym: feat_hash() of each name */
+    uint64_t *ends;    /* 2 * nsym: its first and last eight bytes, as
+                          feat_ends() reads them */
+    uint8_t *len;      /* nsym: each name's length (<= HDR_MAX_NAME) */
+    uint32_t *slot;
+    uint32_t mask;     /* slots - 1, a power of two minus one */
 };
+
+_Static_assert(HDR_MAX_NAME <= UINT8_MAX, "name lengths fit a byte");
+_Static_assert(FEAT_MAX_SYMBOLS < UINT32_MAX / 4, "slots fit a u32");
 
 /* feat_name_valid - [A-Za-z0-9_]+ of at most HDR_MAX_NAME bytes */
 static int
@@ -65,6 +76,69 @@ feat_digest(struct feat_profile *p)
     h ^= h >> 33;
     folded = (uint32_t)(h ^ (h >> 32));
     snprintf(p->digest, sizeof(p->digest), "%08" PRIx32, folded);
+}
+
+/* feat_ends - the first and last eight bytes of a name of n bytes (a
+ * shorter one packed into e[0]): with the length they are the whole name
+ * up to 16 bytes */
+static inline void
+feat_ends(const char *s, size_t n, uint64_t e[2])
+{
+    e[0] = e[1] = 0;
+    if (n >= 8) {
+        memcpy(&e[0], s, 8);
+        memcpy(&e[1], s + n - 8, 8);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            e[0] = e[0] << 8 | (unsigned char)s[i];
+    }
+}
+
+/* feat_hash - a hash of a name's length and ends (two loads instead of a
+ * step per byte; names that share both ends only probe one slot more) */
+static inline uint32_t
+feat_hash(size_t n, const uint64_t e[2])
+{
+    uint64_t h = e[0] * 0x9e3779b97f4a7c15ULL ^ e[1] * 0xc2b2ae3d27d4eb4fULL ^
+                 (uint64_t)n * 0x165667b19e3779f9ULL;
+
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return (uint32_t)(h >> 32);
+}
+
+/* feat_slot0 - the first slot to probe for hash h */
+static inline uint32_t
+feat_slot0(const struct feat_profile *p, uint32_t h)
+{
+    return (h ^ (h >> 15)) & p->mask;
+}
+
+/* feat_table - the lookup table of a profile whose names are set */
+static void
+feat_table(struct feat_profile *p)
+{
+    size_t nslot = 8;
+
+    while (nslot < 2 * p->nsym)
+        nslot *= 2;
+    p->mask = (uint32_t)(nslot - 1);
+    p->slot = xcalloc(nslot, sizeof(*p->slot));
+    p->hash = xreallocarray(NULL, p->nsym, sizeof(*p->hash));
+    p->ends = xreallocarray(NULL, p->nsym, 2 * sizeof(*p->ends));
+    p->len = xmalloc(p->nsym);
+    for (size_t i = 0; i < p->nsym; i++) {
+        size_t len = strlen(p->name[i]);
+        uint32_t k;
+
+        feat_ends(p->name[i], len, &p->ends[2 * i]);
+        p->hash[i] = feat_hash(len, &p->ends[2 * i]);
+        p->len[i] = (uint8_t)len;
+        for (k = feat_slot0(p, p->hash[i]); p->slot[k] != 0;
+             k = (k + 1) & p->mask)
+            ;
+        p->slot[k] = (uint32_t)i + 1;
+    }
 }
 
 /* feat_profile_new - copy, validate, sort and dedupe names */
@@ -112,6 +186,7 @@ feat_profile_new(const char *const *names, size_t n, int with_scores)
     }
     free(v);
     feat_digest(p);
+    feat_table(p);
     return p;
 }
 
@@ -123,6 +198,10 @@ feat_profile_free(struct feat_profile *p)
         return;
     free(p->name);
     free(p->buf);
+    free(p->hash);
+    free(p->ends);
+    free(p->len);
+    free(p->slot);
     free(p);
 }
 
@@ -154,25 +233,27 @@ feat_profile_digest(const struct feat_profile *p)
     return p->digest;
 }
 
-/* feat_profile_index - binary search for name */
+/* feat_profile_index - look name up in the hash table */
 long
 feat_profile_index(const struct feat_profile *p, const char *name)
 {
-    size_t lo = 0, hi = p->nsym;
+    uint64_t ends[2];
+    size_t len;
+    uint32_t h, k, e;
 
     if (name == NULL)
         return -1;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(name, p->name[mid]);
-
-        if (c == 0)
-            return (long)mid;
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
+    len = strlen(name);
+    feat_ends(name, len, ends);
+    h = feat_hash(len, ends);
+    /* a name of up to 16 bytes is its length and ends; a longer one is
+     * compared in full */
+    for (k = feat_slot0(p, h); (e = p->slot[k]) != 0; k = (k + 1) & p->mask)
+        if (p->hash[e - 1] == h && p->len[e - 1] == len &&
+            p->ends[2 * (e - 1)] == ends[0] &&
+            p->ends[2 * (e - 1) + 1] == ends[1] &&
+            (len <= 16 || memcmp(p->name[e - 1], name, len) == 0))
+            return (long)e - 1;
     return -1;
 }
 
@@ -217,6 +298,24 @@ feat_ninputs(const struct feat_profile *p)
     return p->nsym * (p->with_scores ? 2 : 1) + FEAT_NMETA;
 }
 
+/* feat_meta - the two meta-inputs of res */
+static void
+feat_meta(const struct hdr_result *res, float meta[FEAT_NMETA])
+{
+    meta[0] = res->required > 0 && isfinite(res->score) &&
+                      isfinite(res->required)
+                  ? (float)tanh(res->score / res->required)
+                  : 0.0f;
+    meta[1] = (float)tanh((double)res->nsym / 32.0);
+}
+
+/* feat_score_value - the score input of a symbol's score s */
+static inline float
+feat_score_value(double s)
+{
+    return (float)(s / (1.0 + fabs(s)));
+}
+
 /* feat_vector - fill the input vector of res */
 int
 feat_vector(const struct feat_profile *p, const struct hdr_result *res,
@@ -239,13 +338,75 @@ feat_vector(const struct feat_profile *p, const struct hdr_result *res,
         /* presence carries most of the signal; the squashed score rides
          * along only when the profile asks for it */
         if (p->with_scores && isfinite(s))
-            out[p->nsym + (size_t)k] = (float)(s / (1.0 + fabs(s)));
+            out[p->nsym + (size_t)k] = feat_score_value(s);
     }
-    out[base] = res->required > 0 && isfinite(res->score) &&
-                        isfinite(res->required)
-                    ? (float)tanh(res->score / res->required)
-                    : 0.0f;
-    out[base + 1] = (float)tanh((double)res->nsym / 32.0);
+    feat_meta(res, out + base);
+    if (unknown != NULL)
+        *unknown = nunk;
+    return 0;
+}
+
+/* feat_sparse - the non-zero entries of res's vector, in index order */
+int
+feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
+            struct feat_pair *out, size_t cap, size_t *nout, size_t *unknown)
+{
+    /* The symbols seen, one bit each: walking the bits gives them in
+     * index order, and a repeated symbol (the parsers never give one, a
+     * record from Redis might) sets its bit once, as feat_vector() sets
+     * its input once. Its score input: only the entries whose bit is set
+     * are ever read, so sc needs no clearing. */
+    uint64_t seen[(FEAT_MAX_SYMBOLS + 63) / 64];
+    float sc[FEAT_MAX_SYMBOLS];
+    size_t nunk = 0, n = 0, nw = (p->nsym + 63) / 64;
+    size_t base = p->nsym * (p->with_scores ? 2 : 1);
+    float meta[FEAT_NMETA];
+
+    if (res == NULL || out == NULL || cap < feat_pairs_max(res->nsym))
+        return -1;
+    memset(seen, 0, nw * sizeof(seen[0]));
+    for (size_t i = 0; i < res->nsym; i++) {
+        long k = feat_profile_index(p, res->sym[i].name);
+        double s = res->sym[i].score;
+        uint64_t bit;
+
+        if (k < 0) {
+            nunk++;
+            continue;
+        }
+        bit = (uint64_t)1 << ((size_t)k % 64);
+        /* feat_vector(): a later finite score overwrites, a score that
+         * is not finite leaves what was there */
+        if (!(seen[(size_t)k / 64] & bit))
+            sc[k] = 0;
+        seen[(size_t)k / 64] |= bit;
+        if (isfinite(s))
+            sc[k] = feat_score_value(s);
+    }
+    for (size_t w = 0; w < nw; w++)
+        for (uint64_t b = seen[w]; b != 0; b &= b - 1) {
+            out[n].idx = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
+            out[n].val = 1.0f;
+            n++;
+        }
+    if (p->with_scores) {
+        size_t npres = n;
+
+        for (size_t j = 0; j < npres; j++)
+            if (sc[out[j].idx] != 0) {
+                out[n].idx = (uint32_t)p->nsym + out[j].idx;
+                out[n].val = sc[out[j].idx];
+                n++;
+            }
+    }
+    feat_meta(res, meta);
+    for (size_t j = 0; j < FEAT_NMETA; j++)
+        if (meta[j] != 0) {
+            out[n].idx = (uint32_t)(base + j);
+            out[n].val = meta[j];
+            n++;
+        }
+    *nout = n;
     if (unknown != NULL)
         *unknown = nunk;
     return 0;

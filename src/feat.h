@@ -17,6 +17,7 @@
 #define NM_FEAT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cfg.h"
 #include "hdr.h"
@@ -47,7 +48,8 @@ int feat_profile_scores(const struct feat_profile *p);
 /* feat_profile_digest - FEAT_DIGEST_LEN lowercase hex characters naming
  * the symbol list and the score flag; stable across runs and hosts. */
 const char *feat_profile_digest(const struct feat_profile *p);
-/* feat_profile_index - position of name in the profile, or -1. */
+/* feat_profile_index - position of name in the profile, or -1: a lookup
+ * in a hash table built with the profile, no allocation. */
 long feat_profile_index(const struct feat_profile *p, const char *name);
 
 /*
@@ -81,5 +83,36 @@ size_t feat_ninputs(const struct feat_profile *p);
 int feat_vector(const struct feat_profile *p, const struct hdr_result *res,
                 float *out, size_t nout, size_t *unknown)
     __attribute__((warn_unused_result));
+
+/* One non-zero input: its position in feat_vector()'s vector, its value. */
+struct feat_pair {
+    uint32_t idx;
+    float val;
+};
+
+/* feat_pairs_max - the most pairs feat_sparse() writes for a result of
+ * nsym symbols (a presence and a score each, and the meta-inputs);
+ * FEAT_PAIRS_MAX the same for any result a parser makes (at most
+ * HDR_MAX_SYMBOLS symbols), for a buffer on the stack. */
+#define FEAT_PAIRS_MAX (2 * HDR_MAX_SYMBOLS + FEAT_NMETA)
+static inline size_t
+feat_pairs_max(size_t nsym)
+{
+    return 2 * nsym + FEAT_NMETA;
+}
+
+/*
+ * feat_sparse - the same vector as feat_vector() as its non-zero entries:
+ * out[0 .. *nout) are (index, value) pairs in strictly ascending index
+ * order, and feat_vector() would write exactly these values with 0
+ * everywhere else (presence, then the scores that are not 0, then the
+ * meta-inputs that are not 0). Symbols not
+ * in the profile are counted into *unknown (may be NULL). Needs cap >=
+ * feat_pairs_max(res->nsym); returns 0, or -1 when cap is smaller. Any
+ * thread; costs no allocation.
+ */
+int feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
+                struct feat_pair *out, size_t cap, size_t *nout,
+                size_t *unknown) __attribute__((warn_unused_result));
 
 #endif /* NM_FEAT_H */

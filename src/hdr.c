@@ -41,72 +41,95 @@ hdr_result_free(struct hdr_result *res)
     memset(res, 0, sizeof(*res));
 }
 
+/* The bytes of a symbol name, for hdr_name_span(). */
+const unsigned char hdr_name_tab[256] = {
+    ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
+};
+
+/* hdr_digit - an ASCII digit */
+static inline int
+hdr_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* hdr_number_slow - a number text of more than 15 digits, by
+ * util_parse_double(); out of the fast path (its buffer would cost every
+ * call a stack guard) */
+static __attribute__((noinline)) int
+hdr_number_slow(const char *s, size_t n, double *v)
+{
+    char buf[HDR_MAX_NUMBER + 1];
+
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return util_parse_double(buf, -HDR_MAX_SCORE, HDR_MAX_SCORE, v);
+}
+
 /*
- * hdr_number_exact - the value of n bytes of [+-]digits[.digits] with at
- * most 15 digits, without strtod(): the digits as an integer and the
- * power of ten are both exact in a double, so one division rounds exactly
- * as strtod() would. strtod() was the parser's largest cost (13k of 34k
- * instructions per message). 0 when the text is longer (the caller falls
- * back to strtod()).
+ * hdr_number_scan - a plain decimal number in one pass. With at most 15
+ * digits the value comes without strtod(): the digits as an integer and
+ * the power of ten are both exact in a double, so one division rounds
+ * exactly as strtod() would (strtod() was the parser's largest cost, 13k
+ * of 34k instructions per message). Longer texts go to
+ * util_parse_double().
  */
-static int
-hdr_number_exact(const char *s, size_t n, double *out)
+size_t
+hdr_number_scan(const char *s, double *out, int *printed_nonzero)
 {
     static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
                                      1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
                                      1e13, 1e14, 1e15 };
+    const char *p = s, *int0, *frac0 = NULL, *end;
     uint64_t mant = 0;
-    size_t i = 0, digits = 0, frac = 0;
-    int neg = 0, dot = 0;
-
-    if (s[i] == '-' || s[i] == '+')
-        neg = s[i++] == '-';
-    for (; i < n; i++) {
-        if (s[i] == '.') {
-            dot = 1;
-            continue;
-        }
-        if (++digits > 15)
-            return 0;
-        mant = mant * 10 + (uint64_t)(s[i] - '0');
-        frac += dot;
-    }
-    *out = (double)mant / pow10[frac];
-    if (neg)
-        *out = -*out;
-    return 1;
-}
-
-/* hdr_number_scan - a plain decimal number, checked by util_parse_double */
-size_t
-hdr_number_scan(const char *s, double *out, int *printed_nonzero)
-{
-    char buf[HDR_MAX_NUMBER + 1];
-    size_t n = 0;
-    int nonzero = 0;
+    size_t n, digits;
+    int nonzero = 0, neg = 0;
     double v;
 
-    if (s[n] == '-' || s[n] == '+') {
-        nonzero = s[n] == '-'; /* "-0.00" is a small negative, rounded */
-        n++;
+    if (*p == '-' || *p == '+') {
+        neg = nonzero = *p == '-'; /* "-0.00" is a small negative */
+        p++;
     }
-    if (s[n] < '0' || s[n] > '9')
+    /* Rspamd's shape, "d.dd" (most numbers of a header): the same value
+     * as below, the digits 100 * d + 10 * d + d over 100, in a few steps */
+    if (hdr_digit(p[0]) && p[1] == '.' && hdr_digit(p[2]) &&
+        hdr_digit(p[3]) && !hdr_digit(p[4])) {
+        mant = (uint64_t)(p[0] - '0') * 100 + (uint64_t)(p[2] - '0') * 10 +
+               (uint64_t)(p[3] - '0');
+        v = (double)mant / 100.0;
+        *out = (neg ? -v : v) + 0.0;
+        if (printed_nonzero != NULL)
+            *printed_nonzero = nonzero || mant != 0;
+        return (size_t)(p + 4 - s);
+    }
+    /* the integer digits, then a '.' and the fraction's, if a digit
+     * follows the '.' */
+    for (int0 = p; *p >= '0' && *p <= '9'; p++) {
+        mant = mant * 10 + (uint64_t)(*p - '0');
+        nonzero |= *p != '0';
+    }
+    if (p == int0)
         return 0;
-    while ((s[n] >= '0' && s[n] <= '9') ||
-           (s[n] == '.' && s[n + 1] >= '0' && s[n + 1] <= '9' &&
-            memchr(s, '.', n) == NULL)) {
-        if (s[n] >= '1' && s[n] <= '9')
-            nonzero = 1;
-        n++;
-        if (n > HDR_MAX_NUMBER)
-            return 0;
+    end = p;
+    if (*p == '.' && p[1] >= '0' && p[1] <= '9') {
+        for (frac0 = ++p; *p >= '0' && *p <= '9'; p++) {
+            mant = mant * 10 + (uint64_t)(*p - '0');
+            nonzero |= *p != '0';
+        }
+        end = p;
     }
-    if (!hdr_number_exact(s, n, &v)) {
-        memcpy(buf, s, n);
-        buf[n] = '\0';
-        if (util_parse_double(buf, -HDR_MAX_SCORE, HDR_MAX_SCORE, &v) != 0)
+    n = (size_t)(end - s);
+    if (n > HDR_MAX_NUMBER)
+        return 0;
+    digits = (size_t)(end - int0) - (frac0 != NULL);
+    if (digits <= 15) {
+        /* mant wrapped only past 19 digits, and then this is not taken */
+        v = (double)mant / pow10[frac0 != NULL ? end - frac0 : 0];
+        if (neg)
+            v = -v;
+        if (v < -HDR_MAX_SCORE || v > HDR_MAX_SCORE)
             return 0;
-    } else if (v < -HDR_MAX_SCORE || v > HDR_MAX_SCORE) {
+    } else if (hdr_number_slow(s, n, &v) != 0) {
         return 0;
     }
     *out = v + 0.0; /* -0.0 + 0.0 is +0.0: no "-0" downstream */
@@ -115,33 +138,48 @@ hdr_number_scan(const char *s, double *out, int *printed_nonzero)
     return n;
 }
 
+/* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
+ * three of its bytes, cheap and spread enough for a few dozen names */
+static inline unsigned
+hdr_symset_bit(const char *name, size_t len)
+{
+    unsigned h = (unsigned)len * 31u;
+
+    if (len > 0)
+        h += (unsigned char)name[0] * 7u +
+             (unsigned char)name[len - 1] * 13u +
+             (unsigned char)name[len / 2] * 3u;
+    return (h ^ (h >> 8)) & 255u;
+}
+
 /* hdr_symbol_add - append one symbol, unique by name, within the limits */
 enum hdr_sym_status
-hdr_symbol_add(struct hdr_result *res, const char *name, size_t len,
-               double score)
+hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
+               const char *name, size_t len, double score)
 {
+    unsigned bit = hdr_symset_bit(name, len);
+    uint64_t mask = (uint64_t)1 << (bit % 64);
     size_t cap;
 
     if (len > HDR_MAX_NAME)
         return HDR_SYM_SKIPPED;
-    /* A linear search over at most HDR_MAX_SYMBOLS short names; the first
-     * byte, compared inline, spares most strncmp() calls (it was a third
-     * of the parser's cost). */
-    for (size_t i = 0; i < res->nsym; i++)
-        if ((len == 0 || res->sym[i].name[0] == name[0]) &&
-            strncmp(res->sym[i].name, name, len) == 0 &&
-            res->sym[i].name[len] == '\0')
-            return HDR_SYM_DUPLICATE;
+    if (set->bits[bit / 64] & mask)
+        for (size_t i = 0; i < res->nsym; i++)
+            if (res->sym[i].name[len] == '\0' &&
+                memcmp(res->sym[i].name, name, len) == 0)
+                return HDR_SYM_DUPLICATE;
     if (res->nsym >= HDR_MAX_SYMBOLS)
         return HDR_SYM_FULL;
-    /* grow at powers of two: 16, 32, ... HDR_MAX_SYMBOLS */
-    if (res->nsym == 0 || (res->nsym >= 16 &&
+    /* grow at powers of two: 64, 128, ... HDR_MAX_SYMBOLS; most verdicts
+     * fit the first */
+    if (res->nsym == 0 || (res->nsym >= 64 &&
                            (res->nsym & (res->nsym - 1)) == 0)) {
-        cap = res->nsym == 0 ? 16 : res->nsym * 2;
+        cap = res->nsym == 0 ? 64 : res->nsym * 2;
         if (cap > HDR_MAX_SYMBOLS)
             cap = HDR_MAX_SYMBOLS;
         res->sym = xreallocarray(res->sym, cap, sizeof(*res->sym));
     }
+    set->bits[bit / 64] |= mask;
     memcpy(res->sym[res->nsym].name, name, len);
     res->sym[res->nsym].name[len] = '\0';
     res->sym[res->nsym].score = score;
@@ -245,13 +283,27 @@ hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value)
 {
     if (name == NULL || value == NULL)
         return 0;
-    if (strcasecmp(name, "X-Spamd-Result") == 0)
+    return hdr_seen_add_len(seen, name, strlen(name), value);
+}
+
+/* hdr_seen_add_len - the same with the name's length known */
+int
+hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
+                 const char *value)
+{
+    if (name == NULL || value == NULL)
+        return 0;
+    /* every header of every message comes here: the length first */
+    if (len == sizeof("X-Spamd-Result") - 1 &&
+        strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,
                       value);
-    else if (strcasecmp(name, "X-Rspamd-Action") == 0)
+    else if (len == sizeof("X-Rspamd-Action") - 1 &&
+             strcasecmp(name, "X-Rspamd-Action") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_action, &seen->rspamd_action,
                       value);
-    else if (strcasecmp(name, "X-Spam-Status") == 0)
+    else if (len == sizeof("X-Spam-Status") - 1 &&
+             strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
                       value);
     else if (strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
@@ -352,7 +404,8 @@ hdr_evaluate(const struct hdr_seen *seen, enum hdr_format format,
     enum hdr_status st = HDR_OK;
 
     hdr_result_free(res);
-    util_errf(err, errlen, "%s", "");
+    if (errlen > 0)
+        err[0] = '\0';
     if (format != HDR_FORMAT_SA && seen->n_spamd_result > 0 &&
         seen->spamd_result != NULL)
         st = hdr_evaluate_rspamd(seen, trust, res, err, errlen);

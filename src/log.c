@@ -115,6 +115,45 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
     errno = saved;
 }
 
+/* log_enabled - the level check of log_vemit() */
+int
+log_enabled(enum log_level level)
+{
+    return (int)level <= atomic_load(&log_max);
+}
+
+/* log_info_line - one line as it is, at info level */
+void
+log_info_line(const char *line)
+{
+    char buf[2048 + 128];
+    size_t a, b, c, n = 0;
+    int saved = errno;
+
+    if (!log_enabled(LOG_LEVEL_INFO))
+        return;
+    if (!log_stderr) {
+        syslog(LOG_INFO, "%s", line);
+        errno = saved;
+        return;
+    }
+    /* "ident: info: line\n" in one write, as fprintf() makes it */
+    a = strlen(log_ident);
+    b = strlen(line);
+    if (b > 2047)
+        b = 2047; /* log_vemit()'s buffer cuts there too */
+    c = sizeof(": info: ") - 1;
+    memcpy(buf, log_ident, a < 96 ? a : 96);
+    n = a < 96 ? a : 96;
+    memcpy(buf + n, ": info: ", c);
+    n += c;
+    memcpy(buf + n, line, b);
+    n += b;
+    buf[n++] = '\n';
+    (void)fwrite(buf, 1, n, stderr);
+    errno = saved;
+}
+
 #define LOG_FN(name, level, with_errno)                                     \
     void name(const char *fmt, ...)                                          \
     {                                                                        \

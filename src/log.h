@@ -36,6 +36,14 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* log_info_line - log_info("%s", line) without printf: for a line its
+ * caller assembled (the milter's one line per message); line is
+ * borrowed. One write(2) to stderr or one syslog() call. */
+void log_info_line(const char *line);
+
+/* log_enabled - whether a message of level would be written now. */
+int log_enabled(enum log_level level);
+
 /* fatal, fatalx - log and exit(EX_SOFTWARE); only before smfi_main(). */
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));

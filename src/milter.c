@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,9 +81,16 @@ struct milter_msg {
 /* Per connection: made in negotiate or connect, freed in close. */
 struct milter_conn {
     struct cfg *cfg;      /* reference held until close */
+    size_t name_len;      /* strlen of cfg's header_name */
+    size_t adjusted_len;  /* ... and of its adjusted_name (0: none) */
     int nr_hdr;           /* MTA agreed to no replies per header */
     int skip_net;         /* the client is in [milter] skip_networks */
     int local_net;        /* ... in [learn] local_networks */
+    /* the current model as of this connection's last message: a
+     * reference, renewed by model_current_refresh() when it changed, so
+     * that a message costs no lock; released in close */
+    struct model *model;
+    uint64_t model_gen;
     struct milter_msg msg;
 };
 
@@ -105,6 +113,8 @@ milter_conn_get(SMFICTX *ctx)
     if (conn == NULL) {
         conn = xcalloc(1, sizeof(*conn));
         conn->cfg = cfg_current_get();
+        conn->name_len = strlen(conn->cfg->header_name);
+        conn->adjusted_len = strlen(conn->cfg->adjusted_name);
         if (smfi_setpriv(ctx, conn) != MI_SUCCESS) {
             cfg_release(conn->cfg);
             free(conn);
@@ -266,14 +276,18 @@ milter_header(SMFICTX *ctx, char *name, char *value)
 {
     struct milter_conn *conn = smfi_getpriv(ctx);
     const struct cfg *c;
+    size_t len;
 
-    if (conn == NULL)
+    if (conn == NULL || name == NULL)
         return SMFIS_CONTINUE;
     c = conn->cfg;
-    if (!hdr_seen_add(&conn->msg.seen, name, value)) {
-        if (strcasecmp(name, c->header_name) == 0)
+    /* every header comes here: measure the name once, compare lengths
+     * first */
+    len = strlen(name);
+    if (!hdr_seen_add_len(&conn->msg.seen, name, len, value)) {
+        if (len == conn->name_len && strcasecmp(name, c->header_name) == 0)
             conn->msg.n_ours++;
-        else if (c->adjusted_name[0] != '\0' &&
+        else if (len == conn->adjusted_len && len > 0 &&
                  strcasecmp(name, c->adjusted_name) == 0)
             conn->msg.n_adjusted++;
         else
@@ -423,7 +437,7 @@ milter_eom(SMFICTX *ctx)
 {
     struct milter_conn *conn = smfi_getpriv(ctx);
     const char *qid = smfi_getsymval(ctx, "i");
-    char value[VERDICT_HEADER_MAX], adjusted[64], p[16] = "none";
+    char value[VERDICT_HEADER_MAX], adjusted[64], line[VERDICT_LOG_MAX];
     const char *adj_value = NULL, *why, *mqid = qid;
     struct model *m;
     struct verdict v;
@@ -445,7 +459,7 @@ milter_eom(SMFICTX *ctx)
     if ((why = milter_unjudged(conn, outbound)) != NULL)
         return milter_pass(ctx, conn, qid, why, refs);
 
-    m = model_current_get();
+    m = model_current_refresh(&conn->model, &conn->model_gen);
     verdict_compute(&v, &conn->msg.seen, c, m);
     verdict_queue_id(&v, &conn->msg.seen, mqid, c);
     milter_learn(&v, &conn->msg, c, &kept);
@@ -468,25 +482,20 @@ milter_eom(SMFICTX *ctx)
                              : "passing the message unchanged");
         rc = milter_fail(conn);
     }
-    if (v.scored)
-        snprintf(p, sizeof(p), "%.3f", v.p);
-    log_info("%s: milter: upstream=%s score=%.2f symbols=%zu ignored=%zu "
-             "unknown=%zu known=%.2f p=%s adjust=%+.2f model=%s "
-             "learn=%s%s%s%s%s%s%s",
-             qid, hdr_upstream_name(v.res.upstream), v.res.score,
-             v.res.nsym, v.ignored, v.unknown, v.known, p, v.adjust,
-             v.model_id[0] ? v.model_id : "none",
-             verdict_label_name(v.learned),
-             conn->msg.n_ours ? " replaced=" : "",
-             conn->msg.n_ours ? "yes" : "",
-             v.qid != VERDICT_QID_UNCHECKED ? " queue_id=" : "",
-             v.qid != VERDICT_QID_UNCHECKED ? verdict_qid_name(v.qid) : "",
-             kept ? " kept=reply" : "",
-             conn->msg.nrcpt > 0 && conn->msg.ntrap == conn->msg.nrcpt
-                 ? " spamtrap=yes" : "");
+    /* the line is assembled without printf (verdict_log_line), and not
+     * at all when info is off */
+    if (log_enabled(LOG_LEVEL_INFO) &&
+        verdict_log_line(&v, qid,
+                         (conn->msg.n_ours ? VERDICT_LOG_REPLACED : 0u) |
+                             (kept ? VERDICT_LOG_KEPT : 0u) |
+                             (conn->msg.nrcpt > 0 &&
+                                      conn->msg.ntrap == conn->msg.nrcpt
+                                  ? VERDICT_LOG_SPAMTRAP
+                                  : 0u),
+                         line, sizeof(line)) == 0)
+        log_info_line(line);
     metrics_message(&v, rc != SMFIS_CONTINUE);
     verdict_free(&v);
-    model_release(m);
     milter_msg_reset(&conn->msg);
     return rc;
 }
@@ -513,6 +522,7 @@ milter_close(SMFICTX *ctx)
     if (conn == NULL)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
+    model_release(conn->model);
     cfg_release(conn->cfg);
     free(conn);
     (void)smfi_setpriv(ctx, NULL);

@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * model - a libfann net with its profile, thresholds and training facts:
- * creation, references, scoring through a pool of private fann copies,
- * the daemon's current model. Owns the net, the profile and the copies.
- * Any thread may score or read a published model; model_set_* only on a
- * model no other thread holds. Pure: no logging, no I/O of its own
- * (libfann reads /dev/urandom when it creates a net). model_blob.c holds
- * the blob format, model_train.c the training; the module is the only
- * one that includes <fann.h> and <zstd.h>, and must not include
- * libmilter or hiredis.
+ * creation, references, the daemon's current model. Owns the net, its
+ * sparse form and the profile. Any thread may score or read a published
+ * model; model_set_* only on a model no other thread holds. Pure: no
+ * logging, no I/O of its own (libfann reads /dev/urandom when it creates
+ * a net). model_sparse.c holds scoring, model_blob.c the blob format,
+ * model_train.c the training; the module is the only one that includes
+ * <fann.h> and <zstd.h>, and must not include libmilter or hiredis.
  */
 #include "config.h"
 #include "model_int.h"
@@ -21,9 +20,12 @@
 
 #include "xmalloc.h"
 
-/* The daemon's current model: one reference, model_current_mtx. */
+/* The daemon's current model: one reference, model_current_mtx. The
+ * generation counts the changes (written under the mutex, read without
+ * it by model_current_refresh()). */
 static pthread_mutex_t model_current_mtx = PTHREAD_MUTEX_INITIALIZER;
 static struct model *model_current;       /* model_current_mtx */
+static _Atomic uint64_t model_current_gen = 1;
 
 
 /* XXX: libfann prints its errors to stderr through a process-wide
@@ -70,9 +72,8 @@ model_alloc(struct fann *ann, struct feat_profile *prof)
     m->ann = ann;
     m->prof = prof;
     atomic_init(&m->refs, 1);
-    if (pthread_mutex_init(&m->pool_mtx, NULL) != 0)
+    if (pthread_mutex_init(&m->copy_mtx, NULL) != 0)
         abort(); /* only fails for lack of memory, like xmalloc */
-    m->pool = xreallocarray(NULL, MODEL_POOL_MAX, sizeof(*m->pool));
     m->meta.spam_threshold = 1.0;
     m->meta.ham_threshold = 0.0;
     fann_set_error_log((struct fann_error *)ann, NULL);
@@ -184,14 +185,15 @@ model_new(struct feat_profile *prof, const unsigned *hidden, size_t nhidden,
     memcpy(m->layers, layers, sizeof(layers));
     memcpy(m->act, act, sizeof(act));
     memcpy(m->steep, steep, sizeof(steep));
+    model_layout(m);
     return m;
 }
 
-/* model_copy - deep copy with an empty pool */
+/* model_copy - deep copy */
 struct model *
 model_copy(const struct model *m)
 {
-    /* the pool mutex is the one mutable part of a const model */
+    /* the copy mutex is the one mutable part of a const model */
     struct model *src = (struct model *)m;
     size_t nsym = feat_profile_nsym(m->prof);
     const char **names;
@@ -207,10 +209,10 @@ model_copy(const struct model *m)
     if (prof == NULL)
         return NULL;
     /* fann_copy() writes errno_f into its source when it runs out of
-     * memory: serialise it with the scoring threads' copies */
-    pthread_mutex_lock(&src->pool_mtx);
+     * memory: serialise it with other copies */
+    pthread_mutex_lock(&src->copy_mtx);
     ann = fann_copy(src->ann);
-    pthread_mutex_unlock(&src->pool_mtx);
+    pthread_mutex_unlock(&src->copy_mtx);
     if (ann == NULL) {
         feat_profile_free(prof);
         return NULL;
@@ -223,6 +225,7 @@ model_copy(const struct model *m)
     c->meta = m->meta;
     c->version = m->version;
     model_update_id(c);
+    model_layout(c);
     return c;
 }
 
@@ -235,15 +238,6 @@ model_acquire(struct model *m)
     return m;
 }
 
-/* model_pool_flush - destroy the idle copies (their weights are stale) */
-void
-model_pool_flush(struct model *m)
-{
-    for (size_t i = 0; i < m->npool; i++)
-        fann_destroy(m->pool[i]);
-    m->npool = 0;
-}
-
 /* model_release - drop a reference; the last one frees everything */
 void
 model_release(struct model *m)
@@ -252,9 +246,9 @@ model_release(struct model *m)
         return;
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
-    model_pool_flush(m);
-    free(m->pool);
-    pthread_mutex_destroy(&m->pool_mtx);
+    free(m->w1t);
+    free(m->b1);
+    pthread_mutex_destroy(&m->copy_mtx);
     fann_destroy(m->ann);
     feat_profile_free(m->prof);
     free(m);
@@ -322,66 +316,11 @@ model_id(const struct model *m)
 
 /* ------------------------------------------------------------- scoring */
 
-/* model_pool_take - an idle copy, or a new one; NULL when libfann fails */
-static struct fann *
-model_pool_take(struct model *m)
-{
-    struct fann *ann;
-
-    pthread_mutex_lock(&m->pool_mtx);
-    if (m->npool > 0)
-        ann = m->pool[--m->npool];
-    else
-        /* under the mutex: fann_copy() writes into its source when it
-         * fails, and this is rare (the pool only grows to the number of
-         * threads scoring at once) */
-        ann = fann_copy(m->ann);
-    pthread_mutex_unlock(&m->pool_mtx);
-    return ann;
-}
-
-/* model_pool_put - give a copy back, or free it when the pool is full */
-static void
-model_pool_put(struct model *m, struct fann *ann)
-{
-    pthread_mutex_lock(&m->pool_mtx);
-    if (m->npool < MODEL_POOL_MAX) {
-        m->pool[m->npool++] = ann;
-        ann = NULL;
-    }
-    pthread_mutex_unlock(&m->pool_mtx);
-    if (ann != NULL)
-        fann_destroy(ann);
-}
-
 /* model_clamp01 - into [0, 1] */
 static double
 model_clamp01(double p)
 {
     return p < 0 ? 0 : p > 1 ? 1 : p;
-}
-
-/* model_score - run a private copy of the net */
-int
-model_score(struct model *m, const float *in, size_t n, double *p)
-{
-    struct fann *ann;
-    fann_type *out;
-    double v;
-
-    if (m == NULL || in == NULL || p == NULL || n != m->layers[0])
-        return -1;
-    ann = model_pool_take(m);
-    if (ann == NULL)
-        return -1;
-    /* fann_run() only reads its input; the cast drops const for its API */
-    out = fann_run(ann, (fann_type *)in);
-    v = out != NULL ? out[0] : NAN; /* copy before the copy goes back */
-    model_pool_put(m, ann);
-    if (!isfinite(v))
-        return -1;
-    *p = model_clamp01(v);
-    return 0;
 }
 
 /* model_adjust - bounded score adjustment from p and the thresholds */
@@ -414,6 +353,7 @@ model_current_set(struct model *m)
     pthread_mutex_lock(&model_current_mtx);
     old = model_current;
     model_current = m;
+    atomic_fetch_add_explicit(&model_current_gen, 1, memory_order_release);
     pthread_mutex_unlock(&model_current_mtx);
     model_release(old); /* outside the lock: freeing a net takes a while */
 }
@@ -430,3 +370,26 @@ model_current_get(void)
     return m;
 }
 
+
+/* model_current_refresh - the caller's cached reference, renewed only
+ * when the current model changed since *gen */
+struct model *
+model_current_refresh(struct model **slot, uint64_t *gen)
+{
+    uint64_t g = atomic_load_explicit(&model_current_gen,
+                                      memory_order_acquire);
+    struct model *m;
+
+    if (g == *gen)
+        return *slot;
+    /* the generation read under the mutex belongs to the model read
+     * there */
+    pthread_mutex_lock(&model_current_mtx);
+    m = model_acquire(model_current);
+    g = atomic_load_explicit(&model_current_gen, memory_order_relaxed);
+    pthread_mutex_unlock(&model_current_mtx);
+    model_release(*slot);
+    *slot = m;
+    *gen = g;
+    return m;
+}

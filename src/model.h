@@ -3,9 +3,10 @@
  * model - the network: a libfann net plus its profile, the thresholds and
  * the training metadata; conversion to and from our own compressed blob
  * format; scoring; training steps. The only module that includes <fann.h>
- * and <zstd.h>. A published model is read-only: scoring runs on private
- * fann copies from a pool inside the model, so any number of threads may
- * score one model at once. Pure apart from that pool: no logging, no I/O.
+ * and <zstd.h>. A published model is read-only: scoring reads the shared
+ * net (libfann's weights plus a transposed first layer made from them)
+ * and writes only the caller's stack, so any number of threads may score
+ * one model at once, with no copy and no lock. Pure: no logging, no I/O.
  */
 #ifndef NM_MODEL_H
 #define NM_MODEL_H
@@ -39,8 +40,8 @@
  *   (model_blob.c asserts that), the compressed bytes accepted.
  * Decoding the largest model raises the peak RSS by about 23 MB (the
  * payload, the weights, and libfann's net, which keeps a pointer beside
- * every weight); each scoring copy of its net is about 13 MB. t_model
- * measures it.
+ * every weight; the transposed first layer, 4 MB, is made after the
+ * payload is freed); scoring adds nothing. t_model measures it.
  */
 #define MODEL_MAX_INPUTS (2u * FEAT_MAX_SYMBOLS + FEAT_NMETA)
 #define MODEL_MAX_WEIGHTS                                                    \
@@ -167,12 +168,36 @@ uint64_t model_version(const struct model *m);
 const char *model_id(const struct model *m);
 
 /*
- * model_score - run the network on in (ninputs floats) into *p in [0,1].
- * Thread-safe: takes a private copy of the net from the model's pool.
- * Returns 0, or -1 when n does not match or libfann fails.
+ * model_score_sparse - run the network on the n non-zero inputs x into
+ * *p in [0,1]. Computes what libfann's fann_run() computes on the dense
+ * vector, the same float operations in the same order (libfann's
+ * activation macros and clamp; zeros left out of its sums, which they do
+ * not change), so the same output bit for bit; on the first layer only
+ * the rows of the non-zero inputs are read. Wants the pairs in
+ * feat_sparse()'s strictly ascending order; others are sorted into a
+ * copy (a repeated index adds up). Reads the shared net only: any
+ * thread, no lock, no allocation for ordered pairs. Returns 0, or -1
+ * when an index is not below model_ninputs(), a value or the output is
+ * not finite.
+ */
+int model_score_sparse(const struct model *m, const struct feat_pair *x,
+                       size_t n, double *p) __attribute__((warn_unused_result));
+
+/*
+ * model_score - the same for a dense vector in (ninputs floats): its
+ * non-zero entries go through model_score_sparse(). Any thread. Returns
+ * 0, or -1 when n does not match or the output is not finite.
  */
 int model_score(struct model *m, const float *in, size_t n, double *p)
     __attribute__((warn_unused_result));
+
+/*
+ * model_score_fann - libfann's own fann_run() on a private fann_copy() of
+ * the net: the reference the sparse pass is checked against (tests,
+ * benchmarks); slow (a copy per call). Any thread. 0 or -1.
+ */
+int model_score_fann(const struct model *m, const float *in, size_t n,
+                     double *p) __attribute__((warn_unused_result));
 
 /*
  * model_adjust - the score adjustment for p under m's thresholds:
@@ -247,14 +272,68 @@ struct model_train_opts {
 void model_input_mute(struct model *m, size_t i);
 
 /*
- * model_train - train m on n examples (x: n * ninputs floats row-major,
- * y: n labels 1 = spam, 0 = ham, already balanced by the caller) by
- * per-example gradient steps in an order shuffled each epoch, with
- * early stopping on the nv held-back examples (vx, vy), keeping the
- * weights of the best validation epoch. Then chooses the thresholds on
- * the held-back examples and fills the validation fields of the meta
- * (trained_at, counts and iterations are the caller's). Returns 0 or -1
- * with the reason in err. Long-running; no locks held.
+ * Examples in sparse form, for training and evaluation. Row r is the
+ * example e = ex[r] (or r when ex is NULL), whose non-zero inputs are
+ * pair[off[e] .. off[e + 1]) (as feat_sparse() makes them: indices below
+ * the net's inputs, strictly ascending) and whose label is y[e] (1 spam,
+ * 0 ham). Rows may repeat an example: oversampling costs no copy. All
+ * arrays are borrowed.
+ */
+struct model_rows {
+    size_t n;                     /* rows */
+    const uint32_t *ex;           /* n examples, or NULL */
+    const size_t *off;            /* one more than the examples */
+    const struct feat_pair *pair;
+    const float *y;               /* per example */
+};
+
+/*
+ * model_train_sparse - train m on the rows of train (balanced by the
+ * caller) by per-example steps in an order shuffled each epoch, with
+ * early stopping on the held-back rows of val (NULL or empty: train
+ * stands in), keeping the weights of the best validation epoch. A step
+ * is libfann's incremental fann_train() step (tanh error function, no
+ * momentum) computed on the non-zero inputs only: the first layer's
+ * weights of an input that is 0 do not move in libfann either, so only
+ * the inputs that fired are touched (plus the bias and the later
+ * layers). Then chooses the thresholds on the held-back rows and fills
+ * the validation fields of the meta (trained_at, counts and iterations
+ * are the caller's). Memory: the order of the rows and the outputs on
+ * val, beside the caller's pairs. Returns 0 or -1 with the reason in
+ * err. Long-running; no locks held.
+ */
+int model_train_sparse(struct model *m, const struct model_rows *train,
+                       const struct model_rows *val,
+                       const struct model_train_opts *opts, char *err,
+                       size_t errlen) __attribute__((warn_unused_result));
+
+/*
+ * model_train_epoch - one epoch of those steps over rows in the given
+ * order (order[i] is a row; NULL: 0 .. n-1) towards the targets smoothing
+ * (ham) and 1 - smoothing (spam); *mse (may be NULL) is the epoch's mean
+ * squared error as fann_train_epoch() reports it. model_train_epoch_fann
+ * makes the same epoch through libfann's own fann_train() on dense
+ * vectors: the reference the first is checked against (tests). Both
+ * return 0, or -1 when the error is no longer finite.
+ */
+int model_train_epoch(struct model *m, const struct model_rows *rows,
+                      const uint32_t *order, double learning_rate,
+                      double smoothing, double *mse);
+int model_train_epoch_fann(struct model *m, const struct model_rows *rows,
+                           const uint32_t *order, double learning_rate,
+                           double smoothing, double *mse);
+
+/* model_weight_count - the net's weights, bias weights included;
+ * model_weights - copy them into w (model_weight_count() floats), in
+ * libfann's order (neuron by neuron, the bias last). */
+size_t model_weight_count(const struct model *m);
+void model_weights(const struct model *m, float *w);
+
+/*
+ * model_train - the same for dense rows: x (n * ninputs floats
+ * row-major), y (n labels 1 = spam, 0 = ham), held back vx, vy (nv);
+ * their non-zero entries go to model_train_sparse() (for tests and
+ * tools; the trainer builds sparse rows). Returns 0 or -1 with err.
  */
 int model_train(struct model *m, const float *x, const float *y, size_t n,
                 const float *vx, const float *vy, size_t nv,
@@ -262,9 +341,13 @@ int model_train(struct model *m, const float *x, const float *y, size_t n,
                 size_t errlen) __attribute__((warn_unused_result));
 
 /*
- * model_evaluate - AUC and mean squared error of m on n examples.
- * Returns 0 or -1 (n == 0 or a single class gives auc 0.5).
+ * model_evaluate - AUC and mean squared error of m on n examples;
+ * model_evaluate_sparse the same over rows. Return 0 or -1 (n == 0 or a
+ * single class gives auc 0.5).
  */
+int model_evaluate_sparse(struct model *m, const struct model_rows *rows,
+                          double *auc, double *mse)
+    __attribute__((warn_unused_result));
 int model_evaluate(struct model *m, const float *x, const float *y, size_t n,
                    double *auc, double *mse)
     __attribute__((warn_unused_result));
@@ -276,5 +359,16 @@ int model_evaluate(struct model *m, const float *x, const float *y, size_t n,
  */
 void model_current_set(struct model *m);
 struct model *model_current_get(void);
+
+/*
+ * model_current_refresh - a caller's cache of the current model: *slot
+ * holds a reference (or NULL) that was current at generation *gen (start
+ * with NULL and 0). When the current model is still that one, returns
+ * *slot at the cost of one atomic load; otherwise takes the mutex once,
+ * replaces *slot (releasing the old reference) and *gen. Returns *slot,
+ * borrowed: the caller releases *slot with model_release() when done
+ * with the cache. Any thread, one cache per thread or connection.
+ */
+struct model *model_current_refresh(struct model **slot, uint64_t *gen);
 
 #endif /* NM_MODEL_H */

@@ -640,6 +640,7 @@ model_decode(const unsigned char *raw, size_t rawlen, char *err,
     memcpy(m->act, pt.act, sizeof(pt.act));
     memcpy(m->steep, pt.steep, sizeof(pt.steep));
     m->meta = pt.meta;
+    model_layout(m);
     return m;
 
 fail:

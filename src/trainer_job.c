@@ -39,11 +39,39 @@
 #define TRAINER_MIN_SYMBOL 2     /* examples a symbol needs to be an input */
 #define TRAINER_COMMON 0.01      /* share that makes a profile symbol common */
 
-/* The examples of one run, decoded. */
+/* The symbol names of one run, each kept once; an open-addressing table
+ * of their hashes, at most half full, finds them. */
+struct trainer_names {
+    char **name;             /* n names, each malloc'd */
+    uint64_t *hash;          /* n */
+    uint32_t *slot;          /* nslot: a name's id + 1, 0 free */
+    size_t n, cap, nslot;
+};
+
+/*
+ * One example, compact: its symbols are ids into the run's names, with
+ * their scores, in the set's shared arrays. A decoded record holds each
+ * name in a 129-byte array; 40,000 examples of 20 symbols took 115 MB
+ * that way, against 12 bytes a symbol here.
+ */
+struct trainer_ex {
+    uint64_t hash;           /* of its content: the split and the order */
+    int64_t time;            /* when it was queued */
+    double score, required;
+    size_t sym;              /* first of its symbols in sid[] and ssc[] */
+    uint32_t nsym;
+    unsigned char spam, explicit_, has_scores;
+};
+
+/* The examples of one run. */
 struct trainer_set {
-    struct example *ex;
+    struct trainer_ex *ex;
     unsigned char *held;     /* 1 = held back for validation */
     size_t n, cap;
+    uint32_t *sid;           /* every example's symbols: name ids */
+    double *ssc;             /* ... and their scores */
+    size_t nsid, sidcap;
+    struct trainer_names names;
     size_t nbad;             /* records that did not decode */
 };
 
@@ -63,8 +91,111 @@ trainer_ignore(const struct cfg *c, struct example *ex)
     ex->res = kept;
 }
 
+/* trainer_mix - splitmix64's finaliser: FNV-1a's low bits alone split
+ * similar examples unevenly */
+static uint64_t
+trainer_mix(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+/* trainer_name_id - the id of name in the run's table, added if new */
+static uint32_t
+trainer_name_id(struct trainer_names *t, const char *name)
+{
+    size_t len = strlen(name);
+    uint64_t h = util_hash64(name, len, UTIL_HASH64_INIT);
+    size_t k;
+
+    if (2 * (t->n + 1) > t->nslot) {
+        size_t ns = t->nslot ? 2 * t->nslot : 1024;
+
+        free(t->slot);
+        t->slot = xcalloc(ns, sizeof(*t->slot));
+        t->nslot = ns;
+        for (size_t i = 0; i < t->n; i++) {
+            for (k = trainer_mix(t->hash[i]) & (ns - 1); t->slot[k] != 0;
+                 k = (k + 1) & (ns - 1))
+                ;
+            t->slot[k] = (uint32_t)i + 1;
+        }
+    }
+    for (k = trainer_mix(h) & (t->nslot - 1); t->slot[k] != 0;
+         k = (k + 1) & (t->nslot - 1)) {
+        uint32_t id = t->slot[k] - 1;
+
+        if (t->hash[id] == h && strcmp(t->name[id], name) == 0)
+            return id;
+    }
+    if (t->n == t->cap) {
+        t->cap = t->cap ? 2 * t->cap : 256;
+        t->name = xreallocarray(t->name, t->cap, sizeof(*t->name));
+        t->hash = xreallocarray(t->hash, t->cap, sizeof(*t->hash));
+    }
+    t->name[t->n] = xstrndup(name, len);
+    t->hash[t->n] = h;
+    t->slot[k] = (uint32_t)t->n + 1;
+    return (uint32_t)t->n++;
+}
+
+/* trainer_content_hash - the hash of an example's content (not the time
+ * it was queued): the same messages give the same split, and copies of
+ * one message stay together */
+static uint64_t
+trainer_content_hash(const struct example *ex)
+{
+    const struct hdr_result *r = &ex->res;
+    uint64_t v = util_hash64(&ex->spam, sizeof(ex->spam), UTIL_HASH64_INIT);
+
+    for (size_t k = 0; k < r->nsym; k++)
+        v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
+    v = util_hash64(&r->score, sizeof(r->score), v);
+    return trainer_mix(v);
+}
+
+/* trainer_set_add - keep a decoded example in compact form */
+static void
+trainer_set_add(struct trainer_set *set, const struct example *ex)
+{
+    const struct hdr_result *r = &ex->res;
+    struct trainer_ex *e;
+
+    if (set->n == set->cap) {
+        set->cap = set->cap ? 2 * set->cap : 1024;
+        set->ex = xreallocarray(set->ex, set->cap, sizeof(*set->ex));
+        set->held = xreallocarray(set->held, set->cap, 1);
+    }
+    if (r->nsym > set->sidcap - set->nsid) {
+        while (r->nsym > set->sidcap - set->nsid)
+            set->sidcap = set->sidcap ? 2 * set->sidcap : 16384;
+        set->sid = xreallocarray(set->sid, set->sidcap, sizeof(*set->sid));
+        set->ssc = xreallocarray(set->ssc, set->sidcap, sizeof(*set->ssc));
+    }
+    e = &set->ex[set->n];
+    e->hash = trainer_content_hash(ex);
+    e->time = ex->time;
+    e->score = r->score;
+    e->required = r->required;
+    e->sym = set->nsid;
+    e->nsym = (uint32_t)r->nsym; /* a record holds at most 65535 */
+    e->spam = ex->spam != 0;
+    e->explicit_ = ex->explicit_ != 0;
+    e->has_scores = r->has_scores != 0;
+    for (size_t k = 0; k < r->nsym; k++) {
+        set->sid[set->nsid] = trainer_name_id(&set->names, r->sym[k].name);
+        set->ssc[set->nsid] = r->sym[k].score;
+        set->nsid++;
+    }
+    set->held[set->n++] = 0; /* trainer_split() decides */
+}
+
 /* trainer_fetch - decode one class into set: at most max_examples of
- * its newest records, each at most EXAMPLE_MAX_BLOB bytes */
+ * its newest records, each at most EXAMPLE_MAX_BLOB bytes; each record
+ * is decoded, kept compact and freed at once */
 static int
 trainer_fetch(struct store *st, const struct cfg *c, int spam,
               struct trainer_set *set)
@@ -80,69 +211,44 @@ trainer_fetch(struct store *st, const struct cfg *c, int spam,
         log_warnx("trainer: %zu stored %s records over %u bytes skipped",
                   refused, spam ? "spam" : "ham", EXAMPLE_MAX_BLOB);
     set->nbad += refused;
-    if (set->n + n > set->cap) {
-        set->cap = set->n + n;
-        set->ex = xreallocarray(set->ex, set->cap + 1, sizeof(*set->ex));
-        set->held = xreallocarray(set->held, set->cap + 1, 1);
-    }
     for (size_t i = 0; i < n; i++) {
-        struct example *ex = &set->ex[set->n];
-        int bad = example_decode(blobs[i].data, blobs[i].len, ex, err,
+        struct example ex;
+        int bad = example_decode(blobs[i].data, blobs[i].len, &ex, err,
                                  sizeof(err)) != 0;
 
         /* It decoded, so err is unset: say what is wrong with it. */
-        if (!bad && ex->spam != spam) {
+        if (!bad && ex.spam != spam) {
             snprintf(err, sizeof(err), "a %s example in the %s list",
-                     ex->spam ? "spam" : "ham", spam ? "spam" : "ham");
+                     ex.spam ? "spam" : "ham", spam ? "spam" : "ham");
             bad = 1;
         }
         if (bad) {
             if (set->nbad++ == 0)
                 log_warnx("trainer: skipping a stored example: %s", err);
-            example_free(ex);
-            continue;
+        } else {
+            trainer_ignore(c, &ex);
+            trainer_set_add(set, &ex);
         }
-        trainer_ignore(c, ex);
-        set->held[set->n++] = 0; /* trainer_split() decides */
+        example_free(&ex);
+        free(blobs[i].data);
+        blobs[i].data = NULL;
     }
     store_blobs_free(blobs, n);
     return 0;
 }
 
-/* trainer_mix - splitmix64's finaliser: FNV-1a's low bits alone split
- * similar examples unevenly */
-static uint64_t
-trainer_mix(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
-
-/* What trainer_split() orders the examples by. */
-struct trainer_order {
-    const uint64_t *h;          /* content hash of each example */
-    const struct example *ex;
-};
-
-/* trainer_order_cmp - by content hash, then copies of one content by
- * kind and age, so every copy has a rank that new copies do not change */
+/* trainer_ex_cmp - by content hash, then copies of one content by kind
+ * and age, so every copy has a rank that new copies do not change */
 static int
-trainer_order_cmp(const void *a, const void *b, void *arg)
+trainer_ex_cmp(const void *a, const void *b)
 {
-    const struct trainer_order *o = arg;
-    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const struct trainer_ex *x = a, *y = b;
 
-    if (o->h[i] != o->h[j])
-        return (o->h[i] > o->h[j]) - (o->h[i] < o->h[j]);
-    if (o->ex[i].explicit_ != o->ex[j].explicit_)
-        return o->ex[i].explicit_ - o->ex[j].explicit_;
-    if (o->ex[i].time != o->ex[j].time)
-        return (o->ex[i].time > o->ex[j].time) -
-               (o->ex[i].time < o->ex[j].time);
-    return (i > j) - (i < j);
+    if (x->hash != y->hash)
+        return (x->hash > y->hash) - (x->hash < y->hash);
+    if (x->explicit_ != y->explicit_)
+        return x->explicit_ - y->explicit_;
+    return (x->time > y->time) - (x->time < y->time);
 }
 
 /*
@@ -160,47 +266,18 @@ trainer_order_cmp(const void *a, const void *b, void *arg)
 static void
 trainer_split(struct trainer_set *set, double share)
 {
-    uint64_t *h = xreallocarray(NULL, set->n + 1, sizeof(*h));
-    size_t *idx = xreallocarray(NULL, set->n + 1, sizeof(*idx));
-    struct trainer_order o = { h, set->ex };
-    struct example *sorted;
-    uint64_t *hs, cut;
+    uint64_t cut = (uint64_t)(share * 18446744073709551616.0); /* * 2^64 */
     size_t nheld[2] = { 0, 0 }, first[2] = { SIZE_MAX, SIZE_MAX };
 
-    /* The content alone (not the time it was queued): the same messages
-     * give the same split. */
-    for (size_t i = 0; i < set->n; i++) {
-        const struct hdr_result *r = &set->ex[i].res;
-        uint64_t v = util_hash64(&set->ex[i].spam, sizeof(set->ex[i].spam),
-                                 UTIL_HASH64_INIT);
-
-        for (size_t k = 0; k < r->nsym; k++)
-            v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
-        v = util_hash64(&r->score, sizeof(r->score), v);
-        h[i] = trainer_mix(v);
-        idx[i] = i;
-    }
-    /* Put the examples in that order too, so the order they arrived in
+    /* Put the examples in that order, so the order they arrived in
      * (queue timing) does not change the network either. */
-    qsort_r(idx, set->n, sizeof(*idx), trainer_order_cmp, &o);
-    sorted = xreallocarray(NULL, set->n + 1, sizeof(*sorted));
-    hs = xreallocarray(NULL, set->n + 1, sizeof(*hs));
-    for (size_t i = 0; i < set->n; i++) {
-        sorted[i] = set->ex[idx[i]];
-        hs[i] = h[idx[i]];
-    }
-    memcpy(set->ex, sorted, set->n * sizeof(*sorted));
-    memcpy(h, hs, set->n * sizeof(*hs));
-    free(sorted);
-    free(hs);
-
-    cut = (uint64_t)(share * 18446744073709551616.0); /* share * 2^64 */
+    qsort(set->ex, set->n, sizeof(*set->ex), trainer_ex_cmp);
     for (size_t i = 0, rank = 0; i < set->n; i++) {
         int spam = set->ex[i].spam != 0;
 
-        rank = i > 0 && h[i] == h[i - 1] ? rank + 1 : 0;
-        set->held[i] = trainer_mix(h[i] ^ (rank * 0x9e3779b97f4a7c15ULL)) <
-                       cut;
+        rank = i > 0 && set->ex[i].hash == set->ex[i - 1].hash ? rank + 1 : 0;
+        set->held[i] = trainer_mix(set->ex[i].hash ^
+                                   (rank * 0x9e3779b97f4a7c15ULL)) < cut;
         nheld[spam] += set->held[i];
         if (first[spam] == SIZE_MAX)
             first[spam] = i;
@@ -209,41 +286,62 @@ trainer_split(struct trainer_set *set, double share)
         size_t n = 0;
 
         for (size_t i = 0; i < set->n; i++)
-            n += (set->ex[i].spam != 0) == spam;
+            n += set->ex[i].spam == spam;
         /* at least one on each side (share is at most 0.5) */
         if (n >= 2 && (nheld[spam] == 0 || nheld[spam] == n))
             set->held[first[spam]] = nheld[spam] == 0;
     }
-    free(h);
-    free(idx);
 }
 
 /* trainer_set_free - release a set */
 static void
 trainer_set_free(struct trainer_set *set)
 {
-    for (size_t i = 0; i < set->n; i++)
-        example_free(&set->ex[i]);
+    for (size_t i = 0; i < set->names.n; i++)
+        free(set->names.name[i]);
+    free(set->names.name);
+    free(set->names.hash);
+    free(set->names.slot);
     free(set->ex);
     free(set->held);
+    free(set->sid);
+    free(set->ssc);
     memset(set, 0, sizeof(*set));
 }
 
-/* trainer_name_cmp - qsort over symbol name pointers */
-static int
-trainer_name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
+/* A hdr_result view of one compact example, for feat_sparse(): the
+ * symbols are copied into buf, which grows and is reused. */
+struct trainer_view {
+    struct hdr_result res;
+    struct hdr_symbol *buf;
+    size_t cap;
+};
 
-/* trainer_example_time_cmp - newest first */
-static int
-trainer_time_cmp(const void *a, const void *b, void *arg)
+/* trainer_view_of - fill v with example i of set */
+static const struct hdr_result *
+trainer_view_of(struct trainer_view *v, const struct trainer_set *set,
+                size_t i)
 {
-    const struct example *ex = arg;
-    int64_t x = ex[*(const size_t *)a].time, y = ex[*(const size_t *)b].time;
+    const struct trainer_ex *e = &set->ex[i];
 
-    return (x < y) - (x > y);
+    if (e->nsym > v->cap) {
+        v->cap = e->nsym;
+        v->buf = xreallocarray(v->buf, v->cap, sizeof(*v->buf));
+    }
+    for (size_t k = 0; k < e->nsym; k++) {
+        const char *name = set->names.name[set->sid[e->sym + k]];
+
+        memcpy(v->buf[k].name, name, strlen(name) + 1);
+        v->buf[k].score = set->ssc[e->sym + k];
+    }
+    memset(&v->res, 0, sizeof(v->res));
+    v->res.upstream = HDR_UPSTREAM_NONE; /* feat reads none of the rest */
+    v->res.score = e->score;
+    v->res.required = e->required;
+    v->res.has_scores = e->has_scores;
+    v->res.nsym = e->nsym;
+    v->res.sym = v->buf;
+    return &v->res;
 }
 
 /* One symbol of the candidate profile and how many examples fire it. */
@@ -269,30 +367,21 @@ trainer_count_cmp(const void *a, const void *b)
 static struct feat_profile *
 trainer_candidate(const struct trainer_set *set)
 {
-    const char **all = NULL, **names;
-    struct trainer_sym *keep;
-    size_t n = 0, nkeep = 0, with_scores = 0;
+    size_t nn = set->names.n, nkeep = 0, with_scores = 0;
+    unsigned *count = xcalloc(nn + 1, sizeof(*count));
+    struct trainer_sym *keep = xreallocarray(NULL, nn + 1, sizeof(*keep));
+    const char **names;
     struct feat_profile *p;
 
-    for (size_t i = 0; i < set->n; i++) {
-        const struct hdr_result *r = &set->ex[i].res;
-
-        with_scores += r->has_scores != 0;
-        all = xreallocarray(all, n + r->nsym + 1, sizeof(*all));
-        for (size_t k = 0; k < r->nsym; k++)
-            all[n++] = r->sym[k].name;
-    }
-    qsort(all, n, sizeof(*all), trainer_name_cmp);
-    keep = xreallocarray(NULL, n + 1, sizeof(*keep));
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-
-        while (j < n && strcmp(all[j], all[i]) == 0)
-            j++;
-        if (j - i >= TRAINER_MIN_SYMBOL)
-            keep[nkeep++] = (struct trainer_sym){ all[i], j - i };
-        i = j;
-    }
+    /* occurrences, as the names of every example counted one by one */
+    for (size_t i = 0; i < set->nsid; i++)
+        count[set->sid[i]]++;
+    for (size_t i = 0; i < set->n; i++)
+        with_scores += set->ex[i].has_scores;
+    for (size_t id = 0; id < nn; id++)
+        if (count[id] >= TRAINER_MIN_SYMBOL)
+            keep[nkeep++] = (struct trainer_sym){ set->names.name[id],
+                                                  count[id] };
     if (nkeep > FEAT_MAX_SYMBOLS) {
         log_info("trainer: %zu symbols fired in %d or more examples; the "
                  "%d most frequent make the profile", nkeep,
@@ -305,7 +394,7 @@ trainer_candidate(const struct trainer_set *set)
         names[i] = keep[i].name;
     /* Scores are an input channel only when most examples carry them. */
     p = feat_profile_new(names, nkeep, with_scores * 2 > set->n);
-    free(all);
+    free(count);
     free(keep);
     free(names);
     return p;
@@ -323,6 +412,27 @@ trainer_ignored_inputs(const struct feat_profile *prof, const struct cfg *c)
     return n;
 }
 
+/* trainer_example_time_cmp - newest first */
+static int
+trainer_time_cmp(const void *a, const void *b, void *arg)
+{
+    const struct trainer_ex *ex = arg;
+    int64_t x = ex[*(const size_t *)a].time, y = ex[*(const size_t *)b].time;
+
+    return (x < y) - (x > y);
+}
+
+/* trainer_profile_ids - each name id's index in p, or -1 */
+static long *
+trainer_profile_ids(const struct trainer_set *set, const struct feat_profile *p)
+{
+    long *idx = xreallocarray(NULL, set->names.n + 1, sizeof(*idx));
+
+    for (size_t id = 0; id < set->names.n; id++)
+        idx[id] = feat_profile_index(p, set->names.name[id]);
+    return idx;
+}
+
 /* trainer_rules_changed - compare the live profile with recent mail;
  * fills why and returns 1 when a new profile is needed */
 static int
@@ -336,6 +446,8 @@ trainer_rules_changed(const struct trainer_set *set, const struct cfg *c,
     size_t nsym = feat_profile_nsym(live), with_new = 0, common = 0, gone = 0;
     unsigned *all_count = xcalloc(nsym + 1, sizeof(*all_count));
     unsigned char *recent = xcalloc(nsym + 1, 1);
+    long *in_live = trainer_profile_ids(set, live);
+    long *in_cand = trainer_profile_ids(set, cand);
     int changed = 0;
 
     if (feat_profile_scores(live) != feat_profile_scores(cand)) {
@@ -354,18 +466,18 @@ trainer_rules_changed(const struct trainer_set *set, const struct cfg *c,
         order[i] = i;
     qsort_r(order, set->n, sizeof(*order), trainer_time_cmp, set->ex);
     for (size_t i = 0; i < set->n; i++) {
-        const struct hdr_result *r = &set->ex[order[i]].res;
+        const struct trainer_ex *e = &set->ex[order[i]];
         int has_new = 0;
 
-        for (size_t k = 0; k < r->nsym; k++) {
-            long idx = feat_profile_index(live, r->sym[k].name);
+        for (size_t k = 0; k < e->nsym; k++) {
+            uint32_t id = set->sid[e->sym + k];
+            long idx = in_live[id];
 
             if (idx >= 0) {
                 all_count[idx]++;
                 if (i < nrecent)
                     recent[idx] = 1;
-            } else if (i < nrecent &&
-                       feat_profile_index(cand, r->sym[k].name) >= 0) {
+            } else if (i < nrecent && in_cand[id] >= 0) {
                 has_new = 1;
             }
         }
@@ -390,23 +502,52 @@ out:
     free(order);
     free(all_count);
     free(recent);
+    free(in_live);
+    free(in_cand);
     return changed;
 }
 
-/* trainer_vectors - rows of prof's vectors for the examples on one side
- * of the split (held = 1: validation); balance oversamples the minority
- * class to the majority's count. Returns the row count. */
+/* Sparse rows of one side of the split, with the arrays they point to. */
+struct trainer_rows {
+    struct model_rows r;
+    struct feat_pair *pair;
+    size_t *off;
+    float *y;
+    uint32_t *ex;            /* the balanced rows' examples, or NULL */
+};
+
+/* trainer_rows_free - release rows */
+static void
+trainer_rows_free(struct trainer_rows *tr)
+{
+    free(tr->pair);
+    free(tr->off);
+    free(tr->y);
+    free(tr->ex);
+    memset(tr, 0, sizeof(*tr));
+}
+
+/*
+ * trainer_vectors - the sparse rows of prof's vectors for the examples on
+ * one side of the split (held = 1: validation), as feat_sparse() makes
+ * them: memory follows the non-zero entries, not examples x inputs.
+ * balance oversamples the minority class to the majority's count with
+ * rows that repeat examples (no copies). Returns the row count.
+ */
 static size_t
 trainer_vectors(const struct trainer_set *set, const struct feat_profile *prof,
-                int held, int balance, float **x, float **y)
+                int held, int balance, struct trainer_rows *tr)
 {
-    size_t ni = feat_ninputs(prof), n = 0, ns = 0, nh = 0, rows, r = 0;
-    size_t *idx = xreallocarray(NULL, set->n + 1, sizeof(*idx));
+    size_t ni = feat_ninputs(prof), n = 0, ns = 0, nh = 0, rows, bound = 0;
+    size_t k = 0;
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    struct trainer_view v = { 0 };
 
+    memset(tr, 0, sizeof(*tr));
     for (size_t i = 0; i < set->n; i++)
         if (set->held[i] == held) {
-            idx[n++] = i;
+            n++;
+            bound += feat_pairs_max(set->ex[i].nsym);
             if (set->ex[i].spam)
                 ns++;
             else
@@ -415,24 +556,51 @@ trainer_vectors(const struct trainer_set *set, const struct feat_profile *prof,
     rows = n;
     if (balance && ns > 0 && nh > 0)
         rows = 2 * (ns > nh ? ns : nh);
-    if (rows > SIZE_MAX / ni / sizeof(float))
-        panic("trainer: %zu rows of %zu inputs overflow", rows, ni);
-    *x = xreallocarray(NULL, rows * ni + 1, sizeof(float));
-    *y = xreallocarray(NULL, rows + 1, sizeof(float));
-    for (size_t i = 0; i < n; i++, r++) {
-        const struct example *ex = &set->ex[idx[i]];
+    if (rows > UINT32_MAX)
+        panic("trainer: %zu rows overflow", rows);
+    tr->pair = xreallocarray(NULL, bound + 1, sizeof(*tr->pair));
+    tr->off = xreallocarray(NULL, n + 1, sizeof(*tr->off));
+    tr->y = xreallocarray(NULL, n + 1, sizeof(*tr->y));
+    n = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        const struct trainer_ex *e = &set->ex[i];
+        size_t np;
 
-        if (feat_vector(prof, &ex->res, *x + r * ni, ni, NULL) != 0)
-            panic("trainer: vector length mismatch");
+        if (set->held[i] != held)
+            continue;
+        if (feat_sparse(prof, trainer_view_of(&v, set, i), tr->pair + k,
+                        bound - k, &np, NULL) != 0)
+            panic("trainer: vector buffer too small");
         /* An autolearned label was derived from the upstream's score, so
          * that input would teach the network nothing but the rule that
-         * made the label: hide it from such examples. */
-        if (!ex->explicit_)
-            (*x)[r * ni + ni - FEAT_NMETA] = 0;
-        (*y)[r] = ex->spam ? 1.0f : 0.0f;
+         * made the label: hide it from such examples. It is the first
+         * meta-input, so it can only be the last pair or the one before. */
+        if (!e->explicit_)
+            for (size_t j = np >= 2 ? np - 2 : 0; j < np; j++)
+                if (tr->pair[k + j].idx == ni - FEAT_NMETA) {
+                    memmove(&tr->pair[k + j], &tr->pair[k + j + 1],
+                            (np - j - 1) * sizeof(*tr->pair));
+                    np--;
+                    break;
+                }
+        tr->off[n] = k;
+        tr->y[n] = e->spam ? 1.0f : 0.0f;
+        k += np;
+        n++;
     }
-    /* Oversample: copy random rows of the smaller class. */
-    while (r < rows) {
+    tr->off[n] = k;
+    free(v.buf);
+    /* the bound counts every symbol twice: give back what it overshot */
+    tr->pair = xreallocarray(tr->pair, k + 1, sizeof(*tr->pair));
+    tr->r = (struct model_rows){ .n = n, .off = tr->off, .pair = tr->pair,
+                                 .y = tr->y };
+    if (rows == n)
+        return n;
+    /* Oversample: rows repeating random examples of the smaller class. */
+    tr->ex = xreallocarray(NULL, rows, sizeof(*tr->ex));
+    for (size_t r = 0; r < n; r++)
+        tr->ex[r] = (uint32_t)r;
+    for (size_t r = n; r < rows;) {
         int want_spam = ns < nh;
         size_t pick;
 
@@ -440,17 +608,16 @@ trainer_vectors(const struct trainer_set *set, const struct feat_profile *prof,
         rng ^= rng >> 7;
         rng ^= rng << 17;
         pick = (size_t)(rng % n);
-        if (((*y)[pick] > 0.5f) != want_spam)
+        if ((tr->y[pick] > 0.5f) != want_spam)
             continue;
-        memcpy(*x + r * ni, *x + pick * ni, ni * sizeof(float));
-        (*y)[r] = (*y)[pick];
-        r++;
+        tr->ex[r++] = (uint32_t)pick;
         if (want_spam)
             ns++;
         else
             nh++;
     }
-    free(idx);
+    tr->r.n = rows;
+    tr->r.ex = tr->ex;
     return rows;
 }
 
@@ -471,15 +638,20 @@ trainer_profile_copy(const struct feat_profile *p)
 
 /* trainer_degenerate - every held-back output on one side of 0.5 */
 static int
-trainer_degenerate(struct model *m, const float *x, size_t n)
+trainer_degenerate(struct model *m, const struct model_rows *rows)
 {
-    size_t ni = model_ninputs(m), above = 0;
+    size_t above = 0;
     double p;
 
-    for (size_t i = 0; i < n; i++)
-        if (model_score(m, x + i * ni, ni, &p) == 0 && p >= 0.5)
+    for (size_t r = 0; r < rows->n; r++) {
+        size_t e = rows->ex != NULL ? rows->ex[r] : r;
+
+        if (model_score_sparse(m, rows->pair + rows->off[e],
+                               rows->off[e + 1] - rows->off[e], &p) == 0 &&
+            p >= 0.5)
             above++;
-    return n > 0 && (above == 0 || above == n);
+    }
+    return rows->n > 0 && (above == 0 || above == rows->n);
 }
 
 /* One job's state, freed by trainer_work_free(). */
@@ -489,8 +661,7 @@ struct trainer_work {
     struct model *live;      /* the live model, or NULL */
     struct model *m;         /* the network being trained */
     struct feat_profile *prof; /* a new profile, until m takes it */
-    float *x, *y, *vx, *vy;  /* training and held-back rows */
-    size_t n, nv;
+    struct trainer_rows tr, va; /* training and held-back rows */
     uint64_t seed;
 };
 
@@ -502,10 +673,8 @@ trainer_work_free(struct trainer_work *w)
     model_release(w->live);
     model_release(w->m);
     feat_profile_free(w->prof);
-    free(w->x);
-    free(w->y);
-    free(w->vx);
-    free(w->vy);
+    trainer_rows_free(&w->tr);
+    trainer_rows_free(&w->va);
 }
 
 /* trainer_classes - both classes among what decoded */
@@ -624,8 +793,10 @@ static void
 trainer_map(struct trainer_work *w, struct model_meta *meta)
 {
     const struct feat_profile *prof = model_profile(w->m);
-    size_t ni = feat_ninputs(prof), n = 0, nthr = 0;
-    float *row = xreallocarray(NULL, ni, sizeof(*row));
+    struct trainer_view v = { 0 };
+    size_t n = 0, nthr = 0, np;
+    struct feat_pair *row = xreallocarray(NULL, FEAT_PAIRS_MAX,
+                                          sizeof(*row));
     double *p = xreallocarray(NULL, w->set.n + 1, sizeof(*p));
     double *u = xreallocarray(NULL, w->set.n + 1, sizeof(*u));
     unsigned char *lab = xreallocarray(NULL, w->set.n + 1, 1);
@@ -636,18 +807,21 @@ trainer_map(struct trainer_work *w, struct model_meta *meta)
     _Static_assert(MODEL_MAP_MAX_THR >= CFG_THRESHOLDS_MAX + 1,
                    "the header's required score and [score] thresholds");
     for (size_t i = 0; i < w->set.n; i++) {
-        const struct example *ex = &w->set.ex[i];
+        const struct trainer_ex *ex = &w->set.ex[i];
 
+        /* as the milter scores it: the example's own sparse vector */
         if (!w->set.held[i] || !ex->explicit_ ||
-            feat_vector(prof, &ex->res, row, ni, NULL) != 0 ||
-            model_score(w->m, row, ni, &p[n]) != 0)
+            feat_sparse(prof, trainer_view_of(&v, &w->set, i), row,
+                        FEAT_PAIRS_MAX, &np, NULL) != 0 ||
+            model_score_sparse(w->m, row, np, &p[n]) != 0)
             continue;
-        u[n] = ex->res.score;
+        u[n] = ex->score;
         lab[n++] = ex->spam != 0;
         /* the scanner's own threshold: the first one seen */
-        if (nthr == 0 && ex->res.required > 0)
-            thr[nthr++] = ex->res.required;
+        if (nthr == 0 && ex->required > 0)
+            thr[nthr++] = ex->required;
     }
+    free(v.buf);
     for (size_t k = 0; k < nsite; k++)
         thr[nthr++] = site[k];
     if (model_map_fit(p, u, lab, n, thr, nthr, w->c->spam_weight,
@@ -686,17 +860,18 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
     struct model_meta meta;
     char err[200];
 
+    size_t n, nv;
+
     trainer_split(&w->set, c->holdout);
     opts.seed = w->seed ? w->seed : util_hash64(&w->set.n, sizeof(w->set.n),
                                                 UTIL_HASH64_INIT);
-    w->n = trainer_vectors(&w->set, model_profile(w->m), 0, 1, &w->x, &w->y);
-    w->nv = trainer_vectors(&w->set, model_profile(w->m), 1, 0, &w->vx,
-                            &w->vy);
+    n = trainer_vectors(&w->set, model_profile(w->m), 0, 1, &w->tr);
+    nv = trainer_vectors(&w->set, model_profile(w->m), 1, 0, &w->va);
     log_info("trainer: training %s network of %zu inputs on %zu rows, %zu "
              "held back", rep->fresh ? "a fresh" : "the live",
-             model_ninputs(w->m), w->n, w->nv);
-    if (model_train(w->m, w->x, w->y, w->n, w->vx, w->vy, w->nv, &opts, err,
-                    sizeof(err)) != 0)
+             model_ninputs(w->m), n, nv);
+    if (model_train_sparse(w->m, &w->tr.r, nv ? &w->va.r : NULL, &opts, err,
+                           sizeof(err)) != 0)
         return cancelled != NULL && cancelled(arg)
                    ? trainer_set_reason(rep, TRAINER_CANCELLED, "cancelled")
                    : trainer_set_reason(rep, TRAINER_FAILED, "training failed: %s",
@@ -707,7 +882,7 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
     meta.n_spam = meta.n_ham = meta.n_val_spam = meta.n_val_ham = 0;
     meta.n_explicit = 0;
     for (size_t i = 0; i < w->set.n; i++) {
-        const struct example *ex = &w->set.ex[i];
+        const struct trainer_ex *ex = &w->set.ex[i];
         uint32_t *cnt = w->set.held[i]
                             ? (ex->spam ? &meta.n_val_spam : &meta.n_val_ham)
                             : (ex->spam ? &meta.n_spam : &meta.n_ham);
@@ -730,17 +905,15 @@ trainer_judge(struct trainer_work *w, struct trainer_report *rep)
 {
     rep->auc_old = -1;
     if (w->live != NULL) {
-        float *lx, *ly;
-        size_t ln = trainer_vectors(&w->set, model_profile(w->live), 1, 0,
-                                    &lx, &ly);
+        struct trainer_rows lr;
         double mse;
 
-        if (model_evaluate(w->live, lx, ly, ln, &rep->auc_old, &mse) != 0)
+        trainer_vectors(&w->set, model_profile(w->live), 1, 0, &lr);
+        if (model_evaluate_sparse(w->live, &lr.r, &rep->auc_old, &mse) != 0)
             rep->auc_old = -1;
-        free(lx);
-        free(ly);
+        trainer_rows_free(&lr);
     }
-    if (trainer_degenerate(w->m, w->nv ? w->vx : w->x, w->nv ? w->nv : w->n))
+    if (trainer_degenerate(w->m, w->va.r.n ? &w->va.r : &w->tr.r))
         return trainer_set_reason(rep, TRAINER_DEGENERATE, "not published: the "
                            "network gives every held-back example the same "
                            "class");

@@ -188,6 +188,60 @@ util_trim(char *s)
     return s;
 }
 
+/* util_fmt_fixed - "%.*f" / "%+.*f" without printf where that is exact */
+size_t
+util_fmt_fixed(char *buf, double x, int prec, int plus)
+{
+    static const uint64_t p10[] = { 1, 10, 100, 1000, 10000, 100000,
+                                    1000000 };
+    char tmp[32];
+    double y, fl, fr;
+    uint64_t v, ip, fp;
+    size_t n = 0, k = 0;
+    int w;
+
+    if (prec < 0 || prec > 6 || !(fabs(x) < 1e6))
+        goto slow;
+    /* One rounding in the product (the powers of ten are exact), of at
+     * most y * 2^-53: the digits are printf's unless the exact value may
+     * lie on the other side of a rounding tie than y does. */
+    y = fabs(x) * (double)p10[prec];
+    fl = floor(y);
+    fr = y - fl;
+    if (fabs(fr - 0.5) <= y * 0x1p-50 + 0x1p-60)
+        goto slow;
+    v = (uint64_t)fl + (fr > 0.5);
+    ip = v / p10[prec];
+    fp = v % p10[prec];
+    if (signbit(x))
+        buf[n++] = '-';
+    else if (plus)
+        buf[n++] = '+';
+    do {
+        tmp[k++] = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip > 0);
+    while (k > 0)
+        buf[n++] = tmp[--k];
+    if (prec > 0) {
+        buf[n++] = '.';
+        for (int i = prec - 1; i >= 0; i--) {
+            buf[n + (size_t)i] = (char)('0' + fp % 10);
+            fp /= 10;
+        }
+        n += (size_t)prec;
+    }
+    buf[n] = '\0';
+    return n;
+slow:
+    w = snprintf(buf, UTIL_FIXED_MAX, plus ? "%+.*f" : "%.*f", prec, x);
+    if (w < 0) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)w < UTIL_FIXED_MAX ? (size_t)w : UTIL_FIXED_MAX - 1;
+}
+
 /* util_hash64 - FNV-1a, 64 bits */
 uint64_t
 util_hash64(const void *data, size_t len, uint64_t seed)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * util - strict parsing of numbers, durations, sizes and booleans. Pure:
- * no logging, no allocation; any thread. Each returns 0 and stores the
+ * util - strict parsing of numbers, durations, sizes and booleans, and
+ * the printing of fixed-point numbers. Pure: no logging, no allocation;
+ * any thread. Each returns 0 and stores the
  * value, or -1 and leaves *out alone (the whole string must be consumed,
  * surrounding blanks excepted, and the value must lie in [min, max]).
  */
@@ -39,6 +40,18 @@ char *util_trim(char *s);
  * may be NULL or errlen 0 (then nothing is written) */
 void util_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/*
+ * util_fmt_fixed - x with prec (0 .. 6) decimals into buf, exactly what
+ * snprintf(buf, UTIL_FIXED_MAX, plus ? "%+.*f" : "%.*f", prec, x) writes
+ * (the per-message header and log line print three to six numbers, and
+ * printf's were a sixth of the milter's instructions). Plain digits for
+ * |x| < 1e6 away from a rounding tie; snprintf() itself for the rest
+ * (ties, large values, NaN and infinities). buf holds UTIL_FIXED_MAX
+ * bytes; returns the length written (NUL excluded). Any thread.
+ */
+#define UTIL_FIXED_MAX 64
+size_t util_fmt_fixed(char *buf, double x, int prec, int plus);
 
 /* util_hash64 - FNV-1a over len bytes, chained through seed */
 uint64_t util_hash64(const void *data, size_t len, uint64_t seed);

@@ -144,24 +144,27 @@ verdict_queue_id(struct verdict *v, const struct hdr_seen *seen,
     }
 }
 
-/* verdict_score - run the model on the result, if it can be */
+/* verdict_score - run the model on the result, if it can be: the
+ * non-zero inputs only, on the shared net (no copy, no lock); the
+ * verdict without its ignored symbols is the one allocation */
 static void
 verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
 {
     const struct feat_profile *prof = model_profile(m);
-    size_t n = feat_ninputs(prof);
-    float *in;
+    struct feat_pair x[FEAT_PAIRS_MAX];
+    struct hdr_result kept;
+    size_t n;
     double p;
 
-    struct hdr_result kept;
-
-    snprintf(v->model_id, sizeof(v->model_id), "%s", model_id(m));
+    /* model ids are at most MODEL_ID_LEN bytes */
+    memcpy(v->model_id, model_id(m), strlen(model_id(m)) + 1);
     /* The network sees the verdict without the ignored symbols; the
      * caller keeps all of them (the example records, the log line). */
     v->ignored = feat_result_ignore(&kept, &v->res, c);
-    in = xcalloc(n, sizeof(*in));
-    if (feat_vector(prof, &kept, in, n, &v->unknown) == 0 &&
-        model_score(m, in, n, &p) == 0 && isfinite(p)) {
+    /* the parsers keep at most HDR_MAX_SYMBOLS: x is large enough */
+    if (feat_sparse(prof, &kept, x, sizeof(x) / sizeof(x[0]), &n,
+                    &v->unknown) == 0 &&
+        model_score_sparse(m, x, n, &p) == 0 && isfinite(p)) {
         v->scored = 1;
         v->p = p;
         /* the second pass over the symbols only when one is unknown */
@@ -173,7 +176,6 @@ verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
         if (fabs(v->adjust) < 0.005)
             v->adjust = 0;
     }
-    free(in);
     free(kept.sym);
 }
 
@@ -206,23 +208,138 @@ verdict_has_score(const struct verdict *v)
     return hdr_upstream_usable(v->res.upstream);
 }
 
-/* verdict_header - format our header's value */
+/* A bounded string under construction: an overflow is remembered. */
+struct verdict_buf {
+    char *p;
+    size_t len, n;
+    int over;
+};
+
+/* verdict_put - append n bytes of s */
+static void
+verdict_put(struct verdict_buf *b, const char *s, size_t n)
+{
+    if (b->over || n >= b->len - b->n) {
+        b->over = 1;
+        return;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+/* verdict_puts - append a string */
+static void
+verdict_puts(struct verdict_buf *b, const char *s)
+{
+    verdict_put(b, s, strlen(s));
+}
+
+/* verdict_put_fixed - append "%.*f" (or "%+.*f") of x */
+static void
+verdict_put_fixed(struct verdict_buf *b, double x, int prec, int plus)
+{
+    char t[UTIL_FIXED_MAX];
+
+    verdict_put(b, t, util_fmt_fixed(t, x, prec, plus));
+}
+
+/* verdict_put_size - append "%zu" of n */
+static void
+verdict_put_size(struct verdict_buf *b, size_t n)
+{
+    char t[24];
+    size_t k = sizeof(t);
+
+    do {
+        t[--k] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0);
+    verdict_put(b, t + k, sizeof(t) - k);
+}
+
+/* verdict_end - NUL-terminate; 0, or -1 when it did not fit */
+static int
+verdict_end(struct verdict_buf *b)
+{
+    if (b->len == 0)
+        return -1;
+    if (b->over) {
+        b->p[0] = '\0';
+        return -1;
+    }
+    b->p[b->n] = '\0';
+    return 0;
+}
+
+/* verdict_header - format our header's value (what "%+.2f; p=%s;
+ * model=%s; upstream=%s; score=%s; learn=%s" gives, without printf) */
 int
 verdict_header(const struct verdict *v, char *buf, size_t len)
 {
-    char p[16] = "none", score[32] = "none";
-    int n;
+    struct verdict_buf b = { buf, len, 0, 0 };
 
+    verdict_put_fixed(&b, v->adjust, 2, 1);
+    verdict_puts(&b, "; p=");
     if (v->scored)
-        snprintf(p, sizeof(p), "%.3f", v->p);
+        verdict_put_fixed(&b, v->p, 3, 0);
+    else
+        verdict_puts(&b, "none");
+    verdict_puts(&b, "; model=");
+    verdict_puts(&b, v->model_id[0] ? v->model_id : "none");
+    verdict_puts(&b, "; upstream=");
+    verdict_puts(&b, hdr_upstream_name(v->res.upstream));
+    verdict_puts(&b, "; score=");
     if (verdict_has_score(v))
-        snprintf(score, sizeof(score), "%.2f", v->res.score);
-    n = snprintf(buf, len,
-                 "%+.2f; p=%s; model=%s; upstream=%s; score=%s; learn=%s",
-                 v->adjust, p, v->model_id[0] ? v->model_id : "none",
-                 hdr_upstream_name(v->res.upstream), score,
-                 verdict_label_name(v->learned));
-    return n < 0 || (size_t)n >= len ? -1 : 0;
+        verdict_put_fixed(&b, v->res.score, 2, 0);
+    else
+        verdict_puts(&b, "none");
+    verdict_puts(&b, "; learn=");
+    verdict_puts(&b, verdict_label_name(v->learned));
+    return verdict_end(&b);
+}
+
+/* verdict_log_line - the milter's line for one message */
+int
+verdict_log_line(const struct verdict *v, const char *qid, unsigned flags,
+                 char *buf, size_t len)
+{
+    struct verdict_buf b = { buf, len, 0, 0 };
+
+    verdict_put(&b, qid, strnlen(qid, VERDICT_QID_MAX));
+    verdict_puts(&b, ": milter: upstream=");
+    verdict_puts(&b, hdr_upstream_name(v->res.upstream));
+    verdict_puts(&b, " score=");
+    verdict_put_fixed(&b, v->res.score, 2, 0);
+    verdict_puts(&b, " symbols=");
+    verdict_put_size(&b, v->res.nsym);
+    verdict_puts(&b, " ignored=");
+    verdict_put_size(&b, v->ignored);
+    verdict_puts(&b, " unknown=");
+    verdict_put_size(&b, v->unknown);
+    verdict_puts(&b, " known=");
+    verdict_put_fixed(&b, v->known, 2, 0);
+    verdict_puts(&b, " p=");
+    if (v->scored)
+        verdict_put_fixed(&b, v->p, 3, 0);
+    else
+        verdict_puts(&b, "none");
+    verdict_puts(&b, " adjust=");
+    verdict_put_fixed(&b, v->adjust, 2, 1);
+    verdict_puts(&b, " model=");
+    verdict_puts(&b, v->model_id[0] ? v->model_id : "none");
+    verdict_puts(&b, " learn=");
+    verdict_puts(&b, verdict_label_name(v->learned));
+    if (flags & VERDICT_LOG_REPLACED)
+        verdict_puts(&b, " replaced=yes");
+    if (v->qid != VERDICT_QID_UNCHECKED) {
+        verdict_puts(&b, " queue_id=");
+        verdict_puts(&b, verdict_qid_name(v->qid));
+    }
+    if (flags & VERDICT_LOG_KEPT)
+        verdict_puts(&b, " kept=reply");
+    if (flags & VERDICT_LOG_SPAMTRAP)
+        verdict_puts(&b, " spamtrap=yes");
+    return verdict_end(&b);
 }
 
 /* verdict_adjusted_header - upstream score plus our adjustment */

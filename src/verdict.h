@@ -14,6 +14,7 @@
 #include "cfg.h"
 #include "hdr.h"
 #include "model.h"
+#include "util.h"
 
 enum verdict_label { VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM };
 
@@ -97,6 +98,27 @@ const char *verdict_qid_name(enum verdict_qid q);
  */
 int verdict_header(const struct verdict *v, char *buf, size_t len)
     __attribute__((warn_unused_result));
+
+/*
+ * verdict_log_line - the line the milter logs for each message:
+ * "QID: milter: upstream=rspamd score=7.50 symbols=35 ignored=2 unknown=0
+ * known=1.00 p=0.981 adjust=+3.75 model=2b8f1c0e.7 learn=none", then
+ * " replaced=yes" (flags VERDICT_LOG_REPLACED), " queue_id=ok|missing|
+ * mismatch" (when checked), " kept=reply" (VERDICT_LOG_KEPT) and
+ * " spamtrap=yes" (VERDICT_LOG_SPAMTRAP). qid is borrowed; at most
+ * VERDICT_QID_MAX bytes of it are
+ * used. Written without printf (the numbers by util_fmt_fixed(), the
+ * same text). Returns 0, or -1 when buf is too small
+ * (VERDICT_LOG_MAX is always enough).
+ */
+#define VERDICT_QID_MAX 128
+#define VERDICT_LOG_MAX (VERDICT_QID_MAX + 3 * UTIL_FIXED_MAX + \
+                         MODEL_ID_LEN + 256)
+#define VERDICT_LOG_REPLACED 0x1u
+#define VERDICT_LOG_KEPT 0x2u
+#define VERDICT_LOG_SPAMTRAP 0x4u
+int verdict_log_line(const struct verdict *v, const char *qid, unsigned flags,
+                     char *buf, size_t len) __attribute__((warn_unused_result));
 
 /* verdict_adjusted_header - the optional second header: upstream score
  * plus adjustment, "%.2f"; -1 when there is no upstream score. */

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * train_bench - what one training costs: model_train() on a fresh
+ * train_bench - what one training costs: model_train_sparse() on a fresh
  * network for N synthetic examples of 300 inputs (149 Rspamd symbols with
  * scores, plus the meta-inputs), hidden layers as cfg_defaults() makes
  * them, with the trainer's settings (max_epochs 500, patience 25,
- * target_fpr 0.005, 10% held back). Prints epochs, wall-clock and CPU
- * seconds per run and the median run. Single thread, no Redis; links
- * $(NM_LIBS).
+ * target_fpr 0.005, 10% held back). The examples are built as the
+ * trainer builds them: feat_sparse() pairs, never dense rows. Prints
+ * epochs, wall-clock and CPU seconds per run, the median run, and the
+ * process's peak RSS (getrusage: examples and training together; run one
+ * size per process to see each size's peak). Single thread, no Redis;
+ * links $(NM_LIBS).
  *
  *   train_bench [-r RUNS] [N...]      (default: -r 3 10000 40000)
  */
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,23 +116,56 @@ bench_profile(void)
     return p;
 }
 
-/* bench_examples - n vectors, half spam; one in BENCH_HOLDOUT goes to
- * the held-back set (vx, vy) */
+/* Sparse examples: pairs, offsets and labels. */
+struct bench_set {
+    struct feat_pair *pair;
+    size_t *off;
+    float *y;
+    size_t n, npair, cap;
+};
+
+/* bench_set_add - one example's pairs */
+static void
+bench_set_add(struct bench_set *b, const struct feat_profile *p,
+              const struct hdr_result *res, int spam)
+{
+    size_t np;
+
+    if (b->npair + feat_pairs_max(res->nsym) > b->cap) {
+        b->cap = 2 * (b->npair + feat_pairs_max(res->nsym));
+        b->pair = xreallocarray(b->pair, b->cap, sizeof(*b->pair));
+    }
+    if (feat_sparse(p, res, b->pair + b->npair, b->cap - b->npair, &np,
+                    NULL) != 0) {
+        fprintf(stderr, "train_bench: feat_sparse failed\n");
+        exit(EX_SOFTWARE);
+    }
+    b->off[b->n] = b->npair;
+    b->y[b->n] = (float)spam;
+    b->npair += np;
+    b->n++;
+    b->off[b->n] = b->npair;
+}
+
+/* bench_examples - n examples, half spam; one pair (spam, ham) in
+ * BENCH_HOLDOUT goes to the held-back set */
 static void
 bench_examples(const struct bench_world *w, const struct feat_profile *p,
-               size_t n, uint64_t seed, float *x, float *y, size_t *nt,
-               float *vx, float *vy, size_t *nv)
+               size_t n, uint64_t seed, struct bench_set *t,
+               struct bench_set *v)
 {
-    size_t nin = feat_ninputs(p), unk;
     struct hdr_symbol sym[BENCH_NSYM];
     struct hdr_result res;
 
-    *nt = *nv = 0;
+    t->off = xreallocarray(NULL, n + 1, sizeof(*t->off));
+    t->y = xreallocarray(NULL, n, sizeof(*t->y));
+    v->off = xreallocarray(NULL, n + 1, sizeof(*v->off));
+    v->y = xreallocarray(NULL, n, sizeof(*v->y));
+    t->off[0] = v->off[0] = 0;
     for (size_t i = 0; i < n; i++) {
         int spam = (int)(i & 1);
         /* pairs (one spam, one ham) go to the same side */
         int held = (i / 2) % BENCH_HOLDOUT == BENCH_HOLDOUT - 1;
-        float *row = held ? vx + *nv * nin : x + *nt * nin;
 
         memset(&res, 0, sizeof(res));
         res.upstream = HDR_UPSTREAM_RSPAMD;
@@ -144,22 +181,35 @@ bench_examples(const struct bench_world *w, const struct feat_profile *p,
             res.score += w->score[k];
             res.nsym++;
         }
-        if (feat_vector(p, &res, row, nin, &unk) != 0) {
-            fprintf(stderr, "train_bench: feat_vector failed\n");
-            exit(EX_SOFTWARE);
-        }
-        if (held)
-            vy[(*nv)++] = (float)spam;
-        else
-            y[(*nt)++] = (float)spam;
+        bench_set_add(held ? v : t, p, &res, spam);
     }
+    /* give back what the doubling overshot */
+    t->pair = xreallocarray(t->pair, t->npair + 1, sizeof(*t->pair));
+    v->pair = xreallocarray(v->pair, v->npair + 1, sizeof(*v->pair));
+}
+
+/* bench_set_free - release a set */
+static void
+bench_set_free(struct bench_set *b)
+{
+    free(b->pair);
+    free(b->off);
+    free(b->y);
+    memset(b, 0, sizeof(*b));
+}
+
+/* bench_rows - a set as model_rows */
+static struct model_rows
+bench_rows(const struct bench_set *b)
+{
+    return (struct model_rows){ .n = b->n, .off = b->off, .pair = b->pair,
+                                .y = b->y };
 }
 
 /* bench_one - train a fresh network once on the given examples */
 static int
-bench_one(const struct cfg *c, const float *x, const float *y, size_t nt,
-          const float *vx, const float *vy, size_t nv, uint32_t seed,
-          struct bench_run *out)
+bench_one(const struct cfg *c, const struct bench_set *t,
+          const struct bench_set *v, uint32_t seed, struct bench_run *out)
 {
     struct model_train_opts opts = {
         .max_epochs = BENCH_MAX_EPOCHS,
@@ -173,6 +223,7 @@ bench_one(const struct cfg *c, const float *x, const float *y, size_t nt,
     unsigned hidden[2];
     size_t nhidden = cfg_hidden_layers(c, feat_ninputs(p), hidden);
     struct model *m = model_new(p, hidden, nhidden, seed);
+    struct model_rows tr = bench_rows(t), va = bench_rows(v);
     char err[200];
     double t0, c0;
 
@@ -182,7 +233,7 @@ bench_one(const struct cfg *c, const float *x, const float *y, size_t nt,
     }
     t0 = bench_now(CLOCK_MONOTONIC);
     c0 = bench_now(CLOCK_THREAD_CPUTIME_ID);
-    if (model_train(m, x, y, nt, vx, vy, nv, &opts, err, sizeof(err)) != 0) {
+    if (model_train_sparse(m, &tr, &va, &opts, err, sizeof(err)) != 0) {
         fprintf(stderr, "train_bench: %s\n", err);
         model_release(m);
         return -1;
@@ -246,7 +297,7 @@ main(int argc, char **argv)
         return EX_SOFTWARE;
     }
     bench_world_init(&w, 0x6e6d2d62656e6368ULL);
-    printf("# model_train, fresh network: %zu inputs, hidden", nin);
+    printf("# model_train_sparse, fresh network: %zu inputs, hidden", nin);
     for (size_t i = 0, nh = cfg_hidden_layers(c, nin, hidden); i < nh; i++)
         printf(" %u", hidden[i]);
     printf("; max_epochs %d, patience %d, learning rate %g, targets "
@@ -258,33 +309,35 @@ main(int argc, char **argv)
            "held", "run", "epochs", "seconds", "cpu_s", "auc");
     fflush(stdout);
     for (size_t s = 0; s < nsizes; s++) {
-        size_t n = (size_t)sizes[s], nt, nv;
-        float *x = xreallocarray(NULL, n, nin * sizeof(float));
-        float *y = xreallocarray(NULL, n, sizeof(float));
-        float *vx = xreallocarray(NULL, n, nin * sizeof(float));
-        float *vy = xreallocarray(NULL, n, sizeof(float));
+        size_t n = (size_t)sizes[s];
+        struct bench_set t = { 0 }, v = { 0 };
         struct bench_run r[BENCH_MAX_RUNS];
+        struct rusage ru;
 
-        bench_examples(&w, p, n, 0x5eed0000ULL + n, x, y, &nt, vx, vy, &nv);
+        bench_examples(&w, p, n, 0x5eed0000ULL + n, &t, &v);
         for (long i = 0; i < runs; i++) {
-            if (bench_one(c, x, y, nt, vx, vy, nv, (uint32_t)(i + 1),
-                          &r[i]) != 0)
+            if (bench_one(c, &t, &v, (uint32_t)(i + 1), &r[i]) != 0)
                 return EX_SOFTWARE;
-            printf("%9zu %6zu %6zu %4ld %7u %9.2f %9.2f %8.4f\n", n, nt, nv,
-                   i + 1, r[i].epochs, r[i].seconds, r[i].cpu, r[i].auc);
+            printf("%9zu %6zu %6zu %4ld %7u %9.2f %9.2f %8.4f\n", n, t.n,
+                   v.n, i + 1, r[i].epochs, r[i].seconds, r[i].cpu,
+                   r[i].auc);
             fflush(stdout);
         }
         qsort(r, (size_t)runs, sizeof(r[0]), bench_cmp);
+        getrusage(RUSAGE_SELF, &ru);
         printf("median %zu examples: %u epochs, %.2f s, CPU %.2f s (%.1f ms "
-               "CPU per epoch)\n", n, r[runs / 2].epochs, r[runs / 2].seconds,
-               r[runs / 2].cpu,
+               "CPU per epoch); %zu non-zero inputs (%.1f per example, "
+               "%.1f MiB of pairs); peak RSS so far %.1f MiB\n", n,
+               r[runs / 2].epochs, r[runs / 2].seconds, r[runs / 2].cpu,
                1e3 * r[runs / 2].cpu /
-                   (r[runs / 2].epochs ? r[runs / 2].epochs : 1));
+                   (r[runs / 2].epochs ? r[runs / 2].epochs : 1),
+               t.npair + v.npair, (double)(t.npair + v.npair) / (double)n,
+               (double)(t.npair + v.npair) * sizeof(struct feat_pair) /
+                   1048576.0,
+               (double)ru.ru_maxrss / 1024.0);
         fflush(stdout);
-        free(x);
-        free(y);
-        free(vx);
-        free(vy);
+        bench_set_free(&t);
+        bench_set_free(&v);
     }
     feat_profile_free(p);
     cfg_release(c);

@@ -63,13 +63,17 @@ nm_model_build() {
         "$NM_CTL" -c "$1" train >/dev/null
 }
 
-# nm_synth_wide DIR N K SEED - N spam and N ham messages (DIR/spam/,
-# DIR/ham/) of K symbols each, drawn from pools of 4K per class plus K
-# shared ones, in one awk run: many examples with many inputs, for
-# trainings that take seconds and a few dozen MiB
+# nm_synth_wide DIR N K SEED [POOL] - N spam and N ham messages
+# (DIR/spam/, DIR/ham/) of K symbols each, drawn from pools of POOL
+# (default 4K) per class plus K shared ones, in one awk run: many
+# examples with many inputs, for trainings that take seconds and a few
+# dozen MiB
 nm_synth_wide() {
     mkdir -p "$1/spam" "$1/ham" || return 1
-    awk -v dir="$1" -v n="$2" -v k="$3" -v seed="$4" 'BEGIN {
+    awk -v dir="$1" -v n="$2" -v k="$3" -v seed="$4" -v pool="${5:-0}" \
+        'BEGIN {
+        if (pool < 1)
+            pool = 4 * k
         srand(seed)
         for (c = 0; c < 2; c++) {
             cls = c ? "spam" : "ham"
@@ -83,7 +87,7 @@ nm_synth_wide() {
                         name = sprintf("WIDE_%d", int(rand() * k))
                     else
                         name = sprintf("%s_%d", c ? "SPW" : "HMW",
-                                       int(rand() * 4 * k))
+                                       int(rand() * pool))
                     if (name in used)
                         continue
                     used[name] = 1

@@ -9,6 +9,7 @@
 #include "feat.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 #include "xmalloc.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* t_rand01 - uniform in [0, 1), an LCG: no rand() */
+static double
+t_rand01(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (double)(*s >> 11) / 9007199254740992.0;
+}
 
 /* t_profile - a profile from a NULL-terminated list */
 static struct feat_profile *
@@ -157,9 +166,18 @@ t_limit(void)
     if (p != NULL) {
         char last[32];
 
+        size_t found = 0, absent = 0;
+
         snprintf(last, sizeof(last), "S%05d", FEAT_MAX_SYMBOLS - 1);
         is_int(feat_profile_index(p, last), FEAT_MAX_SYMBOLS - 1,
-               "last one found by binary search");
+               "last one found in the hash table");
+        for (size_t i = 0; i < FEAT_MAX_SYMBOLS; i++) {
+            found += feat_profile_index(p, names[i]) == (long)i;
+            snprintf(last, sizeof(last), "T%05zu", i);
+            absent += feat_profile_index(p, last) == -1;
+        }
+        is_int(found, FEAT_MAX_SYMBOLS, "every one of them found");
+        is_int(absent, FEAT_MAX_SYMBOLS, "as many absent names not found");
     }
     feat_profile_free(p);
     p = feat_profile_new((const char *const *)names, n, 0);
@@ -348,6 +366,111 @@ t_known(void)
     feat_profile_free(p);
 }
 
+/* t_same_sparse - feat_sparse() of res is feat_vector()'s vector: the
+ * pairs strictly ascending, non-zero, scattered equal to it bit for bit */
+static int
+t_same_sparse(const struct feat_profile *p, const struct hdr_result *res)
+{
+    size_t n = feat_ninputs(p), np, uv, us;
+    float *dense = xcalloc(n, sizeof(*dense));
+    float *scat = xcalloc(n, sizeof(*scat));
+    struct feat_pair *x = xreallocarray(NULL, feat_pairs_max(res->nsym),
+                                        sizeof(*x));
+    int good = feat_vector(p, res, dense, n, &uv) == 0 &&
+               feat_sparse(p, res, x, feat_pairs_max(res->nsym), &np,
+                           &us) == 0 &&
+               uv == us;
+
+    for (size_t k = 0; good && k < np; k++) {
+        good = x[k].idx < n && x[k].val != 0 &&
+               (k == 0 || x[k].idx > x[k - 1].idx);
+        if (good)
+            scat[x[k].idx] = x[k].val;
+    }
+    good = good && memcmp(dense, scat, n * sizeof(*dense)) == 0;
+    free(dense);
+    free(scat);
+    free(x);
+    return good;
+}
+
+/* t_sparse - feat_sparse() against feat_vector(): the cases above,
+ * repeated symbols, scores of 0 and not finite, random verdicts, and
+ * the capacity at N and N - 1 */
+static void
+t_sparse(void)
+{
+    static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
+    struct hdr_symbol sym[] = {
+        {"A_SYM", 2.0},   {"X_UNKNOWN", 5.0}, {"C_SYM", -1.0},
+        {"B_SYM", 0.0},   {"A_SYM", 3.0},     {"C_SYM", NAN},
+        {"Y_UNKNOWN", 0}, {"B_SYM", INFINITY},
+    };
+    struct feat_profile *ps = t_profile(prof_names, 1);
+    struct feat_profile *pn = t_profile(prof_names, 0);
+    struct feat_pair x[2 * NELEM(sym) + FEAT_NMETA];
+    struct hdr_result res;
+    char *names[300];
+    struct feat_profile *pr;
+    uint64_t s = 7;
+    size_t n, unk, good = 0, runs = 3000;
+
+    memset(&res, 0, sizeof(res));
+    res.upstream = HDR_UPSTREAM_RSPAMD;
+    res.has_scores = 1;
+    res.score = 6.0;
+    res.required = 15.0;
+    for (size_t k = 1; k <= NELEM(sym); k++) {
+        res.nsym = k;
+        res.sym = sym;
+        ok(t_same_sparse(ps, &res) && t_same_sparse(pn, &res),
+           "first %zu symbols (repeats, 0, NaN, inf): as feat_vector", k);
+    }
+    res.nsym = 0;
+    ok(t_same_sparse(ps, &res), "no symbols: the meta-inputs only");
+    res.required = 0;
+    res.score = 0;
+    is_int(feat_sparse(ps, &res, x, FEAT_NMETA, &n, &unk), 0,
+           "no symbols, score 0: ok");
+    is_int(n, 0, "... and no pair at all");
+    res.nsym = NELEM(sym);
+    is_int(feat_sparse(ps, &res, x, feat_pairs_max(NELEM(sym)), &n, &unk),
+           0, "capacity feat_pairs_max(nsym) is enough");
+    is_int(feat_sparse(ps, &res, x, feat_pairs_max(NELEM(sym)) - 1, &n,
+                       &unk), -1, "capacity one less: -1");
+
+    /* random verdicts over a 300-symbol profile */
+    for (size_t i = 0; i < NELEM(names); i++) {
+        names[i] = xmalloc(16);
+        snprintf(names[i], 16, "R%03zu", i);
+    }
+    pr = feat_profile_new((const char *const *)names, 250, 1);
+    for (size_t r = 0; r < runs; r++) {
+        struct hdr_symbol rs[60];
+        size_t k = (size_t)(t_rand01(&s) * 60);
+
+        for (size_t j = 0; j < k; j++) {
+            double u = t_rand01(&s);
+
+            snprintf(rs[j].name, sizeof(rs[j].name), "%s",
+                     names[(size_t)(t_rand01(&s) * 300)]);
+            rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+        }
+        res.nsym = k;
+        res.sym = rs;
+        res.score = 20 * t_rand01(&s) - 5;
+        res.required = r % 3 ? 15.0 : 0;
+        good += (size_t)t_same_sparse(pr, &res);
+    }
+    is_int(good, runs, "%zu random verdicts: feat_sparse is feat_vector",
+           runs);
+    for (size_t i = 0; i < NELEM(names); i++)
+        free(names[i]);
+    feat_profile_free(pr);
+    feat_profile_free(ps);
+    feat_profile_free(pn);
+}
+
 int
 main(void)
 {
@@ -358,5 +481,6 @@ main(void)
     t_digest();
     t_limit();
     t_vector();
+    t_sparse();
     return exit_status();
 }

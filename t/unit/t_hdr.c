@@ -1143,6 +1143,42 @@ test_numbers(void)
        "(%zu differ, first '%s')", tried, bad, first);
 }
 
+/* test_symset - the name table agrees with hdr_name_char(); the filter
+ * of hdr_symbol_add() never lets a duplicate through nor stops a new
+ * name, over many names that share its 256 bits */
+static void
+test_symset(void)
+{
+    struct hdr_symset set = { { 0 } };
+    struct hdr_result res;
+    char name[32];
+    unsigned bad = 0, added = 0, dups = 0;
+
+    for (int c = 0; c < 256; c++)
+        bad += hdr_name_tab[c] != hdr_name_char(c);
+    ok(bad == 0, "hdr_name_tab is hdr_name_char for all 256 bytes");
+    hdr_result_init(&res);
+    for (unsigned i = 0; i < HDR_MAX_SYMBOLS; i++) {
+        snprintf(name, sizeof(name), "SYM_%u", i * 7919u % 1000u);
+        added += hdr_symbol_add(&res, &set, name, strlen(name), 1.0) ==
+                 HDR_SYM_ADDED;
+    }
+    for (unsigned i = 0; i < HDR_MAX_SYMBOLS; i++) {
+        snprintf(name, sizeof(name), "SYM_%u", i * 7919u % 1000u);
+        dups += hdr_symbol_add(&res, &set, name, strlen(name), 2.0) ==
+                HDR_SYM_DUPLICATE;
+    }
+    is_int(added, HDR_MAX_SYMBOLS, "%d distinct names added",
+           HDR_MAX_SYMBOLS);
+    is_int(dups, HDR_MAX_SYMBOLS, "each again: a duplicate");
+    is_int(hdr_symbol_add(&res, &set, "SYM_NEW", 7, 1.0), HDR_SYM_FULL,
+           "one more new name: full");
+    for (unsigned i = 0; i < res.nsym; i++)
+        bad += res.sym[i].score != 1.0;
+    ok(bad == 0, "the first copy of each is kept");
+    hdr_result_free(&res);
+}
+
 int
 main(void)
 {
@@ -1160,5 +1196,6 @@ main(void)
     test_names();
     test_seen();
     test_numbers();
+    test_symset();
     return exit_status();
 }

@@ -9,6 +9,8 @@
 #include "util.h"
 
 #include <limits.h>
+#include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../tap.h"
@@ -321,6 +323,74 @@ check_glob(void)
            "glob reads only plen bytes");
 }
 
+/* check_fixed_one - util_fmt_fixed() against snprintf() for one value;
+ * 1 when they agree byte for byte */
+static int
+check_fixed_one(double x, int prec, int plus, char *first, size_t flen)
+{
+    char a[UTIL_FIXED_MAX], b[UTIL_FIXED_MAX];
+    size_t n = util_fmt_fixed(a, x, prec, plus);
+
+    snprintf(b, sizeof(b), plus ? "%+.*f" : "%.*f", prec, x);
+    if (strcmp(a, b) == 0 && n == strlen(b))
+        return 1;
+    if (first[0] == '\0')
+        snprintf(first, flen, "%.17g prec %d: '%s' vs '%s'", x, prec, a, b);
+    return 0;
+}
+
+/* check_fixed - util_fmt_fixed() is snprintf("%.*f") byte for byte: on
+ * ties, near-ties, signed zeros, the edges of the fast path and a
+ * million random values of the shapes scores and probabilities take */
+static void
+check_fixed(void)
+{
+    static const double edge[] = {
+        0.0, -0.0, 0.125, 0.375, 2.675, 1.005, -1.005, 0.0005, 0.005,
+        -0.005, 0.0049999999999999, 999999.994, 999999.996, 1e6, -1e6,
+        1e300, 5e-324, 0.5, 1.5, 2.5, -2.5, 0.9995, 0.99949999999,
+        7.5, 15.0, -3.0, 123456.785, 0.1 + 0.2,
+    };
+    uint64_t s = 42;
+    char first[160] = "";
+    size_t bad = 0, n = 0;
+
+    for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+        for (int prec = 0; prec <= 6; prec++)
+            for (int plus = 0; plus <= 1; plus++, n++)
+                bad += !check_fixed_one(edge[i], prec, plus, first,
+                                        sizeof(first));
+    bad += !check_fixed_one(NAN, 2, 0, first, sizeof(first));
+    bad += !check_fixed_one(-INFINITY, 3, 1, first, sizeof(first));
+    for (size_t i = 0; i < 1000000; i++, n++) {
+        double u, x;
+
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        u = (double)(s >> 11) / 9007199254740992.0;
+        switch (i % 4) {
+        case 0: /* a probability */
+            x = u;
+            break;
+        case 1: /* a score of two decimals, give or take a rounding */
+            x = (double)((long)(u * 4e6) - 2000000) / 100.0;
+            break;
+        case 2: /* an adjustment, any double in [-5, 5] */
+            x = 10 * u - 5;
+            break;
+        default: /* the half-way points of three decimals, and beside */
+            x = ((double)(long)(u * 2e6) + 0.5) / 1000.0 *
+                (i & 4 ? 1 : -1);
+            if (i & 8)
+                x = nextafter(x, 0);
+            break;
+        }
+        bad += !check_fixed_one(x, (int)(i % 4), (int)(i & 1), first,
+                                sizeof(first));
+    }
+    ok(bad == 0, "util_fmt_fixed is snprintf %%.Nf on %zu values (%zu "
+       "differ%s%s)", n, bad, bad ? ", first " : "", first);
+}
+
 int
 main(void)
 {
@@ -338,5 +408,6 @@ main(void)
     check_hash();
     check_auc();
     check_glob();
+    check_fixed();
     return exit_status();
 }

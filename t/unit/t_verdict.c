@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +419,97 @@ check_guard(const struct cfg *c)
     model_release(m);
 }
 
+/* check_text - verdict_header() and verdict_log_line() against the
+ * printf formats they replace, on random verdicts */
+static void
+check_text(void)
+{
+    static const enum hdr_upstream ups[] = {
+        HDR_UPSTREAM_NONE, HDR_UPSTREAM_RSPAMD, HDR_UPSTREAM_SA,
+        HDR_UPSTREAM_AMBIGUOUS,
+    };
+    static const enum verdict_label labs[] = {
+        VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM,
+    };
+    uint64_t s = 11;
+    size_t bad = 0, n = 20000;
+    char first[2 * VERDICT_LOG_MAX + 16] = "";
+
+    for (size_t i = 0; i < n; i++) {
+        struct verdict v;
+        char a[VERDICT_LOG_MAX], b[VERDICT_LOG_MAX], p[16] = "none";
+        char score[32] = "none";
+        const char *qid = i % 3 ? "4XyZ1234" : "NOQUEUE";
+        double u;
+
+        memset(&v, 0, sizeof(v));
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        u = (double)(s >> 11) / 9007199254740992.0;
+        v.res.upstream = ups[i % 4];
+        v.res.score = (double)((long)(u * 6000) - 3000) / 100.0;
+        v.res.nsym = (size_t)(u * 600);
+        v.unknown = i % 7;
+        v.scored = (i & 1) != 0;
+        v.p = v.scored ? u : 0;
+        v.adjust = v.scored ? 10 * u - 5 : 0;
+        if (fabs(v.adjust) < 0.005)
+            v.adjust = 0;
+        if (i % 5)
+            snprintf(v.model_id, sizeof(v.model_id), "2b8f1c0e.%zu", i);
+        v.learned = labs[i % 3];
+        if (v.scored)
+            snprintf(p, sizeof(p), "%.3f", v.p);
+        if (hdr_upstream_usable(v.res.upstream))
+            snprintf(score, sizeof(score), "%.2f", v.res.score);
+        snprintf(b, sizeof(b),
+                 "%+.2f; p=%s; model=%s; upstream=%s; score=%s; learn=%s",
+                 v.adjust, p, v.model_id[0] ? v.model_id : "none",
+                 hdr_upstream_name(v.res.upstream), score,
+                 verdict_label_name(v.learned));
+        if (verdict_header(&v, a, sizeof(a)) != 0 || strcmp(a, b) != 0) {
+            if (bad++ == 0)
+                snprintf(first, sizeof(first), "'%s' vs '%s'", a, b);
+        }
+        v.ignored = i % 3;
+        v.known = v.scored ? u : 0;
+        v.qid = (enum verdict_qid)(i % 4);
+        snprintf(b, sizeof(b),
+                 "%s: milter: upstream=%s score=%.2f symbols=%zu ignored=%zu "
+                 "unknown=%zu known=%.2f p=%s adjust=%+.2f model=%s "
+                 "learn=%s%s%s%s%s%s",
+                 qid, hdr_upstream_name(v.res.upstream), v.res.score,
+                 v.res.nsym, v.ignored, v.unknown, v.known, p, v.adjust,
+                 v.model_id[0] ? v.model_id : "none",
+                 verdict_label_name(v.learned),
+                 i % 4 ? "" : " replaced=yes",
+                 v.qid != VERDICT_QID_UNCHECKED ? " queue_id=" : "",
+                 v.qid != VERDICT_QID_UNCHECKED ? verdict_qid_name(v.qid)
+                                                : "",
+                 i % 5 == 1 ? " kept=reply" : "",
+                 i % 7 == 2 ? " spamtrap=yes" : "");
+        if (verdict_log_line(&v, qid,
+                             (i % 4 ? 0u : VERDICT_LOG_REPLACED) |
+                                 (i % 5 == 1 ? VERDICT_LOG_KEPT : 0u) |
+                                 (i % 7 == 2 ? VERDICT_LOG_SPAMTRAP : 0u),
+                             a, sizeof(a)) != 0 ||
+            strcmp(a, b) != 0) {
+            if (bad++ == 0)
+                snprintf(first, sizeof(first), "'%s' vs '%s'", a, b);
+        }
+    }
+    ok(bad == 0, "header and log line of %zu random verdicts as printf "
+       "wrote them (%zu differ%s%s)", n, bad, bad ? ": " : "", first);
+    {
+        struct verdict v;
+        char small[8];
+
+        memset(&v, 0, sizeof(v));
+        is_int(verdict_log_line(&v, "Q", 0, small, sizeof(small)), -1,
+               "a short buffer for the log line is an error");
+        is_str(small, "", "... and leaves an empty string");
+    }
+}
+
 int
 main(void)
 {
@@ -429,6 +521,7 @@ main(void)
     check_header(c);
     check_model(c);
     check_guard(c);
+    check_text();
     cfg_release(c);
     return exit_status();
 }
