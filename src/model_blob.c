@@ -587,6 +587,16 @@ model_decode_map(struct bytes_r *r, struct model_map *mp, char *err,
             model_get_u32(r, &t->tp_up) < 0 ||
             model_get_u32(r, &t->tp_adj) < 0)
             return model_trunc(err, errlen, "map thresholds");
+        /* model_put_map() writes unused slots as zeros: one blob per
+         * model, so what decodes encodes to the same bytes (the fuzzer's
+         * round trip found slots read but never written back) */
+        if (k >= mp->nthr && (memcmp(&t->at, &(double){ 0 }, sizeof(t->at)) ||
+                              t->fp_up || t->fp_adj || t->tp_up ||
+                              t->tp_adj)) {
+            util_errf(err, errlen, "map threshold slot %zu is unused but "
+                      "not zero", k);
+            return -1;
+        }
     }
     return model_map_ok(mp, err, errlen);
 }

@@ -757,10 +757,24 @@ t_rejects(void)
     T_LOAD(t_load_raw(t, rawlen, err, &l), "map out of range",
            "map with MODEL_MAP_MAX_THR + 1 thresholds");
     memcpy(t, raw, rawlen);
+    t_wr32(t + L.map + 4 + 6 * 8 + 2 * 4 + 2 * 8, 1);
     memcpy(t + L.map + 4 + 6 * 8 + 2 * 4 + 2 * 8 + 4, &nan_d, 8);
     t_fix_sum(t, rawlen);
     T_LOAD(t_load_raw(t, rawlen, err, &l), "map threshold 0 is not finite",
            "NaN map threshold");
+    /* an unused slot must be zero, as model_to_blob() writes it: a blob
+     * decodes only when it encodes back to itself (found by fuzzing) */
+    memcpy(t, raw, rawlen);
+    t[L.map + 4 + 6 * 8 + 2 * 4 + 2 * 8 + 4 + 7] = 0x3f; /* 2^-15 */
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l),
+           "map threshold slot 0 is unused but not zero",
+           "a value in an unused map threshold slot");
+    memcpy(t, raw, rawlen);
+    t[rawlen - 8 - 1] = 1; /* tp_adj of the last slot */
+    t_fix_sum(t, rawlen);
+    T_LOAD(t_load_raw(t, rawlen, err, &l), "is unused but not zero",
+           "a count in the last unused map threshold slot");
 
     free(t);
     free(raw);
@@ -1141,7 +1155,9 @@ t_biggest(void)
         /* half the daemon's 64 MiB; ASan's shadow adds a little */
         ok(dkb < 32 * 1024, "decoding peaks well under the daemon's 64 MiB: "
            "+%ld kB", dkb);
-        ok(skb - dkb < 64, "scoring the biggest model raises the peak by "
+        /* a copy of its net would be 13 MB; sanitizers' own allocations
+         * for a first call add a few hundred kB */
+        ok(skb - dkb < 1024, "scoring the biggest model raises the peak by "
            "%ld kB (no copy of its net)", skb - dkb);
     }
     free(raw);
