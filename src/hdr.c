@@ -306,7 +306,8 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
              strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
                       value);
-    else if (strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
+    else if (len == sizeof("X-Rspamd-Queue-Id") - 1 &&
+             strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_queue_id, &seen->rspamd_queue_id,
                       value);
     else

@@ -253,19 +253,24 @@ milter_keep(char **slot, const char *value, size_t max, int tail)
 }
 
 /* milter_header_ids - the headers that name this message and those it
- * replies to */
+ * replies to (a name of len bytes: every header comes here, so the
+ * lengths are compared first) */
 static void
-milter_header_ids(struct milter_msg *msg, const char *name, const char *value)
+milter_header_ids(struct milter_msg *msg, const char *name, size_t len,
+                  const char *value)
 {
-    if (strcasecmp(name, "Message-ID") == 0) {
+    if (len == sizeof("Message-ID") - 1 &&
+        strcasecmp(name, "Message-ID") == 0) {
         if (msg->n_msgid++ == 0 &&
             learn_msgid(value, msg->msgid, sizeof(msg->msgid)) != 0)
             msg->msgid[0] = '\0';
         if (msg->n_msgid > 1)
             msg->msgid[0] = '\0'; /* which one would a reply name? */
-    } else if (strcasecmp(name, "In-Reply-To") == 0) {
+    } else if (len == sizeof("In-Reply-To") - 1 &&
+               strcasecmp(name, "In-Reply-To") == 0) {
         milter_keep(&msg->in_reply_to, value, MILTER_IRT_MAX, 0);
-    } else if (strcasecmp(name, "References") == 0) {
+    } else if (len == sizeof("References") - 1 &&
+               strcasecmp(name, "References") == 0) {
         milter_keep(&msg->references, value, MILTER_REFS_MAX, 1);
     }
 }
@@ -291,7 +296,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
                  strcasecmp(name, c->adjusted_name) == 0)
             conn->msg.n_adjusted++;
         else
-            milter_header_ids(&conn->msg, name, value);
+            milter_header_ids(&conn->msg, name, len, value);
     }
     return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
