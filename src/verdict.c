@@ -216,8 +216,9 @@ struct verdict_buf {
     int over;
 };
 
-/* verdict_put - append n bytes of s */
-static void
+/* verdict_put - append n bytes of s (inline, as verdict_puts(): with a
+ * literal the length and the copy are constants) */
+static inline void
 verdict_put(struct verdict_buf *b, const char *s, size_t n)
 {
     if (b->over || n >= b->len - b->n) {
@@ -229,7 +230,7 @@ verdict_put(struct verdict_buf *b, const char *s, size_t n)
 }
 
 /* verdict_puts - append a string */
-static void
+static inline void
 verdict_puts(struct verdict_buf *b, const char *s)
 {
     verdict_put(b, s, strlen(s));
