@@ -835,12 +835,24 @@ cfg_ignore_compile(struct cfg *c)
         g->text[n] = '\0';
         g->len = n;
     }
+    /* the patterns first, the exceptions after them (the order does not
+     * matter to the answer): cfg_symbol_ignored() tries the exceptions
+     * only on a name a pattern matched */
+    c->nmatch = 0;
+    for (size_t i = 0; i < c->nignore; i++)
+        if (!c->ignore[i].except) {
+            struct cfg_glob t = c->ignore[i];
+
+            memmove(&c->ignore[c->nmatch + 1], &c->ignore[c->nmatch],
+                    (i - c->nmatch) * sizeof(*c->ignore));
+            c->ignore[c->nmatch++] = t;
+        }
 }
 
 /* cfg_glob_match - one compiled pattern on a name of nlen bytes; the
  * byte next to the star is compared before memcmp(): most names fail
  * there */
-static int
+static inline int
 cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
 {
     switch (g->kind) {
@@ -869,16 +881,16 @@ cfg_symbol_ignored(const struct cfg *c, const char *name)
 {
     size_t nlen, i;
 
-    if (c->nignore == 0)
+    if (c->nmatch == 0)
         return 0;
     nlen = strlen(name);
-    for (i = 0; i < c->nignore; i++)
-        if (!c->ignore[i].except && cfg_glob_match(&c->ignore[i], name, nlen))
+    for (i = 0; i < c->nmatch; i++)
+        if (cfg_glob_match(&c->ignore[i], name, nlen))
             break;
-    if (i == c->nignore)
+    if (i == c->nmatch)
         return 0;
-    for (i = 0; i < c->nignore; i++)
-        if (c->ignore[i].except && cfg_glob_match(&c->ignore[i], name, nlen))
+    for (i = c->nmatch; i < c->nignore; i++)
+        if (cfg_glob_match(&c->ignore[i], name, nlen))
             return 0;
     return 1;
 }
