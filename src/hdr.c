@@ -293,7 +293,8 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
 {
     if (name == NULL || value == NULL)
         return 0;
-    /* every header of every message comes here: the length first */
+    /* every header of every message comes here: the length first (and
+     * HDR_SEEN_LENS must name every length below) */
     if (len == sizeof("X-Spamd-Result") - 1 &&
         strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,
