@@ -138,23 +138,10 @@ hdr_number_scan(const char *s, double *out, int *printed_nonzero)
     return n;
 }
 
-/* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
- * three of its bytes, cheap and spread enough for a few dozen names */
-static inline unsigned
-hdr_symset_bit(const char *name, size_t len)
-{
-    unsigned h = (unsigned)len * 31u;
-
-    if (len > 0)
-        h += (unsigned char)name[0] * 7u +
-             (unsigned char)name[len - 1] * 13u +
-             (unsigned char)name[len / 2] * 3u;
-    return (h ^ (h >> 8)) & 255u;
-}
-
-/* hdr_symbol_add - append one symbol, unique by name, within the limits */
+/* hdr_symbol_add_slow - append one symbol, unique by name, within the
+ * limits (hdr_symbol_add() does the common case inline) */
 enum hdr_sym_status
-hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
+hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
                const char *name, size_t len, double score)
 {
     unsigned bit = hdr_symset_bit(name, len);

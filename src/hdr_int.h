@@ -8,6 +8,7 @@
 #define NM_HDR_INT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "hdr.h"
 
@@ -30,12 +31,51 @@ struct hdr_symset {
     uint64_t bits[4];
 };
 
+/* hdr_symbol_add_slow - hdr_symbol_add() in full: the duplicate search
+ * and the growth of res->sym */
+enum hdr_sym_status hdr_symbol_add_slow(struct hdr_result *res,
+                                        struct hdr_symset *set,
+                                        const char *name, size_t len,
+                                        double score);
+
+/* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
+ * three of its bytes, cheap and spread enough for a few dozen names */
+static inline unsigned
+hdr_symset_bit(const char *name, size_t len)
+{
+    unsigned h = (unsigned)len * 31u;
+
+    if (len > 0)
+        h += (unsigned char)name[0] * 7u +
+             (unsigned char)name[len - 1] * 13u +
+             (unsigned char)name[len / 2] * 3u;
+    return (h ^ (h >> 8)) & 255u;
+}
+
 /* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
  * [A-Za-z0-9_]) to res->sym unless set says it may be there and it is,
- * growing res->sym with the x-allocators. */
-enum hdr_sym_status hdr_symbol_add(struct hdr_result *res,
-                                   struct hdr_symset *set, const char *name,
-                                   size_t len, double score);
+ * growing res->sym with the x-allocators. Inline for the common case (a
+ * name whose bit is clear, room in the first 64 entries), the rest in
+ * hdr_symbol_add_slow(): the parsers call it once a symbol. */
+static inline enum hdr_sym_status
+hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
+               const char *name, size_t len, double score)
+{
+    unsigned bit = hdr_symset_bit(name, len);
+    uint64_t mask = (uint64_t)1 << (bit % 64);
+    struct hdr_symbol *s;
+
+    _Static_assert(HDR_MAX_SYMBOLS >= 64, "the first 64 need no check");
+    if (len > HDR_MAX_NAME || (set->bits[bit / 64] & mask) ||
+        res->nsym == 0 || res->nsym >= 64)
+        return hdr_symbol_add_slow(res, set, name, len, score);
+    set->bits[bit / 64] |= mask;
+    s = &res->sym[res->nsym++];
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+    s->score = score;
+    return HDR_SYM_ADDED;
+}
 
 /* hdr_name_tab - 1 for the bytes of a symbol name ([A-Za-z0-9_]), as
  * hdr_name_char() says; hdr_name_span - how many of them start at p */
