@@ -67,7 +67,7 @@ hdr_number_slow(const char *s, size_t n, double *v)
 }
 
 /*
- * hdr_number_scan - a plain decimal number in one pass. With at most 15
+ * hdr_number_scan_any - a plain decimal number in one pass. With at most 15
  * digits the value comes without strtod(): the digits as an integer and
  * the power of ten are both exact in a double, so one division rounds
  * exactly as strtod() would (strtod() was the parser's largest cost, 13k
@@ -75,7 +75,7 @@ hdr_number_slow(const char *s, size_t n, double *v)
  * util_parse_double().
  */
 size_t
-hdr_number_scan(const char *s, double *out, int *printed_nonzero)
+hdr_number_scan_any(const char *s, double *out, int *printed_nonzero)
 {
     static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
                                      1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
