@@ -233,9 +233,10 @@ feat_profile_digest(const struct feat_profile *p)
     return p->digest;
 }
 
-/* feat_profile_index - look name up in the hash table */
-long
-feat_profile_index(const struct feat_profile *p, const char *name)
+/* feat_index - look name up in the hash table (inline: the vectors look
+ * up every symbol of every message) */
+static inline long
+feat_index(const struct feat_profile *p, const char *name)
 {
     uint64_t ends[2];
     size_t len;
@@ -255,6 +256,13 @@ feat_profile_index(const struct feat_profile *p, const char *name)
             (len <= 16 || memcmp(p->name[e - 1], name, len) == 0))
             return (long)e - 1;
     return -1;
+}
+
+/* feat_profile_index - look name up in the hash table */
+long
+feat_profile_index(const struct feat_profile *p, const char *name)
+{
+    return feat_index(p, name);
 }
 
 /* feat_result_ignore - copy src into dst without the ignored symbols */
@@ -418,7 +426,7 @@ feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
         return -1;
     memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
     for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_profile_index(p, res->sym[i].name);
+        long k = feat_index(p, res->sym[i].name);
 
         if (k < 0)
             nunk++;
@@ -449,7 +457,7 @@ feat_sparse_kept(const struct feat_profile *p, const struct hdr_result *res,
         return -1;
     memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
     for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_profile_index(p, res->sym[i].name);
+        long k = feat_index(p, res->sym[i].name);
         double s = res->sym[i].score;
         double w = 1.0 + (isfinite(s) ? fabs(s) : 0);
 
