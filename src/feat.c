@@ -233,9 +233,9 @@ feat_profile_digest(const struct feat_profile *p)
     return p->digest;
 }
 
-/* feat_index - look name up in the hash table (inline: the vectors look
- * up every symbol of every message) */
-static inline long
+/* feat_index - look name up in the hash table (always inline: the
+ * vectors look up every symbol of every message) */
+static inline __attribute__((always_inline)) long
 feat_index(const struct feat_profile *p, const char *name)
 {
     uint64_t ends[2];
