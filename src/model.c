@@ -298,19 +298,25 @@ const unsigned char *
 model_ignored(struct model *m, const struct cfg *c)
 {
     struct model_ignore *ig, *fresh;
+    size_t i;
 
-    for (size_t i = 0; i < MODEL_IGNORE_SLOTS; i++) {
+    for (i = 0; i < MODEL_IGNORE_SLOTS; i++) {
         ig = atomic_load_explicit(&m->ign[i], memory_order_acquire);
         if (ig == NULL)
             break;
         if (strcmp(ig->patterns, c->ignore_symbols) == 0)
             return ig->flag;
     }
+    /* XXX: the slots hold other settings (ignore_symbols changed more
+     * than MODEL_IGNORE_SLOTS times under one model): the caller matches
+     * every symbol, as before, until the next model. */
+    if (i == MODEL_IGNORE_SLOTS)
+        return NULL;
     /* Not there: compute the flags once and offer them to the first free
      * slot. Another thread may fill it first, with these patterns or
      * others: then look on. */
     fresh = model_ignore_new(m->prof, c);
-    for (size_t i = 0; i < MODEL_IGNORE_SLOTS; i++) {
+    for (; i < MODEL_IGNORE_SLOTS; i++) {
         ig = NULL;
         if (atomic_compare_exchange_strong_explicit(
                 &m->ign[i], &ig, fresh, memory_order_acq_rel,
@@ -321,9 +327,6 @@ model_ignored(struct model *m, const struct cfg *c)
             return ig->flag;
         }
     }
-    /* XXX: the slots hold other settings (ignore_symbols changed more
-     * than MODEL_IGNORE_SLOTS times under one model): the caller matches
-     * every symbol, as before, until the next model. */
     model_ignore_free(fresh);
     return NULL;
 }
