@@ -142,7 +142,7 @@ hdr_number_scan_any(const char *s, double *out, int *printed_nonzero)
  * limits (hdr_symbol_add() does the common case inline) */
 enum hdr_sym_status
 hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
-               const char *name, size_t len, double score)
+                    const char *name, size_t len, double score)
 {
     unsigned bit = hdr_symset_bit(name, len);
     uint64_t mask = (uint64_t)1 << (bit % 64);
