@@ -835,43 +835,64 @@ cfg_ignore_compile(struct cfg *c)
         g->text[n] = '\0';
         g->len = n;
     }
+    /* the patterns first, the exceptions after them (the order does not
+     * matter to the answer): cfg_symbol_ignored() tries the exceptions
+     * only on a name a pattern matched */
+    c->nmatch = 0;
+    for (size_t i = 0; i < c->nignore; i++)
+        if (!c->ignore[i].except) {
+            struct cfg_glob t = c->ignore[i];
+
+            memmove(&c->ignore[c->nmatch + 1], &c->ignore[c->nmatch],
+                    (i - c->nmatch) * sizeof(*c->ignore));
+            c->ignore[c->nmatch++] = t;
+        }
 }
 
-/* cfg_glob_match - one compiled pattern on a name of nlen bytes */
-static int
+/* cfg_glob_match - one compiled pattern on a name of nlen bytes; the
+ * byte next to the star is compared before memcmp(): most names fail
+ * there */
+static inline int
 cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
 {
     switch (g->kind) {
     case CFG_GLOB_EXACT:
-        return nlen == g->len && memcmp(name, g->text, nlen) == 0;
+        return nlen == g->len &&
+               (nlen == 0 || (name[0] == g->text[0] &&
+                              memcmp(name, g->text, nlen) == 0));
     case CFG_GLOB_SUFFIX:
-        return nlen >= g->len &&
-               memcmp(name + nlen - g->len, g->text, g->len) == 0;
+        return g->len == 0 ||
+               (nlen >= g->len && name[nlen - 1] == g->text[g->len - 1] &&
+                memcmp(name + nlen - g->len, g->text, g->len) == 0);
     case CFG_GLOB_PREFIX:
-        return nlen >= g->len && memcmp(name, g->text, g->len) == 0;
+        return nlen >= g->len &&
+               (g->len == 0 || (name[0] == g->text[0] &&
+                                memcmp(name, g->text, g->len) == 0));
     case CFG_GLOB_ANY:
         break;
     }
     return util_glob_match(g->text, g->len, name);
 }
 
-/* cfg_symbol_ignored - a pattern matches and no exception does */
+/* cfg_symbol_ignored - a pattern matches and no exception does: the
+ * exceptions are only tried on a name a pattern matched */
 int
 cfg_symbol_ignored(const struct cfg *c, const char *name)
 {
-    size_t nlen = strlen(name);
-    int hit = 0;
+    size_t nlen, i;
 
-    for (size_t i = 0; i < c->nignore; i++) {
-        const struct cfg_glob *g = &c->ignore[i];
-
-        if ((g->except || !hit) && cfg_glob_match(g, name, nlen)) {
-            if (g->except)
-                return 0;
-            hit = 1;
-        }
-    }
-    return hit;
+    if (c->nmatch == 0)
+        return 0;
+    nlen = strlen(name);
+    for (i = 0; i < c->nmatch; i++)
+        if (cfg_glob_match(&c->ignore[i], name, nlen))
+            break;
+    if (i == c->nmatch)
+        return 0;
+    for (i = c->nmatch; i < c->nignore; i++)
+        if (cfg_glob_match(&c->ignore[i], name, nlen))
+            return 0;
+    return 1;
 }
 
 /* cfg_fmt_duration - ms in the largest unit that divides it */

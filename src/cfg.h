@@ -126,8 +126,11 @@ struct cfg {
     /* private: reference count, guarded by atomics */
     _Atomic int refs;
     char *path;            /* file it came from */
-    struct cfg_glob *ignore;  /* ignore_symbols compiled, nignore of them */
+    struct cfg_glob *ignore;  /* ignore_symbols compiled, nignore of them:
+                                 the nmatch patterns first, then the "!"
+                                 exceptions */
     size_t nignore;
+    size_t nmatch;
 };
 
 /*

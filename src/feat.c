@@ -233,9 +233,10 @@ feat_profile_digest(const struct feat_profile *p)
     return p->digest;
 }
 
-/* feat_profile_index - look name up in the hash table */
-long
-feat_profile_index(const struct feat_profile *p, const char *name)
+/* feat_index - look name up in the hash table (always inline: the
+ * vectors look up every symbol of every message) */
+static inline __attribute__((always_inline)) long
+feat_index(const struct feat_profile *p, const char *name)
 {
     uint64_t ends[2];
     size_t len;
@@ -255,6 +256,13 @@ feat_profile_index(const struct feat_profile *p, const char *name)
             (len <= 16 || memcmp(p->name[e - 1], name, len) == 0))
             return (long)e - 1;
     return -1;
+}
+
+/* feat_profile_index - look name up in the hash table */
+long
+feat_profile_index(const struct feat_profile *p, const char *name)
+{
+    return feat_index(p, name);
 }
 
 /* feat_result_ignore - copy src into dst without the ignored symbols */
@@ -298,15 +306,15 @@ feat_ninputs(const struct feat_profile *p)
     return p->nsym * (p->with_scores ? 2 : 1) + FEAT_NMETA;
 }
 
-/* feat_meta - the two meta-inputs of res */
+/* feat_meta - the two meta-inputs of a verdict of score, required and
+ * nsym symbols */
 static void
-feat_meta(const struct hdr_result *res, float meta[FEAT_NMETA])
+feat_meta(double score, double required, size_t nsym, float meta[FEAT_NMETA])
 {
-    meta[0] = res->required > 0 && isfinite(res->score) &&
-                      isfinite(res->required)
-                  ? (float)tanh(res->score / res->required)
+    meta[0] = required > 0 && isfinite(score) && isfinite(required)
+                  ? (float)tanh(score / required)
                   : 0.0f;
-    meta[1] = (float)tanh((double)res->nsym / 32.0);
+    meta[1] = (float)tanh((double)nsym / 32.0);
 }
 
 /* feat_score_value - the score input of a symbol's score s */
@@ -340,51 +348,48 @@ feat_vector(const struct feat_profile *p, const struct hdr_result *res,
         if (p->with_scores && isfinite(s))
             out[p->nsym + (size_t)k] = feat_score_value(s);
     }
-    feat_meta(res, out + base);
+    feat_meta(res->score, res->required, res->nsym, out + base);
     if (unknown != NULL)
         *unknown = nunk;
     return 0;
 }
 
-/* feat_sparse - the non-zero entries of res's vector, in index order */
-int
-feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
-            struct feat_pair *out, size_t cap, size_t *nout, size_t *unknown)
-{
-    /* The symbols seen, one bit each: walking the bits gives them in
-     * index order, and a repeated symbol (the parsers never give one, a
-     * record from Redis might) sets its bit once, as feat_vector() sets
-     * its input once. Its score input: only the entries whose bit is set
-     * are ever read, so sc needs no clearing. */
-    uint64_t seen[(FEAT_MAX_SYMBOLS + 63) / 64];
+/* The symbols of one verdict seen by feat_sparse_*(), one bit each:
+ * walking the bits gives them in index order, and a repeated symbol (the
+ * parsers never give one, a record from Redis might) sets its bit once,
+ * as feat_vector() sets its input once. Its score input: only the
+ * entries whose bit is set are ever read, so sc needs no clearing. */
+struct feat_seen {
+    uint64_t bit[(FEAT_MAX_SYMBOLS + 63) / 64];
     float sc[FEAT_MAX_SYMBOLS];
-    size_t nunk = 0, n = 0, nw = (p->nsym + 63) / 64;
+};
+
+/* feat_seen_set - symbol k of score s fired */
+static inline void
+feat_seen_set(struct feat_seen *f, size_t k, double s)
+{
+    uint64_t bit = (uint64_t)1 << (k % 64);
+
+    /* feat_vector(): a later finite score overwrites, a score that is not
+     * finite leaves what was there */
+    if (!(f->bit[k / 64] & bit))
+        f->sc[k] = 0;
+    f->bit[k / 64] |= bit;
+    if (isfinite(s))
+        f->sc[k] = feat_score_value(s);
+}
+
+/* feat_seen_pairs - the pairs of what f saw plus the meta-inputs, in
+ * index order; returns how many (out holds enough: the callers check) */
+static size_t
+feat_seen_pairs(const struct feat_profile *p, const struct feat_seen *f,
+                const float meta[FEAT_NMETA], struct feat_pair *out)
+{
+    size_t n = 0, nw = (p->nsym + 63) / 64;
     size_t base = p->nsym * (p->with_scores ? 2 : 1);
-    float meta[FEAT_NMETA];
 
-    if (res == NULL || out == NULL || cap < feat_pairs_max(res->nsym))
-        return -1;
-    memset(seen, 0, nw * sizeof(seen[0]));
-    for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_profile_index(p, res->sym[i].name);
-        double s = res->sym[i].score;
-        uint64_t bit;
-
-        if (k < 0) {
-            nunk++;
-            continue;
-        }
-        bit = (uint64_t)1 << ((size_t)k % 64);
-        /* feat_vector(): a later finite score overwrites, a score that
-         * is not finite leaves what was there */
-        if (!(seen[(size_t)k / 64] & bit))
-            sc[k] = 0;
-        seen[(size_t)k / 64] |= bit;
-        if (isfinite(s))
-            sc[k] = feat_score_value(s);
-    }
     for (size_t w = 0; w < nw; w++)
-        for (uint64_t b = seen[w]; b != 0; b &= b - 1) {
+        for (uint64_t b = f->bit[w]; b != 0; b &= b - 1) {
             out[n].idx = (uint32_t)(w * 64 + (size_t)__builtin_ctzll(b));
             out[n].val = 1.0f;
             n++;
@@ -393,21 +398,87 @@ feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
         size_t npres = n;
 
         for (size_t j = 0; j < npres; j++)
-            if (sc[out[j].idx] != 0) {
+            if (f->sc[out[j].idx] != 0) {
                 out[n].idx = (uint32_t)p->nsym + out[j].idx;
-                out[n].val = sc[out[j].idx];
+                out[n].val = f->sc[out[j].idx];
                 n++;
             }
     }
-    feat_meta(res, meta);
     for (size_t j = 0; j < FEAT_NMETA; j++)
         if (meta[j] != 0) {
             out[n].idx = (uint32_t)(base + j);
             out[n].val = meta[j];
             n++;
         }
-    *nout = n;
+    return n;
+}
+
+/* feat_sparse - the non-zero entries of res's vector, in index order */
+int
+feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
+            struct feat_pair *out, size_t cap, size_t *nout, size_t *unknown)
+{
+    struct feat_seen f;
+    size_t nunk = 0;
+    float meta[FEAT_NMETA];
+
+    if (res == NULL || out == NULL || cap < feat_pairs_max(res->nsym))
+        return -1;
+    memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
+    for (size_t i = 0; i < res->nsym; i++) {
+        long k = feat_index(p, res->sym[i].name);
+
+        if (k < 0)
+            nunk++;
+        else
+            feat_seen_set(&f, (size_t)k, res->sym[i].score);
+    }
+    feat_meta(res->score, res->required, res->nsym, meta);
+    *nout = feat_seen_pairs(p, &f, meta, out);
     if (unknown != NULL)
         *unknown = nunk;
+    return 0;
+}
+
+/* feat_sparse_kept - feat_sparse() of res without its ignored symbols,
+ * with feat_known_share()'s sums in the same order, without a copy */
+int
+feat_sparse_kept(const struct feat_profile *p, const struct hdr_result *res,
+                 const unsigned char *ign, const struct cfg *c,
+                 struct feat_pair *out, size_t cap, size_t *nout,
+                 struct feat_kept *kept)
+{
+    struct feat_seen f;
+    double known = 0, all = 0;
+    size_t nkept = 0, nunk = 0;
+    float meta[FEAT_NMETA];
+
+    if (res == NULL || out == NULL || cap < feat_pairs_max(res->nsym))
+        return -1;
+    memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
+    for (size_t i = 0; i < res->nsym; i++) {
+        long k = feat_index(p, res->sym[i].name);
+        double s = res->sym[i].score;
+        double w = 1.0 + (isfinite(s) ? fabs(s) : 0);
+
+        /* the profile's symbols by their flag, the rest by pattern */
+        if ((k >= 0 && ign != NULL) ? ign[k] != 0
+                                  : cfg_symbol_ignored(c, res->sym[i].name))
+            continue;
+        nkept++;
+        all += w;
+        if (k < 0) {
+            nunk++;
+            continue;
+        }
+        known += w;
+        feat_seen_set(&f, (size_t)k, s);
+    }
+    feat_meta(res->score, res->required, nkept, meta);
+    *nout = feat_seen_pairs(p, &f, meta, out);
+    kept->nsym = nkept;
+    kept->ignored = res->nsym - nkept;
+    kept->unknown = nunk;
+    kept->known = all > 0 ? known / all : 0;
     return 0;
 }

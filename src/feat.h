@@ -115,4 +115,29 @@ int feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
                 struct feat_pair *out, size_t cap, size_t *nout,
                 size_t *unknown) __attribute__((warn_unused_result));
 
+/* What feat_sparse_kept() made of a verdict's symbols. */
+struct feat_kept {
+    size_t nsym;    /* the symbols the network sees */
+    size_t ignored; /* left out by [model] ignore_symbols */
+    size_t unknown; /* of those seen, the ones the profile lacks */
+    double known;   /* feat_known_share() of those seen */
+};
+
+/*
+ * feat_sparse_kept - what feat_result_ignore(), then feat_sparse() and
+ * feat_known_share() on the copy give (the same pairs, counts and share,
+ * bit for bit), without the copy: for the milter's hot path. ign
+ * (borrowed, NULL: none) holds one byte per profile symbol, non-zero when
+ * c ignores it (model_ignored()), so that the profile's symbols cost no
+ * pattern match; the others, and all when ign is NULL, are matched with
+ * cfg_symbol_ignored() of c (borrowed). Needs cap >=
+ * feat_pairs_max(res->nsym); returns 0, or -1 when cap is smaller. Any
+ * thread; costs no allocation.
+ */
+int feat_sparse_kept(const struct feat_profile *p,
+                     const struct hdr_result *res, const unsigned char *ign,
+                     const struct cfg *c, struct feat_pair *out, size_t cap,
+                     size_t *nout, struct feat_kept *kept)
+    __attribute__((warn_unused_result));
+
 #endif /* NM_FEAT_H */

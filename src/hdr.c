@@ -67,7 +67,7 @@ hdr_number_slow(const char *s, size_t n, double *v)
 }
 
 /*
- * hdr_number_scan - a plain decimal number in one pass. With at most 15
+ * hdr_number_scan_any - a plain decimal number in one pass. With at most 15
  * digits the value comes without strtod(): the digits as an integer and
  * the power of ten are both exact in a double, so one division rounds
  * exactly as strtod() would (strtod() was the parser's largest cost, 13k
@@ -75,7 +75,7 @@ hdr_number_slow(const char *s, size_t n, double *v)
  * util_parse_double().
  */
 size_t
-hdr_number_scan(const char *s, double *out, int *printed_nonzero)
+hdr_number_scan_any(const char *s, double *out, int *printed_nonzero)
 {
     static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
                                      1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
@@ -138,24 +138,11 @@ hdr_number_scan(const char *s, double *out, int *printed_nonzero)
     return n;
 }
 
-/* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
- * three of its bytes, cheap and spread enough for a few dozen names */
-static inline unsigned
-hdr_symset_bit(const char *name, size_t len)
-{
-    unsigned h = (unsigned)len * 31u;
-
-    if (len > 0)
-        h += (unsigned char)name[0] * 7u +
-             (unsigned char)name[len - 1] * 13u +
-             (unsigned char)name[len / 2] * 3u;
-    return (h ^ (h >> 8)) & 255u;
-}
-
-/* hdr_symbol_add - append one symbol, unique by name, within the limits */
+/* hdr_symbol_add_slow - append one symbol, unique by name, within the
+ * limits (hdr_symbol_add() does the common case inline) */
 enum hdr_sym_status
-hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
-               const char *name, size_t len, double score)
+hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
+                    const char *name, size_t len, double score)
 {
     unsigned bit = hdr_symset_bit(name, len);
     uint64_t mask = (uint64_t)1 << (bit % 64);
@@ -293,7 +280,8 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
 {
     if (name == NULL || value == NULL)
         return 0;
-    /* every header of every message comes here: the length first */
+    /* every header of every message comes here: the length first (and
+     * HDR_SEEN_LENS must name every length below) */
     if (len == sizeof("X-Spamd-Result") - 1 &&
         strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,
@@ -306,7 +294,8 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
              strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
                       value);
-    else if (strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
+    else if (len == sizeof("X-Rspamd-Queue-Id") - 1 &&
+             strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_queue_id, &seen->rspamd_queue_id,
                       value);
     else

@@ -11,6 +11,7 @@
 #define NM_HDR_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Limits on what a sender-controlled header may make us allocate. */
 #define HDR_MAX_BYTES 65536  /* one header value, folded lines included */
@@ -128,6 +129,12 @@ struct hdr_seen {
  * is recorded as "" so it still counts as a copy).
  */
 int hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value);
+/* HDR_SEEN_LENS - bit n set for each length n of a name hdr_seen_add()
+ * records (13, 14, 15 and 17): a caller that sees every header may skip
+ * the others without a call. */
+#define HDR_SEEN_LENS                                                      \
+    ((UINT64_C(1) << 13) | (UINT64_C(1) << 14) | (UINT64_C(1) << 15) |     \
+     (UINT64_C(1) << 17))
 /* hdr_seen_add_len - the same for a name whose length the caller knows
  * (len == strlen(name)): the milter measures each header name once. */
 int hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,

@@ -8,6 +8,7 @@
 #define NM_HDR_INT_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "hdr.h"
 
@@ -30,12 +31,51 @@ struct hdr_symset {
     uint64_t bits[4];
 };
 
+/* hdr_symbol_add_slow - hdr_symbol_add() in full: the duplicate search
+ * and the growth of res->sym */
+enum hdr_sym_status hdr_symbol_add_slow(struct hdr_result *res,
+                                        struct hdr_symset *set,
+                                        const char *name, size_t len,
+                                        double score);
+
+/* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
+ * three of its bytes, cheap and spread enough for a few dozen names */
+static inline unsigned
+hdr_symset_bit(const char *name, size_t len)
+{
+    unsigned h = (unsigned)len * 31u;
+
+    if (len > 0)
+        h += (unsigned char)name[0] * 7u +
+             (unsigned char)name[len - 1] * 13u +
+             (unsigned char)name[len / 2] * 3u;
+    return (h ^ (h >> 8)) & 255u;
+}
+
 /* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
  * [A-Za-z0-9_]) to res->sym unless set says it may be there and it is,
- * growing res->sym with the x-allocators. */
-enum hdr_sym_status hdr_symbol_add(struct hdr_result *res,
-                                   struct hdr_symset *set, const char *name,
-                                   size_t len, double score);
+ * growing res->sym with the x-allocators. Inline for the common case (a
+ * name whose bit is clear, room in the first 64 entries), the rest in
+ * hdr_symbol_add_slow(): the parsers call it once a symbol. */
+static inline enum hdr_sym_status
+hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
+               const char *name, size_t len, double score)
+{
+    unsigned bit = hdr_symset_bit(name, len);
+    uint64_t mask = (uint64_t)1 << (bit % 64);
+    struct hdr_symbol *s;
+
+    _Static_assert(HDR_MAX_SYMBOLS >= 64, "the first 64 need no check");
+    if (len > HDR_MAX_NAME || (set->bits[bit / 64] & mask) ||
+        res->nsym == 0 || res->nsym >= 64)
+        return hdr_symbol_add_slow(res, set, name, len, score);
+    set->bits[bit / 64] |= mask;
+    s = &res->sym[res->nsym++];
+    memcpy(s->name, name, len);
+    s->name[len] = '\0';
+    s->score = score;
+    return HDR_SYM_ADDED;
+}
 
 /* hdr_name_tab - 1 for the bytes of a symbol name ([A-Za-z0-9_]), as
  * hdr_name_char() says; hdr_name_span - how many of them start at p */
@@ -45,9 +85,18 @@ hdr_name_span(const char *p)
 {
     size_t n = 0;
 
-    while (hdr_name_tab[(unsigned char)p[n]])
-        n++;
-    return n;
+    /* four bytes a turn: a name is 10-30 of them, and a byte is only read
+     * after the one before it was a name byte (so never past the NUL) */
+    for (;; n += 4) {
+        if (!hdr_name_tab[(unsigned char)p[n]])
+            return n;
+        if (!hdr_name_tab[(unsigned char)p[n + 1]])
+            return n + 1;
+        if (!hdr_name_tab[(unsigned char)p[n + 2]])
+            return n + 2;
+        if (!hdr_name_tab[(unsigned char)p[n + 3]])
+            return n + 3;
+    }
 }
 
 /*
@@ -56,7 +105,37 @@ hdr_name_span(const char *p)
  * value in *out (-0 becomes 0) and, when printed_nonzero is not NULL,
  * whether the text was anything but an unsigned zero ("0.00"); returns 0
  * and leaves *out alone when s holds no such number or it is out of range.
+ * hdr_number_scan_any() reads every shape; hdr_number_scan() is it with
+ * the common one inline.
  */
-size_t hdr_number_scan(const char *s, double *out, int *printed_nonzero);
+size_t hdr_number_scan_any(const char *s, double *out, int *printed_nonzero);
+/* hdr_is_digit - an ASCII digit */
+static inline int
+hdr_is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+/* hdr_number_scan - the "d.dd" shape here, any other in _any() */
+static inline size_t
+hdr_number_scan(const char *s, double *out, int *printed_nonzero)
+{
+    const char *p = s + (*s == '-' || *s == '+');
+    uint64_t mant;
+    double v;
+
+    /* Rspamd's shape, "d.dd" (most numbers of a header), inline: the
+     * same value as hdr_number_scan_any() gives, 100 * d + 10 * d + d over
+     * 100 (and "-0.00" is a small negative: printed non-zero) */
+    if (!(hdr_is_digit(p[0]) && p[1] == '.' && hdr_is_digit(p[2]) &&
+          hdr_is_digit(p[3]) && !hdr_is_digit(p[4])))
+        return hdr_number_scan_any(s, out, printed_nonzero);
+    mant = (uint64_t)(p[0] - '0') * 100 + (uint64_t)(p[2] - '0') * 10 +
+           (uint64_t)(p[3] - '0');
+    v = (double)mant / 100.0;
+    *out = (*s == '-' ? -v : v) + 0.0;
+    if (printed_nonzero != NULL)
+        *printed_nonzero = *s == '-' || mant != 0;
+    return (size_t)(p + 4 - s);
+}
 
 #endif /* NM_HDR_INT_H */

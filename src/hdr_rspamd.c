@@ -57,8 +57,9 @@ rsp_space(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* rsp_head_parse - "NAME(score)[" (or a legacy form) at p */
-static int
+/* rsp_head_parse - "NAME(score)[" (or a legacy form) at p; inline: once a
+ * symbol */
+static inline __attribute__((always_inline)) int
 rsp_head_parse(const char *p, enum rsp_layout layout, struct rsp_head *h)
 {
     size_t n;

@@ -83,6 +83,8 @@ struct milter_conn {
     struct cfg *cfg;      /* reference held until close */
     size_t name_len;      /* strlen of cfg's header_name */
     size_t adjusted_len;  /* ... and of its adjusted_name (0: none) */
+    uint64_t name_lens;   /* bit n: a header name of n bytes may matter
+                             (milter_name_lens) */
     int nr_hdr;           /* MTA agreed to no replies per header */
     int skip_net;         /* the client is in [milter] skip_networks */
     int local_net;        /* ... in [learn] local_networks */
@@ -104,6 +106,26 @@ milter_msg_reset(struct milter_msg *msg)
     memset(msg, 0, sizeof(*msg));
 }
 
+/* milter_len_bit - bit len of a name length mask; 0 from 64 bytes on */
+static inline uint64_t
+milter_len_bit(size_t len)
+{
+    return len < 64 ? (uint64_t)1 << len : 0;
+}
+
+/* milter_name_lens - the lengths of the header names milter_header()
+ * looks at: the scanner's, ours, Message-ID, In-Reply-To and References;
+ * most header fields have none of them and cost no comparison */
+static uint64_t
+milter_name_lens(const struct milter_conn *conn)
+{
+    return HDR_SEEN_LENS | milter_len_bit(conn->name_len) |
+           milter_len_bit(conn->adjusted_len) |
+           milter_len_bit(sizeof("Message-ID") - 1) |
+           milter_len_bit(sizeof("In-Reply-To") - 1) |
+           milter_len_bit(sizeof("References") - 1);
+}
+
 /* milter_conn_get - the connection state, made on first use */
 static struct milter_conn *
 milter_conn_get(SMFICTX *ctx)
@@ -115,6 +137,7 @@ milter_conn_get(SMFICTX *ctx)
         conn->cfg = cfg_current_get();
         conn->name_len = strlen(conn->cfg->header_name);
         conn->adjusted_len = strlen(conn->cfg->adjusted_name);
+        conn->name_lens = milter_name_lens(conn);
         if (smfi_setpriv(ctx, conn) != MI_SUCCESS) {
             cfg_release(conn->cfg);
             free(conn);
@@ -253,19 +276,24 @@ milter_keep(char **slot, const char *value, size_t max, int tail)
 }
 
 /* milter_header_ids - the headers that name this message and those it
- * replies to */
+ * replies to (a name of len bytes: every header comes here, so the
+ * lengths are compared first) */
 static void
-milter_header_ids(struct milter_msg *msg, const char *name, const char *value)
+milter_header_ids(struct milter_msg *msg, const char *name, size_t len,
+                  const char *value)
 {
-    if (strcasecmp(name, "Message-ID") == 0) {
+    if (len == sizeof("Message-ID") - 1 &&
+        strcasecmp(name, "Message-ID") == 0) {
         if (msg->n_msgid++ == 0 &&
             learn_msgid(value, msg->msgid, sizeof(msg->msgid)) != 0)
             msg->msgid[0] = '\0';
         if (msg->n_msgid > 1)
             msg->msgid[0] = '\0'; /* which one would a reply name? */
-    } else if (strcasecmp(name, "In-Reply-To") == 0) {
+    } else if (len == sizeof("In-Reply-To") - 1 &&
+               strcasecmp(name, "In-Reply-To") == 0) {
         milter_keep(&msg->in_reply_to, value, MILTER_IRT_MAX, 0);
-    } else if (strcasecmp(name, "References") == 0) {
+    } else if (len == sizeof("References") - 1 &&
+               strcasecmp(name, "References") == 0) {
         milter_keep(&msg->references, value, MILTER_REFS_MAX, 1);
     }
 }
@@ -284,6 +312,9 @@ milter_header(SMFICTX *ctx, char *name, char *value)
     /* every header comes here: measure the name once, compare lengths
      * first */
     len = strlen(name);
+    /* a name of 64 bytes or more may be ours or the adjusted header's */
+    if (len < 64 && !(conn->name_lens >> len & 1))
+        return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
     if (!hdr_seen_add_len(&conn->msg.seen, name, len, value)) {
         if (len == conn->name_len && strcasecmp(name, c->header_name) == 0)
             conn->msg.n_ours++;
@@ -291,7 +322,7 @@ milter_header(SMFICTX *ctx, char *name, char *value)
                  strcasecmp(name, c->adjusted_name) == 0)
             conn->msg.n_adjusted++;
         else
-            milter_header_ids(&conn->msg, name, value);
+            milter_header_ids(&conn->msg, name, len, value);
     }
     return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }

@@ -72,6 +72,8 @@ model_alloc(struct fann *ann, struct feat_profile *prof)
     m->ann = ann;
     m->prof = prof;
     atomic_init(&m->refs, 1);
+    for (size_t i = 0; i < MODEL_IGNORE_SLOTS; i++)
+        atomic_init(&m->ign[i], NULL);
     if (pthread_mutex_init(&m->copy_mtx, NULL) != 0)
         abort(); /* only fails for lack of memory, like xmalloc */
     m->meta.spam_threshold = 1.0;
@@ -238,6 +240,16 @@ model_acquire(struct model *m)
     return m;
 }
 
+/* model_ignore_free - release one set of ignore flags; NULL is fine */
+static void
+model_ignore_free(struct model_ignore *ig)
+{
+    if (ig == NULL)
+        return;
+    free(ig->patterns);
+    free(ig);
+}
+
 /* model_release - drop a reference; the last one frees everything */
 void
 model_release(struct model *m)
@@ -246,6 +258,9 @@ model_release(struct model *m)
         return;
     if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
         return;
+    for (size_t i = 0; i < MODEL_IGNORE_SLOTS; i++)
+        model_ignore_free(atomic_load_explicit(&m->ign[i],
+                                               memory_order_acquire));
     free(m->w1t);
     free(m->b1);
     pthread_mutex_destroy(&m->copy_mtx);
@@ -261,6 +276,59 @@ const struct feat_profile *
 model_profile(const struct model *m)
 {
     return m->prof;
+}
+
+/* model_ignore_new - the profile's flags under c's ignore_symbols */
+static struct model_ignore *
+model_ignore_new(const struct feat_profile *prof, const struct cfg *c)
+{
+    size_t n = feat_profile_nsym(prof);
+    struct model_ignore *ig = xmalloc(sizeof(*ig) + n);
+
+    ig->patterns = xstrdup(c->ignore_symbols);
+    for (size_t i = 0; i < n; i++)
+        ig->flag[i] =
+            (unsigned char)cfg_symbol_ignored(c, feat_profile_name(prof, i));
+    return ig;
+}
+
+/* model_ignored - the flags for c's ignore_symbols: found in a slot, or
+ * computed and published in a free one */
+const unsigned char *
+model_ignored(struct model *m, const struct cfg *c)
+{
+    struct model_ignore *ig, *fresh;
+    size_t i;
+
+    for (i = 0; i < MODEL_IGNORE_SLOTS; i++) {
+        ig = atomic_load_explicit(&m->ign[i], memory_order_acquire);
+        if (ig == NULL)
+            break;
+        if (strcmp(ig->patterns, c->ignore_symbols) == 0)
+            return ig->flag;
+    }
+    /* XXX: the slots hold other settings (ignore_symbols changed more
+     * than MODEL_IGNORE_SLOTS times under one model): the caller matches
+     * every symbol, as before, until the next model. */
+    if (i == MODEL_IGNORE_SLOTS)
+        return NULL;
+    /* Not there: compute the flags once and offer them to the first free
+     * slot. Another thread may fill it first, with these patterns or
+     * others: then look on. */
+    fresh = model_ignore_new(m->prof, c);
+    for (; i < MODEL_IGNORE_SLOTS; i++) {
+        ig = NULL;
+        if (atomic_compare_exchange_strong_explicit(
+                &m->ign[i], &ig, fresh, memory_order_acq_rel,
+                memory_order_acquire))
+            return fresh->flag;
+        if (strcmp(ig->patterns, c->ignore_symbols) == 0) {
+            model_ignore_free(fresh);
+            return ig->flag;
+        }
+    }
+    model_ignore_free(fresh);
+    return NULL;
 }
 
 /* model_meta - the training facts, owned by the model */

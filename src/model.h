@@ -155,6 +155,16 @@ void model_release(struct model *m);
 
 const struct feat_profile *model_profile(const struct model *m);
 const struct model_meta *model_meta(const struct model *m);
+/*
+ * model_ignored - one byte per profile symbol, non-zero when [model]
+ * ignore_symbols of c (borrowed) leaves it out: for feat_sparse_kept().
+ * Computed on the first call for each distinct ignore_symbols and kept
+ * with the model (at most MODEL_IGNORE_SLOTS of them), so that a message
+ * costs no pattern match for the symbols the profile knows. Borrowed:
+ * valid while the caller holds m. NULL when the slots hold other
+ * settings (then match each symbol). Any thread, no lock; does not log.
+ */
+const unsigned char *model_ignored(struct model *m, const struct cfg *c);
 /* model_set_meta - only on a model nobody else holds yet. */
 void model_set_meta(struct model *m, const struct model_meta *meta);
 size_t model_ninputs(const struct model *m);

@@ -79,6 +79,16 @@ model_add(float *restrict y, const float *restrict x, size_t hp)
 _Static_assert(sizeof(fann_type) == sizeof(float),
                "model is built against float libfann");
 
+/* How many distinct [model] ignore_symbols settings one model keeps
+ * flags for (a reload that changes them adds one). */
+#define MODEL_IGNORE_SLOTS 4
+
+/* The profile's ignore flags under one ignore_symbols (model_ignored). */
+struct model_ignore {
+    char *patterns;          /* the setting they were computed for */
+    unsigned char flag[];    /* one per profile symbol */
+};
+
 struct model {
     /* fixed at creation or load; read by any thread once published */
     struct fann *ann;              /* the weights; never run */
@@ -103,6 +113,10 @@ struct model {
     char id[MODEL_ID_LEN + 1];
     /* shared */
     _Atomic unsigned long refs;
+    /* model_ignored()'s flags, one set per distinct ignore_symbols: a
+     * slot is filled once (compare and swap) and then never changed, so
+     * readers need no lock; freed with the model */
+    _Atomic(struct model_ignore *) ign[MODEL_IGNORE_SLOTS];
     pthread_mutex_t copy_mtx;      /* serialises fann_copy() of ann, which
                                       writes into its source on failure */
 };

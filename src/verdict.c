@@ -145,38 +145,39 @@ verdict_queue_id(struct verdict *v, const struct hdr_seen *seen,
 }
 
 /* verdict_score - run the model on the result, if it can be: the
- * non-zero inputs only, on the shared net (no copy, no lock); the
- * verdict without its ignored symbols is the one allocation */
+ * non-zero inputs only, on the shared net (no copy, no lock), and without
+ * the ignored symbols (no copy either: the model keeps the profile's
+ * ignore flags) */
 static void
 verdict_score(struct verdict *v, const struct cfg *c, struct model *m)
 {
     const struct feat_profile *prof = model_profile(m);
     struct feat_pair x[FEAT_PAIRS_MAX];
-    struct hdr_result kept;
+    struct feat_kept kept;
     size_t n;
     double p;
 
     /* model ids are at most MODEL_ID_LEN bytes */
     memcpy(v->model_id, model_id(m), strlen(model_id(m)) + 1);
     /* The network sees the verdict without the ignored symbols; the
-     * caller keeps all of them (the example records, the log line). */
-    v->ignored = feat_result_ignore(&kept, &v->res, c);
-    /* the parsers keep at most HDR_MAX_SYMBOLS: x is large enough */
-    if (feat_sparse(prof, &kept, x, sizeof(x) / sizeof(x[0]), &n,
-                    &v->unknown) == 0 &&
-        model_score_sparse(m, x, n, &p) == 0 && isfinite(p)) {
+     * caller keeps all of them (the example records, the log line). The
+     * parsers keep at most HDR_MAX_SYMBOLS: x is large enough. */
+    if (feat_sparse_kept(prof, &v->res, model_ignored(m, c), c, x,
+                         sizeof(x) / sizeof(x[0]), &n, &kept) != 0)
+        return;
+    v->ignored = kept.ignored;
+    v->unknown = kept.unknown;
+    if (model_score_sparse(m, x, n, &p) == 0 && isfinite(p)) {
         v->scored = 1;
         v->p = p;
-        /* the second pass over the symbols only when one is unknown */
         v->known = v->unknown == 0 ? (kept.nsym > 0 ? 1.0 : 0.0)
-                                   : feat_known_share(prof, &kept);
+                                   : kept.known;
         v->adjust = model_map_adjust(m, p, v->res.score, v->known,
                                      c->spam_weight, c->ham_weight);
         /* Print "+0.00", never "-0.00". */
         if (fabs(v->adjust) < 0.005)
             v->adjust = 0;
     }
-    free(kept.sym);
 }
 
 /* verdict_compute - the whole per-message decision */
@@ -215,8 +216,9 @@ struct verdict_buf {
     int over;
 };
 
-/* verdict_put - append n bytes of s */
-static void
+/* verdict_put - append n bytes of s (inline, as verdict_puts(): with a
+ * literal the length and the copy are constants) */
+static inline void
 verdict_put(struct verdict_buf *b, const char *s, size_t n)
 {
     if (b->over || n >= b->len - b->n) {
@@ -228,7 +230,7 @@ verdict_put(struct verdict_buf *b, const char *s, size_t n)
 }
 
 /* verdict_puts - append a string */
-static void
+static inline void
 verdict_puts(struct verdict_buf *b, const char *s)
 {
     verdict_put(b, s, strlen(s));

@@ -394,6 +394,103 @@ t_same_sparse(const struct feat_profile *p, const struct hdr_result *res)
     return good;
 }
 
+/* t_same_kept - feat_sparse_kept() of res (with the profile's flags and
+ * with none) is feat_result_ignore(), then feat_sparse() and
+ * feat_known_share() of the copy: the same pairs and counts, bit for bit */
+static int
+t_same_kept(const struct feat_profile *p, const struct hdr_result *res,
+            const struct cfg *c, const unsigned char *ign)
+{
+    struct feat_pair x[2 * 64 + FEAT_NMETA], y[2 * 64 + FEAT_NMETA];
+    struct hdr_result dst;
+    struct feat_kept kept;
+    size_t nx, ny, unk, ignored;
+    double share;
+    int good;
+
+    ignored = feat_result_ignore(&dst, res, c);
+    good = feat_sparse(p, &dst, x, NELEM(x), &nx, &unk) == 0;
+    share = feat_known_share(p, &dst);
+    for (int pass = 0; pass < 2; pass++) {
+        good = good &&
+               feat_sparse_kept(p, res, pass ? NULL : ign, c, y, NELEM(y),
+                                &ny, &kept) == 0 &&
+               nx == ny && memcmp(x, y, nx * sizeof(x[0])) == 0 &&
+               kept.nsym == dst.nsym && kept.ignored == ignored &&
+               kept.unknown == unk &&
+               memcmp(&kept.known, &share, sizeof(share)) == 0;
+    }
+    free(dst.sym);
+    return good;
+}
+
+/* t_sparse_kept - feat_sparse_kept() against the copy it saves, under
+ * the default ignore_symbols, on profiles that hold ignored names (a
+ * model trained before a reload) and that do not, on random verdicts */
+static void
+t_sparse_kept(void)
+{
+    static const char *const pool[] = {
+        "R_SPF_FAIL", "RBL_SEM_FAIL", "R_SPF_DNSFAIL", "SPAMHAUS_FAIL",
+        "NEURAL_SPAM", "NEURAL_HAM", "MIME_GOOD", "BAYES_SPAM", "R_DKIM_NA",
+        "DMARC_POLICY_TEMPFAIL", "SPF_FAIL", "AUTH_NA_OR_FAIL", "ARC_NA",
+        "FORGED_MUA_OUTLOOK", "URIBL_BLOCKED", "RCVD_COUNT_TWO", "X_FAILX",
+        "MID_RHS_MATCH_FROM", "ONCE_RECEIVED", "DWL_DNSWL_BLOCKED",
+    };
+    struct cfg *c = cfg_defaults();
+    struct feat_profile *pr[2];
+    unsigned char ign[NELEM(pool)];
+    struct hdr_result res;
+    uint64_t s = 11;
+    size_t good = 0, runs = 2000, nign = 0;
+
+    /* every name of the pool, and the ones nothing ignores */
+    pr[0] = feat_profile_new(pool, NELEM(pool), 1);
+    for (size_t i = 0; i < NELEM(pool); i++)
+        nign += cfg_symbol_ignored(c, pool[i]) != 0;
+    {
+        const char *keep[NELEM(pool)];
+        size_t n = 0;
+
+        for (size_t i = 0; i < NELEM(pool); i++)
+            if (!cfg_symbol_ignored(c, pool[i]))
+                keep[n++] = pool[i];
+        pr[1] = feat_profile_new(keep, n, 0);
+    }
+    ok(nign > 4 && nign < NELEM(pool), "the pool has %zu ignored names", nign);
+    memset(&res, 0, sizeof(res));
+    res.upstream = HDR_UPSTREAM_RSPAMD;
+    res.has_scores = 1;
+    for (size_t r = 0; r < runs; r++) {
+        const struct feat_profile *p = pr[r % 2];
+        struct hdr_symbol rs[40];
+        size_t k = (size_t)(t_rand01(&s) * 40);
+
+        for (size_t i = 0; i < feat_profile_nsym(p); i++)
+            ign[i] = (unsigned char)cfg_symbol_ignored(
+                c, feat_profile_name(p, i));
+        for (size_t j = 0; j < k; j++) {
+            double u = t_rand01(&s);
+
+            snprintf(rs[j].name, sizeof(rs[j].name), "%s",
+                     pool[(size_t)(t_rand01(&s) * NELEM(pool))]);
+            rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+        }
+        res.nsym = k;
+        res.sym = rs;
+        res.score = 20 * t_rand01(&s) - 5;
+        res.required = r % 3 ? 15.0 : 0;
+        good += (size_t)t_same_kept(p, &res, c, ign);
+    }
+    is_int(good, runs, "%zu random verdicts: feat_sparse_kept is the copy's "
+           "feat_sparse and feat_known_share", runs);
+    res.nsym = 0;
+    ok(t_same_kept(pr[0], &res, c, ign), "no symbols: the same");
+    feat_profile_free(pr[0]);
+    feat_profile_free(pr[1]);
+    cfg_release(c);
+}
+
 /* t_sparse - feat_sparse() against feat_vector(): the cases above,
  * repeated symbols, scores of 0 and not finite, random verdicts, and
  * the capacity at N and N - 1 */
@@ -482,5 +579,6 @@ main(void)
     t_limit();
     t_vector();
     t_sparse();
+    t_sparse_kept();
     return exit_status();
 }

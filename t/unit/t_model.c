@@ -2135,6 +2135,57 @@ t_current_worker(void *arg)
     return NULL;
 }
 
+/* t_ignore_cfg - a cfg whose [model] ignore_symbols is patterns */
+static struct cfg *
+t_ignore_cfg(const char *patterns)
+{
+    char path[] = "/tmp/t_model-ignore.XXXXXX", err[ERRLEN];
+    int fd = mkstemp(path);
+    struct cfg *c;
+    FILE *f;
+
+    if (fd < 0 || (f = fdopen(fd, "w")) == NULL)
+        return NULL;
+    fprintf(f, "[model]\nignore_symbols = %s\n", patterns);
+    fclose(f);
+    c = cfg_load(path, err, sizeof(err));
+    unlink(path);
+    return c;
+}
+
+/* t_ignored - model_ignored(): cfg_symbol_ignored() of every profile
+ * name, computed once per distinct setting, MODEL_IGNORE_SLOTS of them */
+static void
+t_ignored(void)
+{
+    static const char *const pat[] = { "S000*", "*1 !S0011", "S0002 S0003",
+                                       "*9", "*8" };
+    unsigned hidden[] = { 4 };
+    struct model *m = t_model(40, 1, hidden, 1, 3);
+    const unsigned char *f[NELEM(pat)];
+    struct cfg *c[NELEM(pat)];
+    int same = 1;
+
+    for (size_t k = 0; k < NELEM(pat); k++) {
+        c[k] = t_ignore_cfg(pat[k]);
+        f[k] = c[k] != NULL ? model_ignored(m, c[k]) : NULL;
+    }
+    for (size_t k = 0; k + 1 < NELEM(pat); k++)
+        for (size_t i = 0; f[k] != NULL && i < 40; i++)
+            same &= f[k][i] == cfg_symbol_ignored(c[k],
+                                feat_profile_name(model_profile(m), i));
+    ok(f[0] && f[1] && f[2] && f[3] && same,
+       "four settings: the flags are cfg_symbol_ignored()'s");
+    ok(f[0][1] && f[1][1] && !f[1][11] && f[1][21] && !f[0][10],
+       "patterns, a suffix and an exception");
+    ok(model_ignored(m, c[1]) == f[1] && model_ignored(m, c[0]) == f[0],
+       "computed once per setting");
+    ok(f[4] == NULL, "a fifth setting: NULL (every symbol matched)");
+    for (size_t k = 0; k < NELEM(pat); k++)
+        cfg_release(c[k]);
+    model_release(m);
+}
+
 /* t_threads - 8 threads x 10k scores equal the serial results */
 static void
 t_threads(void)
@@ -2220,6 +2271,7 @@ main(int argc, char **argv)
     t_train();
     t_sparse();
     t_train_fann();
+    t_ignored();
     t_threads();
     return exit_status();
 }
