@@ -140,18 +140,29 @@ example_cctx(void)
     return c;
 }
 
-/* example_serialize - the uncompressed record */
+/* example_put_le - width little-endian bytes of v at *p */
+static void
+example_put_le(unsigned char **p, uint64_t v, size_t width)
+{
+    for (size_t i = 0; i < width; i++)
+        *(*p)++ = (unsigned char)(v >> (8 * i));
+}
+
+/* example_serialize - the uncompressed record: sized first, so the
+ * bound is checked before anything is allocated and the record is
+ * written in one buffer (the milter threads call this per message) */
 int
 example_serialize(const struct example *ex, void **raw, size_t *len,
                   char *err, size_t errlen)
 {
-    struct bytes_w b = { 0 };
     const struct hdr_result *r = &ex->res;
     int explicit_ = ex->source != EXAMPLE_SRC_AUTOLEARN;
     unsigned flags = (ex->spam ? 1u : 0) | (explicit_ ? 2u : 0) |
                      (r->has_scores ? 4u : 0) |
                      ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
                      (r->truncated ? 32u : 0);
+    size_t n = 29, per = r->has_scores ? 5 : 1;
+    unsigned char *buf, *p;
 
     if (r->nsym > 0xffff) {
         snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
@@ -161,30 +172,51 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         snprintf(err, errlen, "example without a key or source");
         return -1;
     }
-    bytes_put_le(&b, EXAMPLE_FORMAT, 1);
-    bytes_put_le(&b, flags, 1);
-    bytes_put_le(&b, (uint64_t)ex->time, 8);
-    bytes_put_le(&b, ex->key, 8);
-    bytes_put_le(&b, (unsigned)ex->source, 1);
-    bytes_put_le(&b, (uint32_t)example_centi(r->score), 4);
-    bytes_put_le(&b, (uint32_t)example_centi(r->required), 4);
-    bytes_put_le(&b, r->nsym, 2);
+    /* names are under HDR_MAX_NAME and nsym under 2^16: no overflow */
+    for (size_t i = 0; i < r->nsym; i++)
+        n += per + strlen(r->sym[i].name);
+    if (n > EXAMPLE_MAX_RAW) {
+        snprintf(err, errlen, "record of %zu bytes is over the limit", n);
+        return -1;
+    }
+    p = buf = xmalloc(n);
+    example_put_le(&p, EXAMPLE_FORMAT, 1);
+    example_put_le(&p, flags, 1);
+    example_put_le(&p, (uint64_t)ex->time, 8);
+    example_put_le(&p, ex->key, 8);
+    example_put_le(&p, (unsigned)ex->source, 1);
+    example_put_le(&p, (uint32_t)example_centi(r->score), 4);
+    example_put_le(&p, (uint32_t)example_centi(r->required), 4);
+    example_put_le(&p, r->nsym, 2);
     for (size_t i = 0; i < r->nsym; i++) {
         size_t nl = strlen(r->sym[i].name);
 
-        bytes_put_le(&b, nl, 1);
-        bytes_put(&b, r->sym[i].name, nl);
+        example_put_le(&p, nl, 1);
+        memcpy(p, r->sym[i].name, nl);
+        p += nl;
         if (r->has_scores)
-            bytes_put_le(&b, (uint32_t)example_centi(r->sym[i].score), 4);
+            example_put_le(&p, (uint32_t)example_centi(r->sym[i].score), 4);
     }
-    if (b.len > EXAMPLE_MAX_RAW) {
-        snprintf(err, errlen, "record of %zu bytes is over the limit", b.len);
-        free(b.p);
+    *raw = buf;
+    *len = n;
+    return 0;
+}
+
+/* example_serialize_result - see example.h */
+int
+example_serialize_result(const struct hdr_result *res, int spam,
+                         enum example_source src, uint64_t key, int64_t now,
+                         void **raw, size_t *len, char *err, size_t errlen)
+{
+    struct example ex = { .res = *res, .spam = spam != 0,
+                          .explicit_ = src != EXAMPLE_SRC_AUTOLEARN,
+                          .time = now, .source = src, .key = key };
+
+    if (!hdr_upstream_usable(res->upstream)) {
+        snprintf(err, errlen, "no Rspamd or SpamAssassin result");
         return -1;
     }
-    *raw = b.p;
-    *len = b.len;
-    return 0;
+    return example_serialize(&ex, raw, len, err, errlen);
 }
 
 /* example_compress - zstd level 1 with this thread's context */
@@ -212,6 +244,45 @@ example_compress(const void *raw, size_t rawlen, void **blob, size_t *len,
     }
     *blob = out;
     *len = n;
+    return 0;
+}
+
+/* example_store - RFC 8878: magic, a single-segment frame header with a
+ * 4-byte content size, then raw blocks of at most 128 KiB (the last one
+ * marked); no checksum, as example_compress() writes none */
+int
+example_store(const void *raw, size_t rawlen, void **blob, size_t *len,
+              char *err, size_t errlen)
+{
+    static const unsigned char head[5] = { 0x28, 0xb5, 0x2f, 0xfd, 0xa0 };
+    const size_t bmax = 128u << 10;
+    size_t nblock, off = 0, at = 0;
+    unsigned char *out;
+
+    if (rawlen == 0 || rawlen > EXAMPLE_MAX_RAW) {
+        snprintf(err, errlen, "record of %zu bytes is not a record", rawlen);
+        return -1;
+    }
+    nblock = (rawlen + bmax - 1) / bmax;
+    out = xmalloc(sizeof(head) + 4 + 3 * nblock + rawlen);
+    memcpy(out, head, sizeof(head));
+    at = sizeof(head);
+    for (int i = 0; i < 4; i++)
+        out[at++] = (unsigned char)(rawlen >> (8 * i));
+    while (off < rawlen) {
+        size_t n = rawlen - off < bmax ? rawlen - off : bmax;
+        /* bit 0 last block, bits 1-2 type 0 (raw), bits 3-23 size */
+        uint32_t bh = (uint32_t)(n << 3) | (off + n == rawlen ? 1u : 0);
+
+        out[at++] = (unsigned char)bh;
+        out[at++] = (unsigned char)(bh >> 8);
+        out[at++] = (unsigned char)(bh >> 16);
+        memcpy(out + at, (const unsigned char *)raw + off, n);
+        at += n;
+        off += n;
+    }
+    *blob = out;
+    *len = at;
     return 0;
 }
 

@@ -58,6 +58,16 @@ int example_from_result(struct example *ex, const struct hdr_result *res,
     __attribute__((warn_unused_result));
 void example_free(struct example *ex);
 
+/* example_serialize_result - the record of res (borrowed, not copied)
+ * as an example of label spam from source src under key: what the
+ * milter threads queue, without example_from_result()'s copy and
+ * content hash. *raw malloc'd; 0, or -1 with err. */
+int example_serialize_result(const struct hdr_result *res, int spam,
+                             enum example_source src, uint64_t key,
+                             int64_t now, void **raw, size_t *len, char *err,
+                             size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* example_encode - *blob is malloc'd (caller frees); 0 or -1 + err.
  * The same as example_serialize() then example_compress(). */
 int example_encode(const struct example *ex, void **blob, size_t *len,
@@ -74,6 +84,15 @@ int example_serialize(const struct example *ex, void **raw, size_t *len,
  * thread (freed when the thread ends): meant for long-lived threads. */
 int example_compress(const void *raw, size_t rawlen, void **blob, size_t *len,
                      char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* example_store - the same record as a zstd frame of raw (stored)
+ * blocks, as example_decode() reads it: a copy, where compressing a
+ * record of a few hundred bytes costs about 34k instructions (entropy
+ * tables); for records kept for a short time (replies), at 12 bytes
+ * more than the record. */
+int example_store(const void *raw, size_t rawlen, void **blob, size_t *len,
+                  char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* example_decode - check and decode a blob (borrowed) into ex (caller

@@ -347,19 +347,12 @@ static void *
 milter_example(const struct verdict *v, int spam, enum example_source src,
                uint64_t key, size_t *len)
 {
-    struct example ex;
     char err[128];
-    void *raw = NULL;
+    void *raw;
 
-    if (example_from_result(&ex, &v->res, spam,
-                            src != EXAMPLE_SRC_AUTOLEARN,
-                            (int64_t)time(NULL)) != 0)
+    if (example_serialize_result(&v->res, spam, src, key, (int64_t)time(NULL),
+                                 &raw, len, err, sizeof(err)) != 0)
         return NULL;
-    ex.source = src;
-    ex.key = key;
-    if (example_serialize(&ex, &raw, len, err, sizeof(err)) != 0)
-        raw = NULL;
-    example_free(&ex);
     return raw;
 }
 

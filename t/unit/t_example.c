@@ -471,10 +471,77 @@ check_bounds(void)
     hdr_result_free(&r);
 }
 
+/* check_store - a record in raw blocks decodes as its compressed twin;
+ * ZSTD_decompress() reads a frame of several blocks back byte for byte */
+static void
+check_store(void)
+{
+    struct hdr_result r;
+    struct example ex, back;
+    void *raw, *blob;
+    size_t rawlen, len, big = 300000;
+    unsigned char *data = xmalloc(big), *out = xmalloc(big);
+    char err[128] = "";
+
+    make_result(&r, 30, 1);
+    ok(example_from_result(&ex, &r, 1, 1, 5) == 0 &&
+           example_serialize(&ex, &raw, &rawlen, err, sizeof(err)) == 0 &&
+           example_store(raw, rawlen, &blob, &len, err, sizeof(err)) == 0,
+       "a record serialized and stored");
+    is_int((long)len, (long)rawlen + 12, "a stored record is 12 bytes more");
+    ok(example_decode(blob, len, &back, err, sizeof(err)) == 0 &&
+           back.spam == 1 && back.key == ex.key && back.res.nsym == 30 &&
+           strcmp(back.res.sym[29].name, r.sym[29].name) == 0,
+       "a stored record decodes as it was");
+    is_int(example_store(raw, 0, &blob, &len, err, sizeof(err)), -1,
+           "store: an empty record is refused");
+    {
+        void *raw2 = NULL;
+        size_t len2 = 0;
+
+        ex.source = EXAMPLE_SRC_REPLY;
+        ex.key = 0x1234;
+        free(raw);
+        ok(example_serialize(&ex, &raw, &rawlen, err, sizeof(err)) == 0 &&
+               example_serialize_result(&r, 1, EXAMPLE_SRC_REPLY, 0x1234,
+                                        ex.time, &raw2, &len2, err,
+                                        sizeof(err)) == 0 &&
+               len2 == rawlen && memcmp(raw, raw2, rawlen) == 0,
+           "serialize_result: the same bytes as from_result + serialize");
+        free(raw2);
+        r.upstream = HDR_UPSTREAM_AMBIGUOUS;
+        ok(example_serialize_result(&r, 1, EXAMPLE_SRC_REPLY, 1, 1, &raw2,
+                                    &len2, err, sizeof(err)) == -1,
+           "serialize_result: an ambiguous result is no example");
+        r.upstream = HDR_UPSTREAM_RSPAMD;
+    }
+    example_free(&back);
+    example_free(&ex);
+    free(raw);
+    free(blob);
+    hdr_result_free(&r);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (unsigned char)(i * 2654435761u >> 13);
+    ok(example_store(data, EXAMPLE_MAX_RAW + 1, &blob, &len, err,
+                     sizeof(err)) == -1,
+       "store: over EXAMPLE_MAX_RAW is refused");
+    ok(example_store(data, EXAMPLE_MAX_RAW, &blob, &len, err,
+                     sizeof(err)) == 0 &&
+           len == EXAMPLE_MAX_RAW + 9 + 3 * 2 &&
+           ZSTD_getFrameContentSize(blob, len) == EXAMPLE_MAX_RAW &&
+           ZSTD_decompress(out, big, blob, len) == EXAMPLE_MAX_RAW &&
+           memcmp(out, data, EXAMPLE_MAX_RAW) == 0,
+       "a record of two 128 KiB blocks reads back byte for byte");
+    free(blob);
+    free(data);
+    free(out);
+}
+
 int
 main(void)
 {
     check_roundtrip();
+    check_store();
     check_sources();
     check_damage();
     check_limits();
