@@ -237,7 +237,8 @@ double model_map_apply(const struct model_map *mp, double p, double upstream,
  * over a grid of sure, pull, slope and level it keeps the candidates that
  * put no more held-back ham at or above any of the nthr thresholds than
  * the upstream alone does, and takes the one whose upstream + adjustment
- * ranks the held-back examples best (AUC to 1e-4; then the most spam at
+ * ranks the held-back examples best (the mean of the AUC and the ROC's
+ * area up to 10% false positives, to 1e-4; then the most spam at
  * the thresholds; then the higher sure, the smaller pull and slope).
  * Fills *out and returns 0; -1 (out set to MODEL_MAP_RAMP) when a class
  * has fewer than MODEL_MAP_MIN_CLASS examples or no candidate keeps the
