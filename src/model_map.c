@@ -25,6 +25,9 @@
  * no threshold is set (Rspamd, fixed split: 83.0% of spam at 1% false
  * positives, 85.0% so; temporal split AUC 0.9727 -> 0.9735). */
 #define MODEL_MAP_PAUC_FPR 0.1
+/* Held-back ham below which their quantiles cannot place the sure point
+ * (the 0.995 one needs 200) and the caller's sure_min bounds it. */
+#define MODEL_MAP_SURE_HAM 200
 
 /* The candidates, in the order ties are settled: the first of equals
  * wins. sure: quantiles of the held-back ham outputs, so that at most
@@ -257,10 +260,10 @@ model_map_rows_free(struct model_map_rows *r)
 /* model_map_search - the grid; returns 0 with the best in *best */
 static int
 model_map_search(struct model_map_rows *r, double spam_weight,
-                 double ham_weight, struct model_map *best)
+                 double ham_weight, double sure_min, struct model_map *best)
 {
     double *v = xreallocarray(NULL, r->n + 1, sizeof(*v));
-    double lo, hi, last_sure = -1;
+    double lo, hi, last_sure = -1, floor_sure = 0.5;
     size_t nh = 0;
     long best_auc = -1;
     uint32_t best_tp = 0;
@@ -275,11 +278,14 @@ model_map_search(struct model_map_rows *r, double spam_weight,
         if (!r->lab[i])
             v[nh++] = r->p[i];
     qsort(v, nh, sizeof(*v), model_map_dbl_cmp);
+    if (nh < MODEL_MAP_SURE_HAM && sure_min > floor_sure)
+        floor_sure = fmin(sure_min, 1);
 
     for (size_t qi = 0; qi < MODEL_MAP_N(model_map_sure_q); qi++) {
         struct model_map mp = { .kind = MODEL_MAP_FIT };
 
-        mp.sure = fmax(0.5, model_map_quantile(v, nh, model_map_sure_q[qi]));
+        mp.sure = fmax(floor_sure,
+                       model_map_quantile(v, nh, model_map_sure_q[qi]));
         if (mp.sure == last_sure)
             continue; /* the same candidates again */
         last_sure = mp.sure;
@@ -311,7 +317,8 @@ model_map_search(struct model_map_rows *r, double spam_weight,
 int
 model_map_fit(const double *p, const double *u, const unsigned char *spam,
               size_t n, const double *thresholds, size_t nthr,
-              double spam_weight, double ham_weight, struct model_map *out)
+              double sure_min, double spam_weight, double ham_weight,
+              struct model_map *out)
 {
     struct model_map_rows r;
     struct model_map best;
@@ -329,7 +336,7 @@ model_map_fit(const double *p, const double *u, const unsigned char *spam,
     out->n_spam = (uint32_t)ns;
     out->n_ham = (uint32_t)(r.n - ns);
     if (ns < MODEL_MAP_MIN_CLASS || r.n - ns < MODEL_MAP_MIN_CLASS ||
-        model_map_search(&r, spam_weight, ham_weight, &best) != 0)
+        model_map_search(&r, spam_weight, ham_weight, sure_min, &best) != 0)
         goto out;
     best.spam_weight = spam_weight;
     best.ham_weight = ham_weight;

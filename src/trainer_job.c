@@ -855,8 +855,8 @@ trainer_map(struct trainer_work *w, struct model_meta *meta)
     free(v.buf);
     for (size_t k = 0; k < nsite; k++)
         thr[nthr++] = site[k];
-    if (model_map_fit(p, u, lab, n, thr, nthr, w->c->spam_weight,
-                      w->c->ham_weight, &meta->map) == 0)
+    if (model_map_fit(p, u, lab, n, thr, nthr, meta->spam_threshold,
+                      w->c->spam_weight, w->c->ham_weight, &meta->map) == 0)
         log_info("trainer: adjustment %s",
                  model_map_describe(&meta->map, desc, sizeof(desc)));
     else
