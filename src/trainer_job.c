@@ -881,7 +881,6 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
     const struct cfg *c = w->c;
     struct model_train_opts opts = {
         .max_epochs = (unsigned)c->max_epochs,
-        .patience = TRAINER_PATIENCE,
         .target_fpr = c->target_fpr,
         .smoothing = TRAINER_SMOOTHING,
         .learning_rate = TRAINER_RATE,
@@ -897,6 +896,7 @@ trainer_fit(struct trainer_work *w, int (*cancelled)(void *), void *arg,
     opts.seed = w->seed ? w->seed : util_hash64(&w->set.n, sizeof(w->set.n),
                                                 UTIL_HASH64_INIT);
     n = trainer_vectors(&w->set, model_profile(w->m), 0, 1, &w->tr);
+    opts.patience = trainer_patience(n);
     nv = trainer_vectors(&w->set, model_profile(w->m), 1, 0, &w->va);
     log_info("trainer: training %s network of %zu inputs on %zu rows, %zu "
              "held back", rep->fresh ? "a fresh" : "the live",
