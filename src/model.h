@@ -247,8 +247,13 @@ double model_map_apply(const struct model_map *mp, double p, double upstream,
  * over a grid of sure, pull, slope and level it keeps the candidates that
  * put no more held-back ham at or above any of the nthr thresholds than
  * the upstream alone does, and takes the one whose upstream + adjustment
- * ranks the held-back examples best (AUC to 1e-4; then the most spam at
+ * ranks the held-back examples best (the mean of the AUC and the ROC's
+ * area up to 10% false positives, to 1e-4; then the most spam at
  * the thresholds; then the higher sure, the smaller pull and slope).
+ * sure starts at 0.5, or at sure_min (the network's own spam threshold)
+ * when fewer than 200 ham are held back: too few to place a 0.5% quantile,
+ * and a few dozen ham reported over the scanner's threshold made a fit
+ * that pushed 47 test ham over it where the scanner put 25.
  * Fills *out and returns 0; -1 (out set to MODEL_MAP_RAMP) when a class
  * has fewer than MODEL_MAP_MIN_CLASS examples or no candidate keeps the
  * thresholds. Pure, single call; a few hundred ms for MODEL_MAP_MAX_ROWS.
@@ -257,8 +262,9 @@ double model_map_apply(const struct model_map *mp, double p, double upstream,
 #define MODEL_MAP_MAX_ROWS 2000   /* held-back rows fitted on, at most */
 int model_map_fit(const double *p, const double *u,
                   const unsigned char *spam, size_t n,
-                  const double *thresholds, size_t nthr, double spam_weight,
-                  double ham_weight, struct model_map *out);
+                  const double *thresholds, size_t nthr, double sure_min,
+                  double spam_weight, double ham_weight,
+                  struct model_map *out);
 
 /* Training, for the trainer thread only, on a model no one else holds. */
 struct model_train_opts {

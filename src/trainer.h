@@ -24,7 +24,30 @@
 #include "store.h"
 
 /* How a network is trained (train_bench uses them too). */
-#define TRAINER_PATIENCE 25      /* epochs without validation gain */
+/* Early-stopping patience, in epochs without validation gain: about
+ * TRAINER_PATIENCE_STEPS training steps, within [TRAINER_PATIENCE,
+ * TRAINER_PATIENCE_MAX] epochs. With few examples the held-back MSE
+ * stalls for many epochs before it falls again: 25 stopped Rspamd
+ * explicit (5,300 rows) at 88.5% of spam at 1% FP (93.5% with 75), and
+ * autolearn + 2% reports + 10% replies (660 rows) at 57.2% (83.9%);
+ * measured 25, 50, 75, 100, 150, and from 100 on the SpamAssassin
+ * temporal split fell (network AUC 0.976 -> 0.956). With many, an epoch
+ * is many steps: train_bench's 36,000 rows gain nothing from 75 (AUC
+ * 0.9838 either way) and take 4.6 s, not 1.9 s. */
+#define TRAINER_PATIENCE 25u
+#define TRAINER_PATIENCE_MAX 75u
+#define TRAINER_PATIENCE_STEPS 450000u
+
+/* trainer_patience - the patience for a training of rows rows */
+static inline unsigned
+trainer_patience(size_t rows)
+{
+    size_t e = rows > 0 ? TRAINER_PATIENCE_STEPS / rows : TRAINER_PATIENCE_MAX;
+
+    return e < TRAINER_PATIENCE ? TRAINER_PATIENCE
+           : e > TRAINER_PATIENCE_MAX ? TRAINER_PATIENCE_MAX
+                                      : (unsigned)e;
+}
 #define TRAINER_SMOOTHING 0.05   /* training targets 0.05 and 0.95: with 0
                                     and 1 autolearn's separable examples
                                     saturate the net (AUC 0.87, not 0.97) */

@@ -3,7 +3,7 @@
  * train_bench - what one training costs: model_train_sparse() on a fresh
  * network for N synthetic examples of 300 inputs (149 Rspamd symbols with
  * scores, plus the meta-inputs), hidden layers as cfg_defaults() makes
- * them, with the trainer's settings (max_epochs 500, patience 25,
+ * them, with the trainer's settings (max_epochs 500, trainer_patience(),
  * target_fpr 0.005, 10% held back). The examples are built as the
  * trainer builds them: feat_sparse() pairs, never dense rows. Prints
  * epochs, wall-clock and CPU seconds per run, the median run, and the
@@ -213,7 +213,7 @@ bench_one(const struct cfg *c, const struct bench_set *t,
 {
     struct model_train_opts opts = {
         .max_epochs = BENCH_MAX_EPOCHS,
-        .patience = TRAINER_PATIENCE,
+        .patience = trainer_patience(t->n),
         .target_fpr = BENCH_TARGET_FPR,
         .smoothing = TRAINER_SMOOTHING,
         .learning_rate = TRAINER_RATE,
@@ -300,9 +300,10 @@ main(int argc, char **argv)
     printf("# model_train_sparse, fresh network: %zu inputs, hidden", nin);
     for (size_t i = 0, nh = cfg_hidden_layers(c, nin, hidden); i < nh; i++)
         printf(" %u", hidden[i]);
-    printf("; max_epochs %d, patience %d, learning rate %g, targets "
-           "%g/%g, target_fpr %g, 1 in %d held back; one thread\n",
-           BENCH_MAX_EPOCHS, TRAINER_PATIENCE, TRAINER_RATE,
+    printf("; max_epochs %d, patience %u to %u epochs (about %u steps), "
+           "learning rate %g, targets %g/%g, target_fpr %g, 1 in %d held "
+           "back; one thread\n", BENCH_MAX_EPOCHS, TRAINER_PATIENCE,
+           TRAINER_PATIENCE_MAX, TRAINER_PATIENCE_STEPS, TRAINER_RATE,
            TRAINER_SMOOTHING, 1 - TRAINER_SMOOTHING, BENCH_TARGET_FPR,
            BENCH_HOLDOUT);
     printf("%9s %6s %6s %4s %7s %9s %9s %8s\n", "examples", "train",

@@ -22,7 +22,7 @@ ctl="$top_builddir/src/neural-milter-ctl"
 replay="$top_builddir/contrib/bench/nm-replay"
 dir=$(nm_tmpdir drift)
 nm_redis_start "$dir"
-echo "1..24"
+echo "1..25"
 
 # the temporal split, by the group each file name starts with
 for scanner in rspamd spamassassin; do
@@ -152,11 +152,14 @@ one rspamd fixed "$corpus/rspamd/train" "$corpus/rspamd/test" 6,15
 # with the default ignore_symbols; measured 0.9953 (0.9974 without).
 ge "$net_auc" 0.99
 check $? "rspamd-fixed: network AUC $net_auc >= 0.99"
-# XXX: upstream + adjustment catches 83.0% at 1% FP, the network alone
-# 88.5% (target: within 1 point, and 93%): the bounds [-3, +5] cannot
-# lift the low-scored spam over the high-scored ham (README).
+# XXX: upstream + adjustment catches 85.8% at 1% FP, the network alone
+# 93.5% (target: within 1 point, and 93%): the bounds [-3, +5] cannot
+# lift the low-scored spam over the high-scored ham (README; fitted on
+# the test split itself, such a mapping reaches about 88%).
 ge "$adj_auc" 0.985
-check $? "rspamd-fixed: upstream + adjust AUC $adj_auc >= 0.985 (0.9892 measured)"
+check $? "rspamd-fixed: upstream + adjust AUC $adj_auc >= 0.985 (0.9880 measured)"
+ge "$adj_tpr" 85
+check $? "rspamd-fixed: upstream + adjust catches $adj_tpr% at 1% FP (>= 85%; 85.8% measured)"
 
 one spamassassin fixed "$corpus/spamassassin/train" \
     "$corpus/spamassassin/test" 5
@@ -169,7 +172,7 @@ check $? "spamassassin-fixed: ... within 1 point of the network alone ($net_tpr%
 
 one rspamd temporal "$dir/temporal/rspamd/train" "$dir/temporal/rspamd/test" \
     6,15
-# XXX: the target is an AUC of 0.975 (measured 0.9727, the network alone
+# XXX: the target is an AUC of 0.975 (measured 0.9735, the network alone
 # 0.9645; README): what holds is that the two together beat each.
 awk -v a="$adj_auc" -v n="$net_auc" -v u="$up_auc" \
     'BEGIN { exit !(a > n && a > u) }'

@@ -59,12 +59,13 @@ for scanner in rspamd spamassassin; do
     auto=$(figure "$dir/$scanner.out" autolearn "upstream + adjust" 1)
     # The issue's targets. Training is reproducible (split, order and
     # initial weights follow the examples), so these figures do not
-    # wander between runs; measured: Rspamd 0.9953 / 88.5% with the
-    # default [model] ignore_symbols (0.9974 / 96.8% without: the DNS
-    # failures of the offline scan, not the mail), SpamAssassin 0.9925 /
-    # 94.5%. (Before the held-back split by copy rank: 0.9962 / 90.6% and
-    # 0.9916 / 96.3%; the split moves them by about a point.)
-    case $scanner in rspamd) want=88 ;; *) want=94 ;; esac
+    # wander between runs; measured: Rspamd 0.9952 / 93.5% with the
+    # default [model] ignore_symbols (0.9974 / 96.8% without, patience
+    # 25: the DNS failures of the offline scan, not the mail),
+    # SpamAssassin 0.9925 / 94.5%. (With early-stopping patience 25:
+    # Rspamd 0.9953 / 88.5%; before the held-back split by copy rank:
+    # 0.9962 / 90.6% and 0.9916 / 96.3%.)
+    case $scanner in rspamd) want=93 ;; *) want=94 ;; esac
     if above "$net" 0.99; then
         echo "ok - $scanner explicit: network AUC $net >= 0.99"
     else
@@ -104,7 +105,7 @@ for scanner in rspamd spamassassin; do
         fi
     done
     # What the mail flow acts on keeps the network's separation: measured
-    # 0.9892 / 83.0% (Rspamd) and 0.9925 / 95.0% (SpamAssassin); the issue's
+    # 0.9880 / 85.8% (Rspamd) and 0.9925 / 95.0% (SpamAssassin); the issue's
     # 95% holds for SpamAssassin (Rspamd's misses: README).
     adj=$(figure "$dir/$scanner.out" explicit "upstream + adjust" 1)
     adjtpr=$(figure "$dir/$scanner.out" explicit "upstream + adjust" 2)
@@ -143,8 +144,13 @@ curve() { # share column: the figure of a row
 }
 res "$(above "$(curve 2.0% 4)" "$(curve 0.0% 4)"; echo $?)" \
     "2% reports catch more spam at 1% FP than autolearn alone ($(curve 2.0% 4)% vs $(curve 0.0% 4)%)"
-res "$([ "$(curve 100.0% 4)" = "$(figure "$dir/spamassassin.out" explicit "upstream + adjust" 2)" ]; echo $?)" \
-    "100% reports are the explicit verdicts ($(curve 100.0% 4)%)"
+# Reports hide the upstream-score input that an admin's labelled corpus
+# shows (trainer_sees_score()): with every message reported the two stay
+# within a point (measured: 95.9% and 95.0%).
+exp100=$(figure "$dir/spamassassin.out" explicit "upstream + adjust" 2)
+res "$(awk -v a="$(curve 100.0% 4)" -v b="$exp100" 'BEGIN { d = a - b
+        exit !(a != "" && b != "" && d <= 1 && d >= -1) }'; echo $?)" \
+    "100% reports are within a point of the explicit verdicts ($(curve 100.0% 4)% vs $exp100%)"
 if grep -q '<polyline' "$dir/rspamd.svg" 2>/dev/null; then
     echo "ok - ROC plot written as SVG"
 else

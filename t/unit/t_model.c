@@ -1382,6 +1382,7 @@ t_map(void)
     struct model_map a, b;
     uint64_t s = 99;
     size_t fp_up = 0, fp_adj = 0;
+    int rc;
 
     /* the formula: logit(0.5) = 0 */
     is_dbl(model_map_apply(&mp, 0.5, 4, 5, -3), 0, 0,
@@ -1429,11 +1430,11 @@ t_map(void)
         if (i == 1)
             p[i] = 0.99; /* a ham the network is wrong about */
     }
-    is_int(model_map_fit(p, u, lab, 60, thr, 1, 5, -3, &a), -1,
+    is_int(model_map_fit(p, u, lab, 60, thr, 1, 0.5, 5, -3, &a), -1,
            "15 spam held back: no fit");
     ok(a.kind == MODEL_MAP_RAMP && a.n_spam == 15 && a.n_ham == 45,
        "... the ramps, with the counts");
-    is_int(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &a), 0, "a fit");
+    is_int(model_map_fit(p, u, lab, N, thr, 1, 0.5, 5, -3, &a), 0, "a fit");
     is_int(a.kind, MODEL_MAP_FIT, "... of kind FIT");
     ok(a.auc_adj > a.auc_up + 0.1, "... upstream + adjust ranks better: "
        "AUC %.4f -> %.4f", a.auc_up, a.auc_adj);
@@ -1452,14 +1453,23 @@ t_map(void)
            a.spam_weight == 5 && a.ham_weight == -3,
        "... values in range: level %.2f slope %.2f pull %.2f sure %.4f",
        a.level, a.slope, a.pull, a.sure);
-    ok(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &b) == 0 &&
+    ok(model_map_fit(p, u, lab, N, thr, 1, 0.5, 5, -3, &b) == 0 &&
            t_map_eq(&a, &b), "the same rows fit the same map");
+    /* sure_min binds only below 200 held-back ham */
+    ok(model_map_fit(p, u, lab, N, thr, 1, 0.97, 5, -3, &b) == 0 &&
+           t_map_eq(&a, &b), "450 ham: sure_min 0.97 changes nothing");
+    rc = model_map_fit(p, u, lab, 160, thr, 1, 0.97, 5, -3, &b);
+    ok(rc == 0 && b.sure >= 0.97, "120 ham: sure %.4f >= sure_min 0.97",
+       b.sure);
+    rc = model_map_fit(p, u, lab, 160, thr, 1, 0.5, 5, -3, &b);
+    ok(rc == 0 && b.sure < 0.97, "120 ham, sure_min 0.5: sure %.4f < 0.97",
+       b.sure);
     /* the threshold binds: with every ham at 4.9 the fit may move none
      * of them to 5, though the network is sure of one */
     for (int i = 0; i < N; i++)
         if (!lab[i])
             u[i] = 4.9;
-    is_int(model_map_fit(p, u, lab, N, thr, 1, 5, -3, &a), 0,
+    is_int(model_map_fit(p, u, lab, N, thr, 1, 0.5, 5, -3, &a), 0,
            "ham at 4.9: a fit");
     fp_adj = 0;
     for (int i = 0; i < N; i++)
