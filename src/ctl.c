@@ -886,6 +886,25 @@ ctl_eval_score(struct ctl *ctl, struct ctl_files te[2], struct model *m,
     return items;
 }
 
+/* ctl_eval_cleanup - leave nothing behind under our prefix (the model
+ * an eval trained, its examples) and free st; rc, or 1 when that fails */
+static int
+ctl_eval_cleanup(struct store *st, const struct trainer_report *rep, int rc)
+{
+    if (rep->model_id[0] != '\0') {
+        char digest[FEAT_DIGEST_LEN + 1];
+
+        memcpy(digest, rep->model_id, FEAT_DIGEST_LEN);
+        digest[FEAT_DIGEST_LEN] = '\0';
+        if (store_model_delete(st, digest) != 0)
+            rc = 1;
+    }
+    if (store_examples_delete(st) != 0)
+        rc = 1;
+    store_free(st);
+    return rc;
+}
+
 /*
  * ctl_eval_mode - one evaluation: queue the training files, train with
  * the trainer under a prefix of our own, then score the test files
@@ -944,19 +963,7 @@ ctl_eval_mode(struct ctl *ctl, int autolearn, struct ctl_files tr[2],
     free(items);
 out:
     model_release(m);
-    /* Leave nothing behind under our prefix. */
-    if (rep.model_id[0] != '\0') {
-        char digest[FEAT_DIGEST_LEN + 1];
-
-        memcpy(digest, rep.model_id, FEAT_DIGEST_LEN);
-        digest[FEAT_DIGEST_LEN] = '\0';
-        if (store_model_delete(st, digest) != 0)
-            rc = 1;
-    }
-    if (store_examples_delete(st) != 0)
-        rc = 1;
-    store_free(st);
-    return rc;
+    return ctl_eval_cleanup(st, &rep, rc);
 }
 
 struct ctl_eval_opt {
@@ -1279,18 +1286,7 @@ ctl_eval_sources(struct ctl *ctl, struct ctl_files tr[2],
 out:
     free(items);
     model_release(m);
-    if (rep.model_id[0] != '\0') {
-        char digest[FEAT_DIGEST_LEN + 1];
-
-        memcpy(digest, rep.model_id, FEAT_DIGEST_LEN);
-        digest[FEAT_DIGEST_LEN] = '\0';
-        if (store_model_delete(st, digest) != 0)
-            rc = 1;
-    }
-    if (store_examples_delete(st) != 0)
-        rc = 1;
-    store_free(st);
-    return rc;
+    return ctl_eval_cleanup(st, &rep, rc);
 }
 
 /* ctl_eval_curve - the sources at R = 0, 0.5%, 1%, 2%, 5%, 10%, 100%

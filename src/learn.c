@@ -14,15 +14,11 @@
 #include "util.h"
 
 
-/* learn_mix - splitmix64's finaliser over an FNV-1a hash */
+/* learn_mix - a key from an FNV-1a hash; never 0, which means "none" */
 static uint64_t
 learn_mix(uint64_t h)
 {
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    h ^= h >> 31;
+    h = util_mix64(h);
     return h ? h : 1;
 }
 

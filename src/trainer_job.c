@@ -92,18 +92,6 @@ trainer_ignore(const struct cfg *c, struct example *ex)
     ex->res = kept;
 }
 
-/* trainer_mix - splitmix64's finaliser: FNV-1a's low bits alone split
- * similar examples unevenly */
-static uint64_t
-trainer_mix(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
-
 /* trainer_name_id - the id of name in the run's table, added if new */
 static uint32_t
 trainer_name_id(struct trainer_names *t, const char *name)
@@ -119,13 +107,13 @@ trainer_name_id(struct trainer_names *t, const char *name)
         t->slot = xcalloc(ns, sizeof(*t->slot));
         t->nslot = ns;
         for (size_t i = 0; i < t->n; i++) {
-            for (k = trainer_mix(t->hash[i]) & (ns - 1); t->slot[k] != 0;
+            for (k = util_mix64(t->hash[i]) & (ns - 1); t->slot[k] != 0;
                  k = (k + 1) & (ns - 1))
                 ;
             t->slot[k] = (uint32_t)i + 1;
         }
     }
-    for (k = trainer_mix(h) & (t->nslot - 1); t->slot[k] != 0;
+    for (k = util_mix64(h) & (t->nslot - 1); t->slot[k] != 0;
          k = (k + 1) & (t->nslot - 1)) {
         uint32_t id = t->slot[k] - 1;
 
@@ -155,7 +143,7 @@ trainer_content_hash(const struct example *ex)
     for (size_t k = 0; k < r->nsym; k++)
         v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
     v = util_hash64(&r->score, sizeof(r->score), v);
-    return trainer_mix(v);
+    return util_mix64(v);
 }
 
 /* trainer_set_add - keep a decoded example in compact form */
@@ -278,7 +266,7 @@ trainer_split(struct trainer_set *set, double share)
         int spam = set->ex[i].spam != 0;
 
         rank = i > 0 && set->ex[i].hash == set->ex[i - 1].hash ? rank + 1 : 0;
-        set->held[i] = trainer_mix(set->ex[i].hash ^
+        set->held[i] = util_mix64(set->ex[i].hash ^
                                    (rank * 0x9e3779b97f4a7c15ULL)) < cut;
         nheld[spam] += set->held[i];
         if (first[spam] == SIZE_MAX)

@@ -256,6 +256,17 @@ util_hash64(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
+/* util_mix64 - see util.h */
+uint64_t
+util_mix64(uint64_t h)
+{
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
 /* util_auc_cmp - order indices by score; qsort_r keeps us free of state */
 static int
 util_auc_cmp(const void *a, const void *b, void *arg)

@@ -55,6 +55,10 @@ size_t util_fmt_fixed(char *buf, double x, int prec, int plus);
 
 /* util_hash64 - FNV-1a over len bytes, chained through seed */
 uint64_t util_hash64(const void *data, size_t len, uint64_t seed);
+
+/* util_mix64 - splitmix64's finaliser: FNV-1a's low bits alone split
+ * similar inputs unevenly */
+uint64_t util_mix64(uint64_t h);
 #define UTIL_HASH64_INIT 0xcbf29ce484222325ULL
 
 /*
