@@ -251,8 +251,19 @@ queue_write(struct queue *q, const struct cfg *c, enum queue_kind kind,
         for (size_t j = 0; j < ex[i].len && nk < sizeof(keys) /
                                                       sizeof(keys[0]); j++)
             keys[nk++] = ((const uint64_t *)ex[i].rec)[j];
-    if (store_replies_hit(q->st, keys, nk, c->max_examples, &learned) != 0)
-        return -1;
+    /* a batch of hits names up to QUEUE_BATCH * LEARN_MAX_REFS keys, the
+     * script takes STORE_BATCH_MAX: one refused batch would block the
+     * writer for good. Taking a key twice is harmless (a hit stops
+     * keeping it), so a retry after a failed chunk is too. */
+    for (size_t off = 0; off < nk; off += STORE_BATCH_MAX) {
+        size_t m = nk - off < STORE_BATCH_MAX ? nk - off : STORE_BATCH_MAX;
+        long got = 0;
+
+        if (store_replies_hit(q->st, keys + off, m, c->max_examples,
+                              &got) != 0)
+            return -1;
+        learned += got;
+    }
     if (learned > 0)
         log_info("queue: replies made %ld kept message%s ham examples",
                  learned, learned == 1 ? "" : "s");

@@ -1451,6 +1451,65 @@ t_case_queue(void)
     cfg_release(live);
 }
 
+/* t_case_reply_burst - replies that piled up while Redis was down: a
+ * batch of 64 hits names 512 keys, more than one script takes; every
+ * kept message they name still becomes a ham example */
+static void
+t_case_reply_burst(void)
+{
+    char link[512], err[256] = "";
+    struct cfg *c, *live;
+    struct store *st;
+    struct queue *q;
+    struct t_gen g = { 0x7e7eu, 1700000000 };
+    struct store_reply kr[200];
+    void *rec[200];
+    uint64_t keys[8];
+    long ns = -1;
+    int rc = 0;
+
+    snprintf(link, sizeof(link), "%s/qb.sock", t_tmp);
+    c = t_cfg("burst", link, "t-burst", "");
+    live = t_cfg("burst-live", t_sock, "t-burst", "");
+    st = t_store(live);
+    for (size_t b = 0; b < 2; b++) {
+        for (size_t i = 0; i < 200; i++) {
+            size_t len;
+
+            rec[i] = t_record(&g, &(struct t_mix)T_MIX("", 0.5, 0.1), 0,
+                              &len, 1);
+            kr[i] = (struct store_reply){ 0x9001 + b * 200 + i, rec[i],
+                                          len };
+        }
+        rc |= store_replies_keep(st, kr, 200, 3600, 1000);
+        for (size_t i = 0; i < 200; i++)
+            free(rec[i]);
+    }
+    ok(rc == 0 && store_replies_count(st, &ns) == 0 && ns == 400,
+       "burst: 400 messages kept");
+    cfg_current_set(cfg_acquire(c));
+    if ((q = queue_start(c, err, sizeof(err))) == NULL)
+        exit(1);
+    /* the first hit fails and pauses the writer: the other 63 join it */
+    for (size_t i = 0; i < 64; i++) {
+        for (size_t j = 0; j < 8; j++)
+            keys[j] = 0x9001 + i * 8 + j;
+        rc |= queue_put_reply_hit(q, keys, 8);
+        if (i == 0)
+            t_sleep_ms(400);
+    }
+    ok(rc == 0, "burst: 64 replies of 8 references queued");
+    if (symlink(t_sock, link) != 0)
+        diag("symlink: %s", strerror(errno));
+    is_int(t_poll_count(st, 400, 8000), 400,
+           "burst: Redis back: the 400 kept messages they name are ham");
+    is_int((long)queue_dropped(q), 0, "burst: nothing dropped");
+    queue_stop(q, 3000);
+    cfg_release(c);
+    store_free(st);
+    cfg_release(live);
+}
+
 /* t_case_batch - the writer writes in batches, and a lone example still
  * arrives soon */
 static void
@@ -1610,6 +1669,7 @@ main(void)
     t_case_bad_records();
     t_case_queue();
     t_case_batch();
+    t_case_reply_burst();
     t_case_wide();
     diag("%.1f s", (double)(t_now_ms() - t0) / 1000.0);
     return exit_status();
