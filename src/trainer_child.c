@@ -55,6 +55,47 @@ struct trainer_proc {
     const char *why_stop;        /* for the log: "stopping", "lock lost" */
 };
 
+/* trainer_spawn_init - the child's signals and descriptors. The daemon
+ * blocks its signals in every thread and ignores SIGPIPE: the child
+ * starts with neither. Only the two pipes stay open. Each step can fail
+ * (ENOMEM), and a child without its pipes is no child: 0, or the error
+ * with nothing left to destroy. */
+static int
+trainer_spawn_init(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at,
+                   int cfgfd, int repfd)
+{
+    sigset_t none, dfl;
+    int e;
+
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGHUP);
+    sigaddset(&dfl, SIGPIPE);
+    sigaddset(&dfl, SIGUSR1);
+    sigaddset(&dfl, SIGUSR2);
+    if ((e = posix_spawn_file_actions_init(fa)) != 0)
+        return e;
+    if ((e = posix_spawnattr_init(at)) != 0) {
+        posix_spawn_file_actions_destroy(fa);
+        return e;
+    }
+    if ((e = posix_spawnattr_setsigmask(at, &none)) != 0 ||
+        (e = posix_spawnattr_setsigdefault(at, &dfl)) != 0 ||
+        (e = posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK |
+                                              POSIX_SPAWN_SETSIGDEF)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(fa, cfgfd, TRAINER_CFG_FD)) != 0 ||
+        (e = posix_spawn_file_actions_adddup2(fa, repfd,
+                                              TRAINER_REPORT_FD)) != 0 ||
+        (e = posix_spawn_file_actions_addclosefrom_np(
+             fa, TRAINER_REPORT_FD + 1)) != 0) {
+        posix_spawn_file_actions_destroy(fa);
+        posix_spawnattr_destroy(at);
+    }
+    return e;
+}
+
 /* trainer_spawn - start the child; 0 or -1 (logged) */
 static int
 trainer_spawn(struct trainer_proc *p, const struct cfg *c, const char *exe,
@@ -68,7 +109,6 @@ trainer_spawn(struct trainer_proc *p, const struct cfg *c, const char *exe,
     int cfgp[2] = { -1, -1 }, repp[2] = { -1, -1 }, rc = -1;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
-    sigset_t none, dfl;
     FILE *f;
 
     if (live->have)
@@ -80,25 +120,10 @@ trainer_spawn(struct trainer_proc *p, const struct cfg *c, const char *exe,
         log_warn("trainer: pipe");
         goto out;
     }
-    sigemptyset(&none);
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGTERM);
-    sigaddset(&dfl, SIGINT);
-    sigaddset(&dfl, SIGHUP);
-    sigaddset(&dfl, SIGPIPE);
-    sigaddset(&dfl, SIGUSR1);
-    sigaddset(&dfl, SIGUSR2);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    /* The daemon blocks its signals in every thread and ignores SIGPIPE:
-     * the child starts with neither. Only the two pipes stay open. */
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &dfl);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawn_file_actions_adddup2(&fa, cfgp[0], TRAINER_CFG_FD);
-    posix_spawn_file_actions_adddup2(&fa, repp[1], TRAINER_REPORT_FD);
-    posix_spawn_file_actions_addclosefrom_np(&fa, TRAINER_REPORT_FD + 1);
+    if ((errno = trainer_spawn_init(&fa, &at, cfgp[0], repp[1])) != 0) {
+        log_warn("trainer: cannot set the training process up");
+        goto out;
+    }
     errno = posix_spawn(&p->pid, exe, &fa, &at, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
@@ -126,7 +151,12 @@ trainer_spawn(struct trainer_proc *p, const struct cfg *c, const char *exe,
     rc = 0;
     goto out;
 out_child:
+    /* reap it here: trainer_child_run() returns at once on failure */
     kill(p->pid, SIGKILL);
+    close(p->fd);
+    p->fd = -1;
+    while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
+        continue;
 out:
     for (int i = 0; i < 2; i++) {
         if (cfgp[i] >= 0)

@@ -39,6 +39,10 @@ threshold = 2500
 max_examples = 1500
 lock_ttl = 3s
 memory_limit = 512M
+# long enough to be caught mid-training, bounded: these examples are
+# separable, so early stopping (75 epochs of patience at this size)
+# would not end a training before max_epochs
+max_epochs = 100
 [upstream]
 require_queue_id = no
 INI
