@@ -74,7 +74,8 @@ int example_encode(const struct example *ex, void **blob, size_t *len,
                    char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* example_serialize - the record before compression (*raw malloc'd):
- * cheap, for the milter threads; the writer thread compresses. */
+ * cheap, for the milter threads; the writer thread frames it
+ * (example_store()). */
 int example_serialize(const struct example *ex, void **raw, size_t *len,
                       char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -118,20 +118,22 @@ learn_refs(const char *in_reply_to, const char *references,
     if (references == NULL)
         return have;
     /* The newest ids come last: walk "<...>" pairs from the end. */
-    for (const char *end = references + strlen(references);
-         have < LEARN_MAX_REFS && end > references;) {
-        const char *gt = end - 1, *lt;
+    /* indices, not pointers: a pointer before the array is undefined */
+    for (size_t end = strlen(references); have < LEARN_MAX_REFS && end > 0;) {
+        size_t gt = end, lt;
 
-        while (gt >= references && *gt != '>')
+        while (gt > 0 && references[gt - 1] != '>')
             gt--;
-        if (gt < references)
+        if (gt == 0)
             break;
+        gt--; /* references[gt] == '>' */
         lt = gt;
-        while (lt >= references && *lt != '<')
+        while (lt > 0 && references[lt - 1] != '<')
             lt--;
-        if (lt < references)
+        if (lt == 0)
             break;
-        have = learn_refs_add(lt + 1, (size_t)(gt - lt - 1), keys, have);
+        lt--; /* references[lt] == '<' */
+        have = learn_refs_add(references + lt + 1, gt - lt - 1, keys, have);
         end = lt;
     }
     return have;

@@ -381,7 +381,7 @@ milter_learn(struct verdict *v, const struct milter_msg *msg,
         label = VERDICT_LABEL_SPAM;
         src = EXAMPLE_SRC_SPAMTRAP;
     }
-    /* serialized only: the writer thread compresses, off the mail's
+    /* serialized only: the writer thread frames it, off the mail's
      * path */
     if (label != VERDICT_LABEL_NONE &&
         (raw = milter_example(v, label == VERDICT_LABEL_SPAM, src, key,

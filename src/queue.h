@@ -23,8 +23,9 @@ struct queue *queue_start(const struct cfg *c, char *err, size_t errlen)
 
 /*
  * queue_put - queue a serialized example (example_serialize(); raw is
- * taken: the queue frees it). The writer compresses it. Returns 0 when
- * queued, -1 when the queue was full (dropped and counted). Any thread;
+ * taken: the queue frees it). The writer frames it (example_store()).
+ * Returns 0 when queued, -1 when the queue was full (dropped and
+ * counted). Any thread;
  * holds a mutex for a few instructions.
  */
 int queue_put(struct queue *q, int spam, void *raw, size_t len);

@@ -5,9 +5,10 @@
  * one mutex, connect with backoff, one command on a checked-out context.
  * Any thread; a context belongs to one thread between check-out and
  * check-in, and the mutex is never held across network I/O. The store
- * is the only module that includes <hiredis/hiredis.h> (store_model.c
- * and store_train.c hold the keys, store_sentinel.c asks Sentinel where
- * the servers are); it must not include fann or zstd.
+ * is the only module that includes <hiredis/hiredis.h> (store_model.c,
+ * store_train.c, store_learn.c and store_instance.c hold the keys,
+ * store_sentinel.c asks Sentinel where the servers are); it must not
+ * include fann or zstd.
  */
 #include "config.h"
 #include "store_int.h"
@@ -899,7 +900,9 @@ store_describe(struct store *st, char *buf, size_t len)
     for (int i = 0; i < 2; i++) {
         if (i == 1 && st->rd == &st->role[0])
             break;
-        used += (size_t)snprintf(buf + used, used < len ? len - used : 0,
+        if (used >= len)
+            break;
+        used += (size_t)snprintf(buf + used, len - used,
                                  "%s%s", i ? "; reads: " :
                                  st->sen ? "primary " : "servers ",
                                  n[i] ? "" : "none known");

@@ -5,7 +5,8 @@
  * checked-out context, store_cmd() inside it). store.c is the transport
  * (server lists, pool, connect, backoff), store_sentinel.c the servers
  * Redis Sentinel names, store_model.c the model keys, store_train.c the
- * examples, the lock and the training outcome.
+ * examples, the lock and the training outcome, store_learn.c the
+ * replies and the reports, store_instance.c the heartbeats.
  */
 #ifndef NM_STORE_INT_H
 #define NM_STORE_INT_H
