@@ -174,7 +174,7 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
     }
     /* names are under HDR_MAX_NAME and nsym under 2^16: no overflow */
     for (size_t i = 0; i < r->nsym; i++)
-        n += per + strlen(r->sym[i].name);
+        n += per + hdr_symbol_len(&r->sym[i]);
     if (n > EXAMPLE_MAX_RAW) {
         snprintf(err, errlen, "record of %zu bytes is over the limit", n);
         return -1;
@@ -189,7 +189,7 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
     example_put_le(&p, (uint32_t)example_centi(r->required), 4);
     example_put_le(&p, r->nsym, 2);
     for (size_t i = 0; i < r->nsym; i++) {
-        size_t nl = strlen(r->sym[i].name);
+        size_t nl = hdr_symbol_len(&r->sym[i]);
 
         example_put_le(&p, nl, 1);
         memcpy(p, r->sym[i].name, nl);
@@ -404,6 +404,7 @@ example_parse_symbols(struct bytes_r *rd, struct example *ex, char *err,
         }
         memcpy(s->name, q, (size_t)nl);
         s->name[nl] = '\0';
+        s->len = (uint8_t)nl;
         if (ex->res.has_scores && example_get_centi(rd, &s->score) != 0)
             goto trunc;
         ex->res.nsym++;

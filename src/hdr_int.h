@@ -74,6 +74,7 @@ hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
     memcpy(s->name, name, len);
     s->name[len] = '\0';
     s->score = score;
+    s->len = (uint8_t)len;
     return HDR_SYM_ADDED;
 }
 

@@ -203,10 +203,10 @@ t_vector(void)
 {
     static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},
-        {"X_UNKNOWN", 5.0},
-        {"C_SYM", -1.0},
-        {"Y_UNKNOWN", 0.0},
+        {"A_SYM", 2.0, 0},
+        {"X_UNKNOWN", 5.0, 0},
+        {"C_SYM", -1.0, 0},
+        {"Y_UNKNOWN", 0.0, 0},
     };
     struct hdr_result res;
     struct feat_profile *ps = t_profile(prof_names, 1);
@@ -296,10 +296,10 @@ static void
 t_ignore(void)
 {
     struct hdr_symbol sym[] = {
-        {"FORGED_MUA_OUTLOOK", 3.0}, {"RBL_SEM_FAIL", 0},
-        {"R_SPF_DNSFAIL", 0},        {"R_SPF_FAIL", 1.0},
-        {"SPAMHAUS_FAIL", 0},        {"MIME_GOOD", -0.1},
-        {"NEURAL_SPAM", 3.0},        {"BAYES_SPAM", 5.1},
+        {"FORGED_MUA_OUTLOOK", 3.0, 0}, {"RBL_SEM_FAIL", 0, 0},
+        {"R_SPF_DNSFAIL", 0, 0},        {"R_SPF_FAIL", 1.0, 0},
+        {"SPAMHAUS_FAIL", 0, 0},        {"MIME_GOOD", -0.1, 0},
+        {"NEURAL_SPAM", 3.0, 0},        {"BAYES_SPAM", 5.1, 0},
     };
     static const char *const kept[] = {"FORGED_MUA_OUTLOOK", "R_SPF_FAIL",
                                        "MIME_GOOD", "BAYES_SPAM"};
@@ -340,10 +340,10 @@ t_known(void)
 {
     static const char *prof_names[] = {"A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},      /* 3 */
-        {"X_UNKNOWN", -1.0}, /* 2 */
-        {"B_SYM", 0.0},      /* 1 */
-        {"Y_UNKNOWN", 0.0},  /* 1 */
+        {"A_SYM", 2.0, 0},      /* 3 */
+        {"X_UNKNOWN", -1.0, 0}, /* 2 */
+        {"B_SYM", 0.0, 0},      /* 1 */
+        {"Y_UNKNOWN", 0.0, 0},  /* 1 */
     };
     struct feat_profile *p = t_profile(prof_names, 1);
     struct hdr_result res;
@@ -475,6 +475,7 @@ t_sparse_kept(void)
             snprintf(rs[j].name, sizeof(rs[j].name), "%s",
                      pool[(size_t)(t_rand01(&s) * NELEM(pool))]);
             rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+            rs[j].len = 0; /* not recorded: measured */
         }
         res.nsym = k;
         res.sym = rs;
@@ -499,9 +500,9 @@ t_sparse(void)
 {
     static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},   {"X_UNKNOWN", 5.0}, {"C_SYM", -1.0},
-        {"B_SYM", 0.0},   {"A_SYM", 3.0},     {"C_SYM", NAN},
-        {"Y_UNKNOWN", 0}, {"B_SYM", INFINITY},
+        {"A_SYM", 2.0, 0},   {"X_UNKNOWN", 5.0, 0}, {"C_SYM", -1.0, 0},
+        {"B_SYM", 0.0, 0},   {"A_SYM", 3.0, 0},     {"C_SYM", NAN, 0},
+        {"Y_UNKNOWN", 0, 0}, {"B_SYM", INFINITY, 0},
     };
     struct feat_profile *ps = t_profile(prof_names, 1);
     struct feat_profile *pn = t_profile(prof_names, 0);
@@ -552,6 +553,7 @@ t_sparse(void)
             snprintf(rs[j].name, sizeof(rs[j].name), "%s",
                      names[(size_t)(t_rand01(&s) * 300)]);
             rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+            rs[j].len = (uint8_t)strlen(rs[j].name); /* recorded */
         }
         res.nsym = k;
         res.sym = rs;
