@@ -21,14 +21,16 @@ enum hdr_sym_status {
 };
 
 /*
- * The names one parse has added so far, as a 256-bit filter: a name whose
+ * The names one parse has added so far, as a 1024-bit filter: a name whose
  * bit is clear cannot be one of them, so hdr_symbol_add() compares names
  * only when its bit is set (the search for duplicates was a third of the
- * parser's cost, quadratic in the symbols). Zero it before the first
- * symbol of a result.
+ * parser's cost, quadratic in the symbols; with 256 bits two of a
+ * message's 28 names still met one another's bit). Zero it before the
+ * first symbol of a result.
  */
+#define HDR_SYMSET_LOG2 10
 struct hdr_symset {
-    uint64_t bits[4];
+    uint64_t bits[(1u << HDR_SYMSET_LOG2) / 64];
 };
 
 /* hdr_symbol_add_slow - hdr_symbol_add() in full: the duplicate search
@@ -39,17 +41,18 @@ enum hdr_sym_status hdr_symbol_add_slow(struct hdr_result *res,
                                         double score);
 
 /* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
- * three of its bytes, cheap and spread enough for a few dozen names */
+ * three of its bytes, cheap and spread enough for a few dozen names (the
+ * sum spread over the bits by a multiplication, Fibonacci hashing) */
 static inline unsigned
 hdr_symset_bit(const char *name, size_t len)
 {
-    unsigned h = (unsigned)len * 31u;
+    uint32_t h = (uint32_t)len * 31u;
 
     if (len > 0)
         h += (unsigned char)name[0] * 7u +
              (unsigned char)name[len - 1] * 13u +
              (unsigned char)name[len / 2] * 3u;
-    return (h ^ (h >> 8)) & 255u;
+    return (unsigned)((h * 2654435761u) >> (32 - HDR_SYMSET_LOG2));
 }
 
 /* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
