@@ -169,7 +169,7 @@ hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
         res->sym = xreallocarray(res->sym, cap, sizeof(*res->sym));
     }
     set->bits[bit / 64] |= mask;
-    memcpy(res->sym[res->nsym].name, name, len);
+    hdr_name_copy(res->sym[res->nsym].name, name, len);
     res->sym[res->nsym].name[len] = '\0';
     res->sym[res->nsym].score = score;
     res->sym[res->nsym].len = (uint8_t)len;

@@ -1178,6 +1178,19 @@ test_symset(void)
                res.sym[i].len != strlen(res.sym[i].name);
     ok(bad == 0, "the first copy of each is kept, its len recorded");
     hdr_result_free(&res);
+    /* hdr_name_copy() writes exactly len bytes for every length */
+    bad = 0;
+    for (size_t len = 1; len <= HDR_MAX_NAME; len++) {
+        char src[HDR_MAX_NAME + 2], dst[HDR_MAX_NAME + 2];
+
+        for (size_t i = 0; i < sizeof(src); i++)
+            src[i] = (char)('A' + i % 26);
+        memset(dst, '#', sizeof(dst));
+        hdr_name_copy(dst + 1, src + 1, len);
+        bad += dst[0] != '#' || memcmp(dst + 1, src + 1, len) != 0 ||
+               (len + 1 < sizeof(dst) && dst[len + 1] != '#');
+    }
+    ok(bad == 0, "hdr_name_copy: 1 .. %d bytes, none outside", HDR_MAX_NAME);
 }
 
 int
