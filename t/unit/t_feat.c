@@ -83,6 +83,47 @@ t_sorting(void)
     feat_profile_free(p);
 }
 
+/* t_long_names - names of over 16 bytes that share their first and last
+ * eight bytes (the lookup compares their middles word by word): each
+ * finds itself, a name of the same ends and length none; and a parsed
+ * symbol's recorded len finds what its strlen() does */
+static void
+t_long_names(void)
+{
+    const char *names[] = {
+        "AAAAAAAA_X_BBBBBBBB",       "AAAAAAAA_Y_BBBBBBBB",
+        "AAAAAAAA_0123456789_BBBBBBBB", "AAAAAAAA_0123456788_BBBBBBBB",
+        "AAAAAAAA_01234567890123456789012_BBBBBBBB",
+        "AAAAAAAA_11234567890123456789012_BBBBBBBB",
+        "AAAAAAAA_01234567890123456789013_BBBBBBBB",
+    };
+    struct feat_profile *p = feat_profile_new(names, NELEM(names), 0);
+    struct hdr_symbol sym = {"AAAAAAAA_Y_BBBBBBBB", 1.0, 19};
+    struct hdr_result res;
+    float out[NELEM(names) + FEAT_NMETA];
+    size_t found = 0, unk = 9;
+
+    ok(p != NULL, "profile of long names");
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < NELEM(names); i++)
+        found += feat_profile_index(p, names[i]) >= 0 &&
+                 strcmp(feat_profile_name(p, (size_t)feat_profile_index(
+                            p, names[i])), names[i]) == 0;
+    is_int(found, NELEM(names), "each long name finds itself");
+    is_int(feat_profile_index(p, "AAAAAAAA_Z_BBBBBBBB"), -1,
+           "same ends and length, another middle: absent");
+    is_int(feat_profile_index(p, "AAAAAAAA_01234567890123456789014_BBBBBBBB"),
+           -1, "a long one differing in a middle word: absent");
+    memset(&res, 0, sizeof(res));
+    res.nsym = 1;
+    res.sym = &sym;
+    ok(feat_vector(p, &res, out, NELEM(out), &unk) == 0 && unk == 0 &&
+           out[feat_profile_index(p, sym.name)] == 1.0f,
+       "a symbol with its len recorded is found");
+    feat_profile_free(p);
+}
+
 /* t_empty - no valid name gives NULL */
 static void
 t_empty(void)
@@ -576,6 +617,7 @@ main(void)
     t_ignore();
     t_known();
     t_sorting();
+    t_long_names();
     t_empty();
     t_digest();
     t_limit();
