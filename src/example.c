@@ -41,8 +41,19 @@
 static int32_t
 example_centi(double v)
 {
-    double c = round(v * 100.0);
+    double x = v * 100.0, c, d;
+    int64_t t;
 
+    /* round() inline where the result is in range (NaN is not): the
+     * integer part is exact, so is the fraction x - t, and a half goes
+     * away from zero as round() does; a libm call for each of a record's
+     * scores cost more than the rest of its writing */
+    if (fabs(x) < 2147483647.0) {
+        t = (int64_t)x;
+        d = x - (double)t;
+        return (int32_t)(t + (d >= 0.5) - (d <= -0.5));
+    }
+    c = round(x);
     if (!isfinite(c))
         return 0;
     if (c > 2147483647.0)
@@ -174,7 +185,7 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
     }
     /* names are under HDR_MAX_NAME and nsym under 2^16: no overflow */
     for (size_t i = 0; i < r->nsym; i++)
-        n += per + strlen(r->sym[i].name);
+        n += per + hdr_symbol_len(&r->sym[i]);
     if (n > EXAMPLE_MAX_RAW) {
         snprintf(err, errlen, "record of %zu bytes is over the limit", n);
         return -1;
@@ -189,7 +200,7 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
     example_put_le(&p, (uint32_t)example_centi(r->required), 4);
     example_put_le(&p, r->nsym, 2);
     for (size_t i = 0; i < r->nsym; i++) {
-        size_t nl = strlen(r->sym[i].name);
+        size_t nl = hdr_symbol_len(&r->sym[i]);
 
         example_put_le(&p, nl, 1);
         memcpy(p, r->sym[i].name, nl);
@@ -404,6 +415,7 @@ example_parse_symbols(struct bytes_r *rd, struct example *ex, char *err,
         }
         memcpy(s->name, q, (size_t)nl);
         s->name[nl] = '\0';
+        s->len = (uint8_t)nl;
         if (ex->res.has_scores && example_get_centi(rd, &s->score) != 0)
             goto trunc;
         ex->res.nsym++;

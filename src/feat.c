@@ -233,18 +233,31 @@ feat_profile_digest(const struct feat_profile *p)
     return p->digest;
 }
 
-/* feat_index - look name up in the hash table (always inline: the
- * vectors look up every symbol of every message) */
+/* feat_mid_equal - bytes 8 .. len - 8 of two names of more than 16 bytes
+ * whose first and last eight are equal: 8-byte words inline, each read
+ * inside both names (a memcpy() call cost more than the compare) */
+static inline int
+feat_mid_equal(const char *a, const char *b, size_t len)
+{
+    uint64_t x, y;
+
+    for (size_t i = 8; i < len - 8; i += 8) {
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+/* feat_index - look name (len bytes) up in the hash table (always
+ * inline: the vectors look up every symbol of every message) */
 static inline __attribute__((always_inline)) long
-feat_index(const struct feat_profile *p, const char *name)
+feat_index(const struct feat_profile *p, const char *name, size_t len)
 {
     uint64_t ends[2];
-    size_t len;
     uint32_t h, k, e;
 
-    if (name == NULL)
-        return -1;
-    len = strlen(name);
     feat_ends(name, len, ends);
     h = feat_hash(len, ends);
     /* a name of up to 16 bytes is its length and ends; a longer one is
@@ -253,7 +266,7 @@ feat_index(const struct feat_profile *p, const char *name)
         if (p->hash[e - 1] == h && p->len[e - 1] == len &&
             p->ends[2 * (e - 1)] == ends[0] &&
             p->ends[2 * (e - 1) + 1] == ends[1] &&
-            (len <= 16 || memcmp(p->name[e - 1], name, len) == 0))
+            (len <= 16 || feat_mid_equal(p->name[e - 1], name, len)))
             return (long)e - 1;
     return -1;
 }
@@ -262,7 +275,16 @@ feat_index(const struct feat_profile *p, const char *name)
 long
 feat_profile_index(const struct feat_profile *p, const char *name)
 {
-    return feat_index(p, name);
+    if (name == NULL)
+        return -1;
+    return feat_index(p, name, strlen(name));
+}
+
+/* feat_sym_index - look a parsed symbol up, with its recorded length */
+static inline __attribute__((always_inline)) long
+feat_sym_index(const struct feat_profile *p, const struct hdr_symbol *s)
+{
+    return feat_index(p, s->name, hdr_symbol_len(s));
 }
 
 /* feat_result_ignore - copy src into dst without the ignored symbols */
@@ -293,7 +315,7 @@ feat_known_share(const struct feat_profile *prof,
         double w = 1.0 + (isfinite(s) ? fabs(s) : 0);
 
         all += w;
-        if (feat_profile_index(prof, res->sym[i].name) >= 0)
+        if (feat_sym_index(prof, &res->sym[i]) >= 0)
             known += w;
     }
     return all > 0 ? known / all : 0;
@@ -335,7 +357,7 @@ feat_vector(const struct feat_profile *p, const struct hdr_result *res,
         return -1;
     memset(out, 0, nout * sizeof(*out));
     for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_profile_index(p, res->sym[i].name);
+        long k = feat_sym_index(p, &res->sym[i]);
         double s = res->sym[i].score;
 
         if (k < 0) {
@@ -426,7 +448,7 @@ feat_sparse(const struct feat_profile *p, const struct hdr_result *res,
         return -1;
     memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
     for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_index(p, res->sym[i].name);
+        long k = feat_sym_index(p, &res->sym[i]);
 
         if (k < 0)
             nunk++;
@@ -457,7 +479,7 @@ feat_sparse_kept(const struct feat_profile *p, const struct hdr_result *res,
         return -1;
     memset(f.bit, 0, (p->nsym + 63) / 64 * sizeof(f.bit[0]));
     for (size_t i = 0; i < res->nsym; i++) {
-        long k = feat_index(p, res->sym[i].name);
+        long k = feat_sym_index(p, &res->sym[i]);
         double s = res->sym[i].score;
         double w = 1.0 + (isfinite(s) ? fabs(s) : 0);
 

@@ -150,9 +150,11 @@ hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
 
     if (len > HDR_MAX_NAME)
         return HDR_SYM_SKIPPED;
+    /* every entry came through here or hdr_symbol_add(), so its len is
+     * recorded: the lengths are compared before the bytes */
     if (set->bits[bit / 64] & mask)
         for (size_t i = 0; i < res->nsym; i++)
-            if (res->sym[i].name[len] == '\0' &&
+            if (res->sym[i].len == len &&
                 memcmp(res->sym[i].name, name, len) == 0)
                 return HDR_SYM_DUPLICATE;
     if (res->nsym >= HDR_MAX_SYMBOLS)
@@ -167,9 +169,10 @@ hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
         res->sym = xreallocarray(res->sym, cap, sizeof(*res->sym));
     }
     set->bits[bit / 64] |= mask;
-    memcpy(res->sym[res->nsym].name, name, len);
+    hdr_name_copy(res->sym[res->nsym].name, name, len);
     res->sym[res->nsym].name[len] = '\0';
     res->sym[res->nsym].score = score;
+    res->sym[res->nsym].len = (uint8_t)len;
     res->nsym++;
     return HDR_SYM_ADDED;
 }

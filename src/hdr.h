@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Limits on what a sender-controlled header may make us allocate. */
 #define HDR_MAX_BYTES 65536  /* one header value, folded lines included */
@@ -52,7 +53,20 @@ enum hdr_status {
 struct hdr_symbol {
     char name[HDR_MAX_NAME + 1]; /* [A-Za-z0-9_]+ */
     double score;                /* 0 where the header carries no scores */
+    /* strlen(name), which the parsers know from their scan and the
+     * profile lookup needs; 0 (as left by "{ name, score }" initialisers
+     * and xcalloc) means "not recorded": use hdr_symbol_len() */
+    uint8_t len;
 };
+
+_Static_assert(HDR_MAX_NAME <= UINT8_MAX, "a name's length fits len");
+
+/* hdr_symbol_len - strlen(s->name), from s->len when recorded */
+static inline size_t
+hdr_symbol_len(const struct hdr_symbol *s)
+{
+    return s->len != 0 ? s->len : strlen(s->name);
+}
 
 /* The parsed verdict. Plain data: the caller owns it, hdr_result_free()
  * releases sym. */

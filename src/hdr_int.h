@@ -21,14 +21,16 @@ enum hdr_sym_status {
 };
 
 /*
- * The names one parse has added so far, as a 256-bit filter: a name whose
+ * The names one parse has added so far, as a 1024-bit filter: a name whose
  * bit is clear cannot be one of them, so hdr_symbol_add() compares names
  * only when its bit is set (the search for duplicates was a third of the
- * parser's cost, quadratic in the symbols). Zero it before the first
- * symbol of a result.
+ * parser's cost, quadratic in the symbols; with 256 bits two of a
+ * message's 28 names still met one another's bit). Zero it before the
+ * first symbol of a result.
  */
+#define HDR_SYMSET_LOG2 10
 struct hdr_symset {
-    uint64_t bits[4];
+    uint64_t bits[(1u << HDR_SYMSET_LOG2) / 64];
 };
 
 /* hdr_symbol_add_slow - hdr_symbol_add() in full: the duplicate search
@@ -39,17 +41,39 @@ enum hdr_sym_status hdr_symbol_add_slow(struct hdr_result *res,
                                         double score);
 
 /* hdr_symset_bit - a name's bit in struct hdr_symset: from its length and
- * three of its bytes, cheap and spread enough for a few dozen names */
+ * three of its bytes, cheap and spread enough for a few dozen names (the
+ * sum spread over the bits by a multiplication, Fibonacci hashing) */
 static inline unsigned
 hdr_symset_bit(const char *name, size_t len)
 {
-    unsigned h = (unsigned)len * 31u;
+    uint32_t h = (uint32_t)len * 31u;
 
     if (len > 0)
         h += (unsigned char)name[0] * 7u +
              (unsigned char)name[len - 1] * 13u +
              (unsigned char)name[len / 2] * 3u;
-    return (h ^ (h >> 8)) & 255u;
+    return (unsigned)((h * 2654435761u) >> (32 - HDR_SYMSET_LOG2));
+}
+
+/* hdr_name_copy - memcpy(dst, src, len) for the 1 .. HDR_MAX_NAME bytes of
+ * a name, inline (the call cost as much as the copy): 8-byte words, the
+ * last one overlapping the one before, so no byte outside either name is
+ * read or written */
+static inline void
+hdr_name_copy(char *dst, const char *src, size_t len)
+{
+    if (len >= 8) {
+        for (size_t i = 0; i + 8 < len; i += 8)
+            memcpy(dst + i, src + i, 8);
+        memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + len - 4, src + len - 4, 4);
+    } else if (len > 0) {
+        dst[0] = src[0];
+        dst[len / 2] = src[len / 2];
+        dst[len - 1] = src[len - 1];
+    }
 }
 
 /* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
@@ -71,9 +95,10 @@ hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
         return hdr_symbol_add_slow(res, set, name, len, score);
     set->bits[bit / 64] |= mask;
     s = &res->sym[res->nsym++];
-    memcpy(s->name, name, len);
+    hdr_name_copy(s->name, name, len);
     s->name[len] = '\0';
     s->score = score;
+    s->len = (uint8_t)len;
     return HDR_SYM_ADDED;
 }
 

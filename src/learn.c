@@ -70,7 +70,7 @@ learn_key_content(const struct hdr_result *res)
         int32_t sc = (int32_t)(res->sym[i].score * 100.0 +
                                (res->sym[i].score < 0 ? -0.5 : 0.5));
 
-        h = util_hash64(res->sym[i].name, strlen(res->sym[i].name) + 1, h);
+        h = util_hash64(res->sym[i].name, hdr_symbol_len(&res->sym[i]) + 1, h);
         h = util_hash64(&sc, sizeof(sc), h);
     }
     return learn_mix(h);

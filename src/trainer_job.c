@@ -141,7 +141,7 @@ trainer_content_hash(const struct example *ex)
     uint64_t v = util_hash64(&ex->spam, sizeof(ex->spam), UTIL_HASH64_INIT);
 
     for (size_t k = 0; k < r->nsym; k++)
-        v = util_hash64(r->sym[k].name, strlen(r->sym[k].name), v);
+        v = util_hash64(r->sym[k].name, hdr_symbol_len(&r->sym[k]), v);
     v = util_hash64(&r->score, sizeof(r->score), v);
     return util_mix64(v);
 }
@@ -320,9 +320,11 @@ trainer_view_of(struct trainer_view *v, const struct trainer_set *set,
     }
     for (size_t k = 0; k < e->nsym; k++) {
         const char *name = set->names.name[set->sid[e->sym + k]];
+        size_t len = strlen(name);
 
-        memcpy(v->buf[k].name, name, strlen(name) + 1);
+        memcpy(v->buf[k].name, name, len + 1);
         v->buf[k].score = set->ssc[e->sym + k];
+        v->buf[k].len = (uint8_t)len; /* buf is not zeroed */
     }
     memset(&v->res, 0, sizeof(v->res));
     v->res.upstream = HDR_UPSTREAM_NONE; /* feat reads none of the rest */

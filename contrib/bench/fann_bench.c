@@ -95,6 +95,7 @@ bench_result(struct hdr_result *res, struct hdr_symbol *sym, size_t nsym,
             snprintf(sym[i].name, sizeof(sym[i].name), "SYM_%05u",
                      (seed >> 8) % (unsigned)nsym);
         sym[i].score = (double)((seed >> 4) % 200) / 10.0 - 5.0;
+        sym[i].len = 0; /* not recorded: the lookup measures it */
     }
     res->upstream = HDR_UPSTREAM_RSPAMD;
     res->score = 7.5;

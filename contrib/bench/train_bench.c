@@ -178,6 +178,7 @@ bench_examples(const struct bench_world *w, const struct feat_profile *p,
             snprintf(sym[res.nsym].name, sizeof(sym[res.nsym].name),
                      "BENCH_S%03zu", k);
             sym[res.nsym].score = w->score[k];
+            sym[res.nsym].len = 0; /* not recorded */
             res.score += w->score[k];
             res.nsym++;
         }

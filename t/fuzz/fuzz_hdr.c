@@ -42,8 +42,8 @@ fuzz_check(const struct hdr_result *res, enum hdr_status st,
         if (len == 0 || len > HDR_MAX_NAME ||
             strspn(n, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                       "0123456789_") != len ||
-            !isfinite(res->sym[i].score))
-            __builtin_trap();
+            !isfinite(res->sym[i].score) || res->sym[i].len != len)
+            __builtin_trap(); /* the parsers record every name's len */
         for (size_t j = 0; j < i; j++)
             if (strcmp(res->sym[j].name, n) == 0)
                 __builtin_trap();

@@ -104,6 +104,7 @@ mk_example(const char *dir, const char *name, enum hdr_upstream up,
     for (size_t i = 0; i < n; i++) {
         snprintf(sym[i].name, sizeof(sym[i].name), "%s", names[i]);
         sym[i].score = scores ? (double)i - 1.25 : 0;
+        sym[i].len = 0; /* not recorded */
     }
     r.nsym = n;
     r.sym = n ? sym : NULL;

@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,10 +538,55 @@ check_store(void)
     free(out);
 }
 
+/* check_centi - the hundredths a record stores are round()'s, clamped to
+ * int32: halves either side of zero, their neighbours, the limits */
+static void
+check_centi(void)
+{
+    static const double halves[] = { 0.005, 0.015, 0.125, 2.675, 1.005,
+                                     21474836.465, 21474836.475, 1e300 };
+    struct hdr_result r;
+    struct example ex, back;
+    char err[128] = "";
+    void *blob;
+    size_t len, n = 0, same = 0;
+
+    make_result(&r, 8 * (sizeof(halves) / sizeof(halves[0])) + 2, 1);
+    for (size_t i = 0; i < (sizeof(halves) / sizeof(halves[0])); i++)
+        for (int sgn = -1; sgn <= 1; sgn += 2) {
+            double h = sgn * halves[i];
+
+            r.sym[n++].score = h;
+            r.sym[n++].score = nextafter(h, INFINITY);
+            r.sym[n++].score = nextafter(h, -INFINITY);
+            r.sym[n++].score = h * 3;
+        }
+    r.sym[n++].score = NAN;
+    r.sym[n++].score = -INFINITY;
+    ok(example_from_result(&ex, &r, 0, 0, 1700000000) == 0 &&
+           example_encode(&ex, &blob, &len, err, sizeof(err)) == 0 &&
+           example_decode(blob, len, &back, err, sizeof(err)) == 0,
+       "centi record: %s", err);
+    for (size_t i = 0; i < n && i < back.res.nsym; i++) {
+        double c = round(r.sym[i].score * 100.0);
+        int32_t want = !isfinite(c) ? 0
+                       : c > 2147483647.0 ? INT32_MAX
+                       : c < -2147483648.0 ? INT32_MIN : (int32_t)c;
+
+        same += back.res.sym[i].score == want / 100.0;
+    }
+    is_int(same, n, "each score is round(100 v), clamped");
+    free(blob);
+    example_free(&ex);
+    example_free(&back);
+    hdr_result_free(&r);
+}
+
 int
 main(void)
 {
     check_roundtrip();
+    check_centi();
     check_store();
     check_sources();
     check_damage();

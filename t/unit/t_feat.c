@@ -83,6 +83,47 @@ t_sorting(void)
     feat_profile_free(p);
 }
 
+/* t_long_names - names of over 16 bytes that share their first and last
+ * eight bytes (the lookup compares their middles word by word): each
+ * finds itself, a name of the same ends and length none; and a parsed
+ * symbol's recorded len finds what its strlen() does */
+static void
+t_long_names(void)
+{
+    const char *names[] = {
+        "AAAAAAAA_X_BBBBBBBB",       "AAAAAAAA_Y_BBBBBBBB",
+        "AAAAAAAA_0123456789_BBBBBBBB", "AAAAAAAA_0123456788_BBBBBBBB",
+        "AAAAAAAA_01234567890123456789012_BBBBBBBB",
+        "AAAAAAAA_11234567890123456789012_BBBBBBBB",
+        "AAAAAAAA_01234567890123456789013_BBBBBBBB",
+    };
+    struct feat_profile *p = feat_profile_new(names, NELEM(names), 0);
+    struct hdr_symbol sym = {"AAAAAAAA_Y_BBBBBBBB", 1.0, 19};
+    struct hdr_result res;
+    float out[NELEM(names) + FEAT_NMETA];
+    size_t found = 0, unk = 9;
+
+    ok(p != NULL, "profile of long names");
+    if (p == NULL)
+        return;
+    for (size_t i = 0; i < NELEM(names); i++)
+        found += feat_profile_index(p, names[i]) >= 0 &&
+                 strcmp(feat_profile_name(p, (size_t)feat_profile_index(
+                            p, names[i])), names[i]) == 0;
+    is_int(found, NELEM(names), "each long name finds itself");
+    is_int(feat_profile_index(p, "AAAAAAAA_Z_BBBBBBBB"), -1,
+           "same ends and length, another middle: absent");
+    is_int(feat_profile_index(p, "AAAAAAAA_01234567890123456789014_BBBBBBBB"),
+           -1, "a long one differing in a middle word: absent");
+    memset(&res, 0, sizeof(res));
+    res.nsym = 1;
+    res.sym = &sym;
+    ok(feat_vector(p, &res, out, NELEM(out), &unk) == 0 && unk == 0 &&
+           out[feat_profile_index(p, sym.name)] == 1.0f,
+       "a symbol with its len recorded is found");
+    feat_profile_free(p);
+}
+
 /* t_empty - no valid name gives NULL */
 static void
 t_empty(void)
@@ -203,10 +244,10 @@ t_vector(void)
 {
     static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},
-        {"X_UNKNOWN", 5.0},
-        {"C_SYM", -1.0},
-        {"Y_UNKNOWN", 0.0},
+        {"A_SYM", 2.0, 0},
+        {"X_UNKNOWN", 5.0, 0},
+        {"C_SYM", -1.0, 0},
+        {"Y_UNKNOWN", 0.0, 0},
     };
     struct hdr_result res;
     struct feat_profile *ps = t_profile(prof_names, 1);
@@ -296,10 +337,10 @@ static void
 t_ignore(void)
 {
     struct hdr_symbol sym[] = {
-        {"FORGED_MUA_OUTLOOK", 3.0}, {"RBL_SEM_FAIL", 0},
-        {"R_SPF_DNSFAIL", 0},        {"R_SPF_FAIL", 1.0},
-        {"SPAMHAUS_FAIL", 0},        {"MIME_GOOD", -0.1},
-        {"NEURAL_SPAM", 3.0},        {"BAYES_SPAM", 5.1},
+        {"FORGED_MUA_OUTLOOK", 3.0, 0}, {"RBL_SEM_FAIL", 0, 0},
+        {"R_SPF_DNSFAIL", 0, 0},        {"R_SPF_FAIL", 1.0, 0},
+        {"SPAMHAUS_FAIL", 0, 0},        {"MIME_GOOD", -0.1, 0},
+        {"NEURAL_SPAM", 3.0, 0},        {"BAYES_SPAM", 5.1, 0},
     };
     static const char *const kept[] = {"FORGED_MUA_OUTLOOK", "R_SPF_FAIL",
                                        "MIME_GOOD", "BAYES_SPAM"};
@@ -340,10 +381,10 @@ t_known(void)
 {
     static const char *prof_names[] = {"A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},      /* 3 */
-        {"X_UNKNOWN", -1.0}, /* 2 */
-        {"B_SYM", 0.0},      /* 1 */
-        {"Y_UNKNOWN", 0.0},  /* 1 */
+        {"A_SYM", 2.0, 0},      /* 3 */
+        {"X_UNKNOWN", -1.0, 0}, /* 2 */
+        {"B_SYM", 0.0, 0},      /* 1 */
+        {"Y_UNKNOWN", 0.0, 0},  /* 1 */
     };
     struct feat_profile *p = t_profile(prof_names, 1);
     struct hdr_result res;
@@ -475,6 +516,7 @@ t_sparse_kept(void)
             snprintf(rs[j].name, sizeof(rs[j].name), "%s",
                      pool[(size_t)(t_rand01(&s) * NELEM(pool))]);
             rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+            rs[j].len = 0; /* not recorded: measured */
         }
         res.nsym = k;
         res.sym = rs;
@@ -499,9 +541,9 @@ t_sparse(void)
 {
     static const char *prof_names[] = {"C_SYM", "A_SYM", "B_SYM", NULL};
     struct hdr_symbol sym[] = {
-        {"A_SYM", 2.0},   {"X_UNKNOWN", 5.0}, {"C_SYM", -1.0},
-        {"B_SYM", 0.0},   {"A_SYM", 3.0},     {"C_SYM", NAN},
-        {"Y_UNKNOWN", 0}, {"B_SYM", INFINITY},
+        {"A_SYM", 2.0, 0},   {"X_UNKNOWN", 5.0, 0}, {"C_SYM", -1.0, 0},
+        {"B_SYM", 0.0, 0},   {"A_SYM", 3.0, 0},     {"C_SYM", NAN, 0},
+        {"Y_UNKNOWN", 0, 0}, {"B_SYM", INFINITY, 0},
     };
     struct feat_profile *ps = t_profile(prof_names, 1);
     struct feat_profile *pn = t_profile(prof_names, 0);
@@ -552,6 +594,7 @@ t_sparse(void)
             snprintf(rs[j].name, sizeof(rs[j].name), "%s",
                      names[(size_t)(t_rand01(&s) * 300)]);
             rs[j].score = u < 0.2 ? 0 : u < 0.22 ? NAN : 20 * u - 10;
+            rs[j].len = (uint8_t)strlen(rs[j].name); /* recorded */
         }
         res.nsym = k;
         res.sym = rs;
@@ -574,6 +617,7 @@ main(void)
     t_ignore();
     t_known();
     t_sorting();
+    t_long_names();
     t_empty();
     t_digest();
     t_limit();

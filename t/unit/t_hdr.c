@@ -1145,7 +1145,7 @@ test_numbers(void)
 
 /* test_symset - the name table agrees with hdr_name_char(); the filter
  * of hdr_symbol_add() never lets a duplicate through nor stops a new
- * name, over many names that share its 256 bits */
+ * name, over many names that share its 1024 bits; each records its len */
 static void
 test_symset(void)
 {
@@ -1174,9 +1174,23 @@ test_symset(void)
     is_int(hdr_symbol_add(&res, &set, "SYM_NEW", 7, 1.0), HDR_SYM_FULL,
            "one more new name: full");
     for (unsigned i = 0; i < res.nsym; i++)
-        bad += res.sym[i].score != 1.0;
-    ok(bad == 0, "the first copy of each is kept");
+        bad += res.sym[i].score != 1.0 ||
+               res.sym[i].len != strlen(res.sym[i].name);
+    ok(bad == 0, "the first copy of each is kept, its len recorded");
     hdr_result_free(&res);
+    /* hdr_name_copy() writes exactly len bytes for every length */
+    bad = 0;
+    for (size_t len = 1; len <= HDR_MAX_NAME; len++) {
+        char src[HDR_MAX_NAME + 2], dst[HDR_MAX_NAME + 2];
+
+        for (size_t i = 0; i < sizeof(src); i++)
+            src[i] = (char)('A' + i % 26);
+        memset(dst, '#', sizeof(dst));
+        hdr_name_copy(dst + 1, src + 1, len);
+        bad += dst[0] != '#' || memcmp(dst + 1, src + 1, len) != 0 ||
+               (len + 1 < sizeof(dst) && dst[len + 1] != '#');
+    }
+    ok(bad == 0, "hdr_name_copy: 1 .. %d bytes, none outside", HDR_MAX_NAME);
 }
 
 int

@@ -1548,6 +1548,7 @@ t_example(const struct feat_profile *p, int spam, double noise, uint64_t *s,
         if (t_unif(s) < pr) {
             snprintf(sym[n].name, sizeof(sym[n].name), "S%04zu", i);
             sym[n].score = 0;
+            sym[n].len = 0; /* not recorded */
             n++;
         }
     }
