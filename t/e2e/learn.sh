@@ -34,7 +34,9 @@ ini() {
         printf '[milter]\nsocket = unix:%s/%s.sock\npidfile =\n' "$dir" "$name"
         printf '[redis]\nservers = %s\nprefix = %s\nwatch_interval = 300ms\n' \
             "$NM_REDIS_SOCK" "$prefix"
-        printf '[train]\ncheck_interval = 1s\n'
+        # max_epochs: the 75-epoch patience at this size would let an
+        # ASan build's training run past the waits below
+        printf '[train]\ncheck_interval = 1s\nmax_epochs = 60\n'
         for line in "$@"; do printf '%s\n' "$line"; done
     } > "$dir/$name.ini"
 }

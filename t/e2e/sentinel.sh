@@ -120,7 +120,7 @@ kill -KILL "$pid_a"
 wait "$pid_a" 2>/dev/null
 nm_wait_log_after "$dir/daemon.log" "$mark" \
     "store: sentinel: primary of nmtest moved from 127.0.0.1:$pa to \
-127.0.0.1:$pb" 200
+127.0.0.1:$pb" 300
 rc=$?
 t1=$(ms)
 follow=$((t1 - t0))
