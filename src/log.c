@@ -21,6 +21,8 @@
 #include <sysexits.h>
 #include <time.h>
 
+#include "util.h"
+
 /* Process-wide settings: written in log_init() before any thread starts;
  * the level is atomic because SIGUSR1 reload changes it. */
 static int log_stderr = 1;
@@ -207,16 +209,6 @@ panic(const char *fmt, ...)
 
 /* ------------------------------------------------------- rate limits */
 
-/* log_now_ms - monotonic milliseconds: a clock step moves no interval */
-static int64_t
-log_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* log_limit_key - FNV-1a 64 of msg, each run of digits hashed as one
  * '0'; never 0 (a free slot) */
 static uint64_t
@@ -350,7 +342,7 @@ log_limited(struct log_limit *lim, const char *fmt, ...)
 {
     struct log_limit_line evicted;
     struct log_limit_slot *s;
-    int64_t now = log_now_ms(), interval;
+    int64_t now = util_now_ms(), interval;
     long long secs = 1;
     uint64_t key, count;
     char buf[1024];
@@ -397,7 +389,7 @@ int
 log_limit_end(struct log_limit *lim)
 {
     struct log_limit_line out[LOG_LIMIT_SLOTS];
-    int64_t now = log_now_ms();
+    int64_t now = util_now_ms();
     int kinds = 0;
 
     log_limit_lock(lim);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "util.h"
 #include "xmalloc.h"
 
 #define METRICS_BACKLOG 16
@@ -42,16 +43,6 @@ struct metrics_server {
     char spec[METRICS_MAX_SPEC]; /* for logs */
     struct log_limit lim;    /* the thread's */
 };
-
-/* metrics_now_ms - monotonic milliseconds */
-static int64_t
-metrics_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* metrics_split - "host:port" or "[v6]:port" into host and port; 0 or
  * -1 (cfg checked the form; this is for store-like callers and tests) */
@@ -161,7 +152,7 @@ metrics_wait(const struct metrics_server *ms, int fd, short events,
     int n;
 
     for (;;) {
-        if ((left = deadline - metrics_now_ms()) <= 0)
+        if ((left = deadline - util_now_ms()) <= 0)
             return 0;
         n = poll(p, 2, (int)left);
         if (n < 0 && errno == EINTR)
@@ -246,7 +237,7 @@ static void
 metrics_one(struct metrics_server *ms, int fd)
 {
     static const char text[] = "text/plain; charset=utf-8";
-    int64_t deadline = metrics_now_ms() + METRICS_IO_MS;
+    int64_t deadline = util_now_ms() + METRICS_IO_MS;
     char *req = xmalloc(METRICS_MAX_REQUEST + 1), *body;
     const char *path, *sp;
     size_t blen;

@@ -56,16 +56,6 @@ store_status_name(enum store_status s)
     return "error";
 }
 
-/* store_now_ms - monotonic milliseconds */
-static int64_t
-store_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* store_tv - milliseconds as a struct timeval */
 static struct timeval
 store_tv(long ms)
@@ -495,7 +485,7 @@ store_role_failed(struct store *st, struct store_role *r,
 
     pthread_mutex_lock(&st->lock);
     if (v != STORE_STALE)
-        store_backoff(r, store_now_ms(), v == STORE_PROBE_DOWN);
+        store_backoff(r, util_now_ms(), v == STORE_PROBE_DOWN);
     ndead = r->nidle;
     memcpy(dead, r->idle, ndead * sizeof(dead[0]));
     r->nidle = 0;
@@ -526,7 +516,7 @@ store_role_ok(struct store *st, struct store_role *r, const redisContext *c)
     else
         snprintf(name, sizeof(name), "%s:%d", c->tcp.host, c->tcp.port);
     log_info("store: %s answers again after %.0f s", name,
-             (double)(store_now_ms() - since) / 1000.0);
+             (double)(util_now_ms() - since) / 1000.0);
 }
 
 /* store_alive - an idle context whose server has not closed it: nothing
@@ -551,7 +541,7 @@ store_checkout(struct store *st, struct store_role *r,
                enum store_origin *origin, unsigned *gen)
 {
     redisContext *c = NULL;
-    int64_t now = store_now_ms();
+    int64_t now = util_now_ms();
     long wait_ms = 0;
 
     *origin = STORE_FRESH;
@@ -587,7 +577,7 @@ store_checkout(struct store *st, struct store_role *r,
     }
     if ((c = store_connect(st, r)) == NULL) {
         pthread_mutex_lock(&st->lock);
-        store_backoff(r, store_now_ms(), *origin == STORE_PROBE);
+        store_backoff(r, util_now_ms(), *origin == STORE_PROBE);
         pthread_mutex_unlock(&st->lock);
     }
     return c;

@@ -65,16 +65,6 @@ struct store_sentinel_view {
     size_t from;                 /* the sentinel that answered */
 };
 
-/* store_sentinel_now_ms - monotonic milliseconds */
-static int64_t
-store_sentinel_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* store_sentinel_new - parse and check the sentinel options */
 int
 store_sentinel_new(struct store *st, const struct store_opts *o, char *err,
@@ -439,7 +429,7 @@ store_sentinel_refresh(struct store *st)
     struct store_server old[STORE_MAX_SERVERS], reads[STORE_MAX_SERVERS];
     redisContext *dead[2 * STORE_POOL_IDLE];
     size_t first, nold = 0, nreads = 0, ndead = 0;
-    int64_t now = store_sentinel_now_ms();
+    int64_t now = util_now_ms();
     int rc, moved_w = 0, moved_r = 0;
 
     if (sen == NULL)
@@ -466,7 +456,7 @@ store_sentinel_refresh(struct store *st)
 
     pthread_mutex_lock(&st->lock);
     sen->busy = 0;
-    now = store_sentinel_now_ms();
+    now = util_now_ms();
     if (rc == 0) {
         sen->first = v.from;
         sen->ask_at_ms = now + STORE_SENTINEL_REFRESH_MS;
@@ -501,7 +491,7 @@ store_sentinel_failed(struct store *st, struct store_role *r)
 
     if (sen == NULL)
         return;
-    soon = store_sentinel_now_ms() + STORE_SENTINEL_RETRY_MS;
+    soon = util_now_ms() + STORE_SENTINEL_RETRY_MS;
     pthread_mutex_lock(&st->lock);
     if (sen->ask_at_ms > soon)
         sen->ask_at_ms = soon;

@@ -74,16 +74,6 @@ trainer_outcome_name(enum trainer_outcome o)
     return "redis";
 }
 
-/* trainer_now_ms - monotonic milliseconds */
-int64_t
-trainer_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* trainer_token - host:pid:random */
 void
 trainer_token(char *buf, size_t len)
@@ -112,6 +102,23 @@ trainer_set_reason(struct trainer_report *rep, enum trainer_outcome o,
     return o;
 }
 
+/* trainer_live_parse - "DIGEST.VERSION" into *live; 0 or -1 */
+int
+trainer_live_parse(const char *id, struct trainer_live *live)
+{
+    long v;
+
+    memset(live, 0, sizeof(*live));
+    if (strlen(id) <= FEAT_DIGEST_LEN + 1 || id[FEAT_DIGEST_LEN] != '.' ||
+        util_parse_long(id + FEAT_DIGEST_LEN + 1, 1, LONG_MAX, &v) != 0)
+        return -1;
+    memcpy(live->digest, id, FEAT_DIGEST_LEN);
+    live->digest[FEAT_DIGEST_LEN] = '\0';
+    live->version = (uint64_t)v;
+    live->have = 1;
+    return 0;
+}
+
 /*
  * trainer_restorable - a model served as id ("DIGEST.VERSION") that its
  * watcher will publish again: Redis keeps no version counter for its
@@ -121,19 +128,14 @@ trainer_set_reason(struct trainer_report *rep, enum trainer_outcome o,
 static int
 trainer_restorable(struct store *st, const char *id)
 {
-    char digest[FEAT_DIGEST_LEN + 1];
-    uint64_t have, served;
-    long v;
+    struct trainer_live served;
+    uint64_t have;
 
-    if (strlen(id) <= FEAT_DIGEST_LEN + 1 || id[FEAT_DIGEST_LEN] != '.' ||
-        util_parse_long(id + FEAT_DIGEST_LEN + 1, 1, LONG_MAX, &v) != 0)
+    if (trainer_live_parse(id, &served) != 0)
         return 0;
-    memcpy(digest, id, FEAT_DIGEST_LEN);
-    digest[FEAT_DIGEST_LEN] = '\0';
-    served = (uint64_t)v;
-    switch (store_model_version(st, STORE_VIA_WRITE, digest, &have)) {
+    switch (store_model_version(st, STORE_VIA_WRITE, served.digest, &have)) {
     case STORE_OK:
-        return have < served;
+        return have < served.version;
     case STORE_ABSENT:
         return 1;
     case STORE_NOT_OURS:
@@ -357,7 +359,7 @@ trainer_run(struct store *st, const struct cfg *c, int force,
                                 .ttl_ms = c->lock_ttl_ms };
     struct trainer_live live;
     pthread_t renewer;
-    int64_t t0 = trainer_now_ms();
+    int64_t t0 = util_now_ms();
     enum trainer_outcome o;
     long acc, ref;
 
@@ -373,7 +375,7 @@ trainer_run(struct store *st, const struct cfg *c, int force,
         pthread_create(&renewer, NULL, trainer_renew_main, &rn) != 0)
         panic("trainer: cannot start the lock renewer");
     o = trainer_job(st, c, token, &live, NULL, NULL, rep);
-    rep->seconds = (double)(trainer_now_ms() - t0) / 1000.0;
+    rep->seconds = (double)(util_now_ms() - t0) / 1000.0;
     pthread_mutex_lock(&rn.mu);
     rn.stop = 1;
     pthread_cond_signal(&rn.cv);
@@ -426,7 +428,7 @@ trainer_first_wait(struct trainer *t, const struct cfg *c,
                    const struct trainer_live *live,
                    struct trainer_report *rep)
 {
-    int64_t now = trainer_now_ms(), grace;
+    int64_t now = util_now_ms(), grace;
 
     if (live->have) {
         t->none_since_ms = 0;
@@ -454,7 +456,7 @@ trainer_backoff(struct trainer *t, const struct cfg *c)
         ms *= 2;
     if (ms > TRAINER_BACKOFF_MAX_MS)
         ms = TRAINER_BACKOFF_MAX_MS;
-    t->retry_at_ms = trainer_now_ms() + ms;
+    t->retry_at_ms = util_now_ms() + ms;
     log_warnx("trainer: training failed %u time%s in a row; next attempt in "
               "%.1f s", t->failures, t->failures == 1 ? "" : "s",
               (double)ms / 1000.0);
@@ -480,7 +482,7 @@ trainer_tick(struct trainer *t, const struct cfg *c)
 {
     struct trainer_report rep;
     struct trainer_live live;
-    int64_t t0 = trainer_now_ms();
+    int64_t t0 = util_now_ms();
     long n[3], acc, ref;
 
     /* Reports first: they are new examples for the check below. */
@@ -505,7 +507,7 @@ trainer_tick(struct trainer *t, const struct cfg *c)
     t->said[0] = '\0';
     trainer_child_run(t->st, c, t->exe, t->foreground, t->token, &live,
                       trainer_stopping, t, &rep);
-    rep.seconds = (double)(trainer_now_ms() - t0) / 1000.0;
+    rep.seconds = (double)(util_now_ms() - t0) / 1000.0;
     trainer_finish(t->st, t->token, &rep);
     if (rep.outcome == TRAINER_FAILED) {
         t->failures++;

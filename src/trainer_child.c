@@ -193,7 +193,7 @@ trainer_read_report(struct trainer_proc *p)
 static void
 trainer_cancel(struct trainer_proc *p, const char *why)
 {
-    int64_t now = trainer_now_ms();
+    int64_t now = util_now_ms();
 
     if (p->term_at == 0) {
         log_info("trainer: %s: cancelling the training (process %ld)", why,
@@ -213,7 +213,7 @@ trainer_supervise(struct trainer_proc *p, struct store *st,
                   const struct cfg *c, const char *token,
                   int (*stopping)(void *), void *arg)
 {
-    int64_t renew_at = trainer_now_ms() + c->lock_ttl_ms / 3;
+    int64_t renew_at = util_now_ms() + c->lock_ttl_ms / 3;
 
     for (;;) {
         struct pollfd pf = { .fd = p->fd, .events = POLLIN };
@@ -222,8 +222,8 @@ trainer_supervise(struct trainer_proc *p, struct store *st,
             break;
         if (p->term_at != 0 || stopping(arg))
             trainer_cancel(p, p->why_stop ? p->why_stop : "stopping");
-        if (trainer_now_ms() >= renew_at) {
-            renew_at = trainer_now_ms() + c->lock_ttl_ms / 3;
+        if (util_now_ms() >= renew_at) {
+            renew_at = util_now_ms() + c->lock_ttl_ms / 3;
             /* an unreachable Redis is no reason to stop: the lock may
              * live on, and the publish checks it anyway */
             if (store_lock_renew(st, token, c->lock_ttl_ms) ==
@@ -317,19 +317,11 @@ trainer_child_cancelled(void *arg)
 static int
 trainer_child_live(const char *s, struct trainer_live *live)
 {
-    long v;
-
-    memset(live, 0, sizeof(*live));
-    if (strcmp(s, "none") == 0)
+    if (strcmp(s, "none") == 0) {
+        memset(live, 0, sizeof(*live));
         return 0;
-    if (strlen(s) <= FEAT_DIGEST_LEN + 1 || s[FEAT_DIGEST_LEN] != '.' ||
-        util_parse_long(s + FEAT_DIGEST_LEN + 1, 1, LONG_MAX, &v) != 0)
-        return -1;
-    memcpy(live->digest, s, FEAT_DIGEST_LEN);
-    live->digest[FEAT_DIGEST_LEN] = '\0';
-    live->version = (uint64_t)v;
-    live->have = 1;
-    return 0;
+    }
+    return trainer_live_parse(s, live);
 }
 
 /* trainer_child_limits - priority and memory; the process, not a thread:

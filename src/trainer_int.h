@@ -16,8 +16,9 @@ enum trainer_outcome trainer_set_reason(struct trainer_report *rep,
                                         const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* trainer_now_ms - monotonic milliseconds. */
-int64_t trainer_now_ms(void);
+/* trainer_live_parse - a model id "DIGEST.VERSION" into *live (have set);
+ * 0, or -1 when id is not of that form. */
+int trainer_live_parse(const char *id, struct trainer_live *live);
 
 /*
  * trainer_child_run - one training in a child process of exe (our own

@@ -362,6 +362,16 @@ util_past(const struct timespec *ts)
            (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
 }
 
+/* util_now_ms - monotonic milliseconds */
+int64_t
+util_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* util_glob_match - '*' and '?' over a name; one backtrack point, as a
  * later '*' can always absorb what an earlier one would have */
 int

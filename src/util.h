@@ -66,11 +66,13 @@ uint64_t util_mix64(uint64_t h);
  * wall clock neither stretches nor cuts a wait. util_cond_init - a
  * condition variable whose timed waits read that clock (0 or an errno).
  * util_deadline - *ts = now + ms on it. util_past - now is at or after
- * *ts. Any thread.
+ * *ts. util_now_ms - that clock in milliseconds, for intervals and
+ * backoffs. Any thread.
  */
 int util_cond_init(pthread_cond_t *cv) __attribute__((warn_unused_result));
 void util_deadline(struct timespec *ts, long ms);
 int util_past(const struct timespec *ts);
+int64_t util_now_ms(void);
 
 /*
  * util_auc - ROC AUC of score against label (nonzero = positive), with
