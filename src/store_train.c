@@ -141,7 +141,7 @@ store_example_key(const struct store_example *ex, char *buf, size_t len)
 
     if (k == 0)
         k = util_hash64(ex->rec, ex->len, UTIL_HASH64_INIT) | 1;
-    snprintf(buf, len, "%016llx", (unsigned long long)k);
+    learn_key_hex(k, buf, len);
 }
 
 /* store_script - store_lua_push_fn followed by body, malloc'd */

@@ -15,6 +15,7 @@
 #include "addr.h"
 #include "learn.h"
 #include "tap.h"
+#include "util.h"
 #include "xmalloc.h"
 
 /* t_sa - a sockaddr of a literal address */
@@ -126,6 +127,39 @@ check_addr(void)
        "bad traps refused: %s", err);
 }
 
+/* check_key_hex - learn_key_hex() spells what "%016llx" does, cut as
+ * snprintf() cuts */
+static void
+check_key_hex(void)
+{
+    static const uint64_t ks[] = { 0, 1, 0xabcULL, 0x0123456789abcdefULL,
+                                   0xfedcba9876543210ULL, UINT64_MAX,
+                                   0x8000000000000000ULL };
+    char hex[LEARN_KEY_HEX + 1], want[LEARN_KEY_HEX + 1];
+    uint64_t k = 0x9e3779b97f4a7c15ULL;
+    int bad = 0;
+
+    for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+        learn_key_hex(ks[i], hex, sizeof(hex));
+        snprintf(want, sizeof(want), "%016llx", (unsigned long long)ks[i]);
+        is_str(hex, want, "key %zu in hex", i);
+    }
+    for (int i = 0; i < 10000; i++) {
+        k = util_mix64(k + (uint64_t)i);
+        learn_key_hex(k, hex, sizeof(hex));
+        snprintf(want, sizeof(want), "%016llx", (unsigned long long)k);
+        bad += strcmp(hex, want) != 0;
+    }
+    is_int(bad, 0, "10,000 mixed keys as printf spells them");
+    memset(hex, 'x', sizeof(hex));
+    learn_key_hex(0xabcULL, hex, 5);
+    is_str(hex, "0000", "cut to len - 1 digits");
+    ok(hex[5] == 'x', "nothing written past len");
+    hex[0] = 'y';
+    learn_key_hex(1, hex, 0);
+    ok(hex[0] == 'y', "len 0 writes nothing");
+}
+
 static void
 check_keys(void)
 {
@@ -156,6 +190,7 @@ check_keys(void)
        "message keys: stable, distinct, never 0");
     learn_key_hex(0xabcULL, hex, sizeof(hex));
     is_str(hex, "0000000000000abc", "key in hex");
+    check_key_hex();
     hdr_result_init(&r);
     r.upstream = HDR_UPSTREAM_SA;
     r.score = 1.0;
