@@ -377,4 +377,15 @@ int store_instance_gone(struct store *st, const char *id);
 int store_instances(struct store *st, struct store_instance *out, size_t max,
                     size_t *n) __attribute__((warn_unused_result));
 
+/*
+ * store_format - the RESP of a command of argc arguments (argv[i] of
+ * argvlen[i] bytes; argvlen NULL: strlen of each), byte for byte what
+ * hiredis's redisFormatCommandArgv() writes, into one malloc'd buffer
+ * (caller frees) of *len bytes; NULL when argc < 1 or the size would not
+ * fit a size_t. Pure, any thread; store_cmd() sends every command so
+ * (exposed for its unit test).
+ */
+char *store_format(int argc, const char **argv, const size_t *argvlen,
+                   size_t *len) __attribute__((warn_unused_result));
+
 #endif /* NM_STORE_H */

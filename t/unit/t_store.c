@@ -1643,6 +1643,50 @@ t_instances(void)
     store_free(st);
 }
 
+/* t_format - store_format() spells RESP as hiredis does: the counts in
+ * decimal, binary bytes as they are, empty arguments, strlen() without
+ * lengths */
+static void
+t_format(void)
+{
+    static const char bin[] = { 'a', '\0', '\r', '\n', 'b' };
+    const char *argv[3] = { "SET", "k", bin };
+    size_t lens[3] = { 3, 1, sizeof(bin) }, len = 0, big = 123456;
+    const char *one[1] = { "PING" };
+    char *want, *got, *p;
+
+    got = store_format(3, argv, lens, &len);
+    ok(got != NULL && len == 31 &&
+           memcmp(got, "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\n"
+                       "a\0\r\nb\r\n", 29) == 0,
+       "format: counts, binary bytes");
+    free(got);
+    lens[1] = 0;
+    got = store_format(2, argv, lens, &len);
+    ok(got != NULL && len == 19 &&
+           memcmp(got, "*2\r\n$3\r\nSET\r\n$0\r\n\r\n", 19) == 0,
+       "format: an empty argument");
+    free(got);
+    got = store_format(1, one, NULL, &len);
+    ok(got != NULL && len == 14 &&
+           memcmp(got, "*1\r\n$4\r\nPING\r\n", 14) == 0,
+       "format: lengths by strlen");
+    free(got);
+    p = want = malloc(big + 1);
+    memset(want, 'x', big);
+    want[big] = '\0';
+    argv[0] = want;
+    lens[0] = big;
+    got = store_format(1, argv, lens, &len);
+    ok(got != NULL && len == 4 + 9 + big + 2 &&
+           memcmp(got, "*1\r\n$123456\r\nxx", 15) == 0 &&
+           memcmp(got + len - 3, "x\r\n", 3) == 0,
+       "format: a six-digit length");
+    free(got);
+    free(p);
+    ok(store_format(0, argv, lens, &len) == NULL, "format: no arguments");
+}
+
 int
 main(void)
 {
@@ -1662,6 +1706,7 @@ main(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     t_parse();
+    t_format();
     t_basic();
     t_bad_data();
     t_blobs();
