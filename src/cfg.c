@@ -849,6 +849,40 @@ cfg_ignore_compile(struct cfg *c)
         }
 }
 
+/* cfg_action_bit - an action's bit: its place in cfg_actions[] */
+unsigned
+cfg_action_bit(const char *action)
+{
+    for (unsigned i = 0; cfg_actions[i]; i++)
+        if (cfg_action_listed(cfg_actions[i], action))
+            return 1u << i;
+    return 0;
+}
+
+/* cfg_action_set - the set of a list cfg_check_actions() accepted */
+static unsigned
+cfg_action_set(const char *list)
+{
+    unsigned set = 0;
+
+    for (unsigned i = 0; cfg_actions[i]; i++)
+        if (cfg_action_listed(list, cfg_actions[i]))
+            set |= 1u << i;
+    return set;
+}
+
+/* cfg_derive - the compiled forms of the strings: verdict_label_of()
+ * tests the action lists of every message, and parsing each list cost
+ * 140 instructions a test */
+void
+cfg_derive(struct cfg *c)
+{
+    cfg_ignore_compile(c);
+    c->spam_action_set = cfg_action_set(c->spam_actions);
+    c->junk_action_set = cfg_action_set(c->junk_actions);
+    c->ham_action_set = cfg_action_set(c->ham_actions);
+}
+
 /* cfg_glob_match - one compiled pattern on a name of nlen bytes; the
  * byte next to the star is compared before memcmp(): most names fail
  * there */
@@ -1125,7 +1159,7 @@ cfg_defaults(void)
             panic("cfg: default of [%s] %s is invalid: %s",
                   cfg_defs[i].section, cfg_defs[i].key, cfg_defs[i].def);
     c->path = xstrdup("(defaults)");
-    cfg_ignore_compile(c);
+    cfg_derive(c);
     atomic_init(&c->refs, 1);
     return c;
 }
@@ -1339,7 +1373,7 @@ cfg_load(const char *path, char *err, size_t errlen)
         cfg_free(p.c);
         return NULL;
     }
-    cfg_ignore_compile(p.c);
+    cfg_derive(p.c);
     return p.c;
 }
 

@@ -131,6 +131,11 @@ struct cfg {
                                  exceptions */
     size_t nignore;
     size_t nmatch;
+    /* spam_actions, junk_actions and ham_actions as sets (cfg_derive()):
+     * bit i for the i-th of cfg_action_bit()'s actions */
+    unsigned spam_action_set;
+    unsigned junk_action_set;
+    unsigned ham_action_set;
 };
 
 /*
@@ -180,6 +185,19 @@ int cfg_is_spam_action(const struct cfg *c, const char *action);
 /* cfg_action_listed - 1 when action name is listed in list (a value of
  * spam_actions, junk_actions or ham_actions; case and blanks ignored). */
 int cfg_action_listed(const char *list, const char *action);
+
+/*
+ * cfg_action_bit - the bit of an action name in the action sets: 1 << i
+ * for the i-th of "no action", "greylist", "add header", "rewrite
+ * subject", "soft reject" and "reject" (hdr's enum hdr_action order, from
+ * HDR_ACTION_NO_ACTION); 0 for any other name. Case and blanks ignored.
+ */
+unsigned cfg_action_bit(const char *action);
+
+/* cfg_derive - recompute what cfg_load() derives from the strings (the
+ * compiled ignore_symbols, the action sets): for a snapshot whose strings
+ * were changed by hand before it was shared (the tests). */
+void cfg_derive(struct cfg *c);
 
 /* cfg_thresholds - the numbers of [score] thresholds into out; returns
  * how many (0 .. CFG_THRESHOLDS_MAX). */

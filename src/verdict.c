@@ -59,11 +59,21 @@ verdict_list_empty(const char *list)
     return list[strspn(list, " \t,")] == '\0';
 }
 
+/* verdict_action_bit - res's action in cfg's action sets (0: unknown);
+ * t_verdict checks the orders agree (cfg_action_bit()) */
+static unsigned
+verdict_action_bit(enum hdr_action a)
+{
+    return a >= HDR_ACTION_NO_ACTION && a <= HDR_ACTION_REJECT
+               ? 1u << (a - HDR_ACTION_NO_ACTION)
+               : 0;
+}
+
 /* verdict_label_of - the autolearn rule */
 enum verdict_label
 verdict_label_of(const struct hdr_result *res, const struct cfg *c)
 {
-    const char *action = hdr_action_name(res->action);
+    unsigned bit = verdict_action_bit(res->action);
     int known = res->action != HDR_ACTION_UNKNOWN;
     long pos, neg;
     int spam;
@@ -76,19 +86,18 @@ verdict_label_of(const struct hdr_result *res, const struct cfg *c)
         return VERDICT_LABEL_NONE;
     verdict_counts(res, &pos, &neg);
     if (res->upstream == HDR_UPSTREAM_RSPAMD && known)
-        spam = cfg_action_listed(c->spam_actions, action);
+        spam = (c->spam_action_set & bit) != 0;
     else
         spam = res->score >= c->spam_score;
     if (spam && pos >= c->spam_min_positive)
         return VERDICT_LABEL_SPAM;
-    if (known && res->has_scores &&
-        cfg_action_listed(c->junk_actions, action) &&
+    if (known && res->has_scores && (c->junk_action_set & bit) &&
         pos >= c->junk_min_positive)
         return VERDICT_LABEL_SPAM;
     if (spam)
         return VERDICT_LABEL_NONE; /* too few positive symbols to be sure */
     if (!verdict_list_empty(c->ham_actions) &&
-        !(known && cfg_action_listed(c->ham_actions, action)))
+        !(known && (c->ham_action_set & bit)))
         return VERDICT_LABEL_NONE;
     if (res->score < c->ham_score ||
         (res->has_scores && c->ham_min_negative > 0 &&

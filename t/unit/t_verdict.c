@@ -121,6 +121,7 @@ check_labels(void)
     c->junk_actions[0] = '\0';
     c->ham_actions[0] = '\0';
     c->ham_min_negative = 0;
+    cfg_derive(c);
     for (size_t i = 0; i < sizeof(legacy_cases) / sizeof(legacy_cases[0]);
          i++) {
         const struct label_case *k = &legacy_cases[i];
@@ -145,6 +146,7 @@ check_rule(void)
 
     free(c->junk_actions);
     c->junk_actions = xstrdup("add header, rewrite subject");
+    cfg_derive(c);
     for (size_t i = 0; i < sizeof(rule_cases) / sizeof(rule_cases[0]); i++) {
         const struct rule_case *k = &rule_cases[i];
         struct hdr_result r;
@@ -185,6 +187,46 @@ check_rule(void)
         hdr_result_free(&r);
         cfg_release(d);
     }
+    cfg_release(c);
+}
+
+/* check_action_sets - cfg's action bits are hdr's actions in order, and
+ * cfg_derive()'s sets say what cfg_action_listed() says of the lists */
+static void
+check_action_sets(void)
+{
+    static const char *const lists[] = { "", "reject", "no action",
+        " Reject ,soft reject", "add header, rewrite subject",
+        "greylist,no action, reject", "SOFT REJECT" };
+    struct cfg *c = cfg_defaults();
+    int bad = 0;
+
+    for (int a = HDR_ACTION_NO_ACTION; a <= HDR_ACTION_REJECT; a++)
+        is_int((int)cfg_action_bit(hdr_action_name((enum hdr_action)a)),
+               1 << (a - HDR_ACTION_NO_ACTION), "action bit of %s",
+               hdr_action_name((enum hdr_action)a));
+    is_int((int)cfg_action_bit("unknown"), 0, "no bit for an unknown one");
+    for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++) {
+        free(c->spam_actions);
+        free(c->junk_actions);
+        free(c->ham_actions);
+        c->spam_actions = xstrdup(lists[i]);
+        c->junk_actions = xstrdup(lists[(i + 1) % 7]);
+        c->ham_actions = xstrdup(lists[(i + 2) % 7]);
+        cfg_derive(c);
+        for (int a = HDR_ACTION_NO_ACTION; a <= HDR_ACTION_REJECT; a++) {
+            const char *n = hdr_action_name((enum hdr_action)a);
+            unsigned bit = 1u << (a - HDR_ACTION_NO_ACTION);
+
+            bad += ((c->spam_action_set & bit) != 0) !=
+                       cfg_action_listed(c->spam_actions, n) ||
+                   ((c->junk_action_set & bit) != 0) !=
+                       cfg_action_listed(c->junk_actions, n) ||
+                   ((c->ham_action_set & bit) != 0) !=
+                       cfg_action_listed(c->ham_actions, n);
+        }
+    }
+    is_int(bad, 0, "the action sets hold what the lists list");
     cfg_release(c);
 }
 
@@ -517,6 +559,7 @@ main(void)
 
     check_labels();
     check_rule();
+    check_action_sets();
     check_queue_id(c);
     check_header(c);
     check_model(c);
