@@ -263,8 +263,12 @@ hdr_seen_keep(struct hdr_seen *seen, unsigned *count, char **slot,
     if (len > HDR_MAX_BYTES) {
         seen->oversize = 1;
         *slot = xstrdup("");
-    } else
-        *slot = xstrndup(value, len);
+    } else {
+        /* the length is known: xstrndup() would measure it again */
+        *slot = xmalloc(len + 1);
+        memcpy(*slot, value, len);
+        (*slot)[len] = '\0';
+    }
 }
 
 /* hdr_seen_add - record a scanner header, ignore any other */
