@@ -207,11 +207,37 @@ t_threads(void)
     free(out);
 }
 
+/* t_info_line - log_info_line() writes "ident: info: line\n" as
+ * log_info() does, cut at 2047 bytes */
+static void
+t_info_line(void)
+{
+    struct t_capture cap;
+    char *out, *big = xmalloc(3000);
+
+    memset(big, 'y', 2999);
+    big[2999] = '\0';
+    t_begin(&cap, "info");
+    log_info_line("milter: one line");
+    log_info("%s", "milter: one line");
+    log_info_line(big);
+    out = t_capture_end(&cap);
+    ok(strncmp(out, "t_log: info: milter: one line\n"
+                    "t_log: info: milter: one line\nt_log: info: yyy",
+               76) == 0,
+       "info line: as log_info() writes it");
+    is_int((int)strlen(out), 2 * 30 + 13 + 2047 + 1,
+           "info line: a long one cut at 2047 bytes");
+    free(out);
+    free(big);
+}
+
 int
 main(void)
 {
     if (log_init("t_log", 1, NULL) != 0)
         return 1;
+    t_info_line();
     t_distinct();
     t_interval();
     t_evict();
