@@ -203,7 +203,7 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         size_t nl = hdr_symbol_len(&r->sym[i]);
 
         example_put_le(&p, nl, 1);
-        memcpy(p, r->sym[i].name, nl);
+        hdr_name_copy((char *)p, r->sym[i].name, nl);
         p += nl;
         if (r->has_scores)
             example_put_le(&p, (uint32_t)example_centi(r->sym[i].score), 4);

@@ -117,6 +117,44 @@ check_roundtrip(void)
     hdr_result_free(&r);
 }
 
+/* check_name_lengths - a record spells names of every length 1 ..
+ * HDR_MAX_NAME byte for byte, each right after its length byte, and one
+ * ends the record (nothing written past it) */
+static void
+check_name_lengths(void)
+{
+    struct hdr_result r;
+    struct example ex;
+    char err[128];
+    unsigned char *raw;
+    void *v;
+    size_t len, at = 29, bad = 0;
+
+    hdr_result_init(&r);
+    r.upstream = HDR_UPSTREAM_SA;
+    r.sym = xcalloc(HDR_MAX_NAME, sizeof(*r.sym));
+    for (size_t i = 0; i < HDR_MAX_NAME; i++) {
+        for (size_t j = 0; j <= i; j++)
+            r.sym[i].name[j] = (char)('a' + (i + j) % 26);
+        r.sym[i].len = (uint8_t)(i + 1);
+    }
+    r.nsym = HDR_MAX_NAME;
+    ok(example_from_result(&ex, &r, 0, 0, 5) == 0 &&
+           example_serialize(&ex, &v, &len, err, sizeof(err)) == 0,
+       "names of 1 .. %d bytes serialize", HDR_MAX_NAME);
+    raw = v;
+    for (size_t i = 0; i < HDR_MAX_NAME && at < len; i++) {
+        bad += raw[at] != i + 1 ||
+               memcmp(raw + at + 1, r.sym[i].name, i + 1) != 0;
+        at += 2 + i;
+    }
+    is_int((int)bad, 0, "each name byte for byte after its length");
+    is_int((int)at, (int)len, "the last name ends the record");
+    free(v);
+    example_free(&ex);
+    hdr_result_free(&r);
+}
+
 /* check_sources - key and source travel; a format 1 record reads with
  * its content key; a source that contradicts the explicit flag or a key
  * of 0 is refused */
@@ -586,6 +624,7 @@ int
 main(void)
 {
     check_roundtrip();
+    check_name_lengths();
     check_centi();
     check_store();
     check_sources();
