@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -798,8 +799,40 @@ store_format(int argc, const char **argv, const size_t *argvlen, size_t *len)
     return buf;
 }
 
-/* store_command - redisCommandArgv() with our RESP: appended as it is,
- * then the reply read (hiredis's own steps for a blocking context) */
+/*
+ * store_send - len bytes of a command to c's socket, as hiredis's
+ * redisBufferWrite() writes its output buffer on a blocking context (a
+ * failure, a timeout's EAGAIN included, is REDIS_ERR_IO with errno kept).
+ * The command is not copied into that buffer first: a batch of kept
+ * messages is 10-20 KB, and the copy cost an instruction a byte. The
+ * buffer is empty here: redisGetReply() writes all of it before it
+ * reads, and a context that failed is never used again.
+ */
+static int
+store_send(redisContext *c, const char *cmd, size_t len)
+{
+    int e;
+
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(c->fd, cmd + off, len - off);
+
+        if (w > 0) {
+            off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        e = w < 0 ? errno : EPIPE;
+        c->err = REDIS_ERR_IO;
+        snprintf(c->errstr, sizeof(c->errstr), "%s", strerror(e));
+        errno = e;
+        return -1;
+    }
+    return 0;
+}
+
+/* store_command - redisCommandArgv() with our RESP, sent as it is, then
+ * the reply read (hiredis's own steps for a blocking context) */
 static redisReply *
 store_command(redisContext *c, int argc, const char **argv,
               const size_t *argvlen)
@@ -813,9 +846,9 @@ store_command(redisContext *c, int argc, const char **argv,
         errno = EINVAL;
         return NULL;
     }
-    rc = redisAppendFormattedCommand(c, cmd, len);
+    rc = store_send(c, cmd, len);
     free(cmd);
-    if (rc != REDIS_OK || redisGetReply(c, &reply) != REDIS_OK)
+    if (rc != 0 || redisGetReply(c, &reply) != REDIS_OK)
         return NULL;
     return reply;
 }
