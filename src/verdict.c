@@ -34,22 +34,33 @@ verdict_label_name(enum verdict_label l)
     }
 }
 
-/* verdict_counts - symbols of a positive and of a negative score; with
- * no per-symbol scores every symbol counts as positive */
-static void
-verdict_counts(const struct hdr_result *res, long *pos, long *neg)
+/* Symbols of a positive and of a negative score, counted when first
+ * asked for (most verdicts are labelled by their score alone); with no
+ * per-symbol scores every symbol counts as positive. */
+struct verdict_tally {
+    int done;
+    long pos, neg;
+};
+
+/* verdict_tally - the counts of res, made on first use */
+static const struct verdict_tally *
+verdict_tally(const struct hdr_result *res, struct verdict_tally *t)
 {
-    *pos = *neg = 0;
+    if (t->done)
+        return t;
+    t->done = 1;
+    t->pos = t->neg = 0;
     if (!res->has_scores) {
-        *pos = (long)res->nsym;
-        return;
+        t->pos = (long)res->nsym;
+        return t;
     }
     for (size_t i = 0; i < res->nsym; i++) {
         if (res->sym[i].score > 0)
-            (*pos)++;
+            t->pos++;
         else if (res->sym[i].score < 0)
-            (*neg)++;
+            t->neg++;
     }
+    return t;
 }
 
 /* verdict_list_empty - a list of actions with none in it */
@@ -75,7 +86,7 @@ verdict_label_of(const struct hdr_result *res, const struct cfg *c)
 {
     unsigned bit = verdict_action_bit(res->action);
     int known = res->action != HDR_ACTION_UNKNOWN;
-    long pos, neg;
+    struct verdict_tally t = { 0, 0, 0 };
     int spam;
 
     if (!hdr_upstream_usable(res->upstream))
@@ -84,15 +95,14 @@ verdict_label_of(const struct hdr_result *res, const struct cfg *c)
      * teach the network from it. */
     if (res->inconsistent)
         return VERDICT_LABEL_NONE;
-    verdict_counts(res, &pos, &neg);
     if (res->upstream == HDR_UPSTREAM_RSPAMD && known)
         spam = (c->spam_action_set & bit) != 0;
     else
         spam = res->score >= c->spam_score;
-    if (spam && pos >= c->spam_min_positive)
+    if (spam && verdict_tally(res, &t)->pos >= c->spam_min_positive)
         return VERDICT_LABEL_SPAM;
     if (known && res->has_scores && (c->junk_action_set & bit) &&
-        pos >= c->junk_min_positive)
+        verdict_tally(res, &t)->pos >= c->junk_min_positive)
         return VERDICT_LABEL_SPAM;
     if (spam)
         return VERDICT_LABEL_NONE; /* too few positive symbols to be sure */
@@ -101,7 +111,7 @@ verdict_label_of(const struct hdr_result *res, const struct cfg *c)
         return VERDICT_LABEL_NONE;
     if (res->score < c->ham_score ||
         (res->has_scores && c->ham_min_negative > 0 &&
-         neg >= c->ham_min_negative))
+         verdict_tally(res, &t)->neg >= c->ham_min_negative))
         return VERDICT_LABEL_HAM;
     return VERDICT_LABEL_NONE;
 }
