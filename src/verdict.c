@@ -255,12 +255,18 @@ verdict_puts(struct verdict_buf *b, const char *s)
     verdict_put(b, s, strlen(s));
 }
 
-/* verdict_put_fixed - append "%.*f" (or "%+.*f") of x */
+/* verdict_put_fixed - append "%.*f" (or "%+.*f") of x: in place when
+ * the longest such text and the NUL fit (no copy), else as verdict_put()
+ * would */
 static void
 verdict_put_fixed(struct verdict_buf *b, double x, int prec, int plus)
 {
     char t[UTIL_FIXED_MAX];
 
+    if (!b->over && b->len - b->n > UTIL_FIXED_MAX) {
+        b->n += util_fmt_fixed(b->p + b->n, x, prec, plus);
+        return;
+    }
     verdict_put(b, t, util_fmt_fixed(t, x, prec, plus));
 }
 
