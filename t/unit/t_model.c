@@ -10,6 +10,7 @@
 #include "config.h"
 #include "model.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -1983,6 +1984,20 @@ t_sparse(void)
         x[0].idx = 0;
         x[0].val = NAN;
         is_int(model_score_sparse(m, x, 1, &p), -1, "a NaN value: -1");
+        x[0].val = INFINITY;
+        is_int(model_score_sparse(m, x, 1, &p), -1, "an infinity: -1");
+        x[0].val = -FLT_MAX;
+        is_int(model_score_sparse(m, x, 1, &p), 0, "-FLT_MAX is finite");
+        x[0].val = 1.0f;
+        x[1].idx = 7;
+        is_int(model_score_sparse(m, x, 2, &p), -1,
+               "out of range after an ordered one: -1");
+        x[1].idx = 0;
+        x[1].val = NAN;
+        x[0].idx = 6;
+        is_int(model_score_sparse(m, x, 2, &p), -1,
+               "a NaN after a pair out of order: -1");
+        x[0].idx = 0;
         ok(model_score_sparse(m, NULL, 0, &p) == 0 &&
                model_score_fann(m, zero, 7, &pf) == 0 && fabs(p - pf) < 1e-6,
            "no non-zero input: the bias alone, as fann_run() says");
