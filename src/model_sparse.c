@@ -168,8 +168,9 @@ model_l1_idx(const struct model *m, const struct feat_pair *x, size_t n,
 
 /* model_layer1 - every hidden unit's sum over the non-zero inputs (in
  * index order), grouped as fann_run() groups them; each step is a
- * vector loop over the (padded) hidden units */
-static void
+ * vector loop over the (padded) hidden units, in AVX2 where the CPU has
+ * it (NM_CLONES_AVX2) */
+NM_CLONES_AVX2 static void
 model_layer1(const struct model *m, const struct feat_pair *x, size_t n,
              float *acc)
 {
