@@ -248,11 +248,18 @@ util_hash64(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *p = data;
     uint64_t h = seed;
+    size_t i = 0;
 
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
+    /* four bytes a turn: the same steps, a third fewer instructions (the
+     * milter hashes a Message-ID a message) */
+    for (; i + 4 <= len; i += 4) {
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+        h = (h ^ p[i + 1]) * 0x100000001b3ULL;
+        h = (h ^ p[i + 2]) * 0x100000001b3ULL;
+        h = (h ^ p[i + 3]) * 0x100000001b3ULL;
     }
+    for (; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
     return h;
 }
 

@@ -250,6 +250,27 @@ check_hash(void)
     ok(util_hash64("\xff", 1, UTIL_HASH64_INIT) !=
            util_hash64("\x7f", 1, UTIL_HASH64_INIT),
        "high bytes count");
+    /* every length, so each tail of the four-byte turns: against FNV-1a
+     * a byte at a time */
+    {
+        unsigned char b[67];
+        int bad = 0;
+
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (unsigned char)(i * 37 + 11);
+        for (size_t n = 0; n <= sizeof(b); n++) {
+            uint64_t want = UTIL_HASH64_INIT;
+
+            for (size_t i = 0; i < n; i++)
+                want = (want ^ b[i]) * 0x100000001b3ULL;
+            bad += util_hash64(b, n, UTIL_HASH64_INIT) != want;
+        }
+        is_int(bad, 0, "lengths 0 .. 67 as a byte at a time");
+    }
+    ok(util_hash64("foobarfoobar", 12, UTIL_HASH64_INIT) ==
+           util_hash64("foobar", 6, util_hash64("foobar", 6,
+                                                UTIL_HASH64_INIT)),
+       "a split inside a four-byte turn chains too");
 }
 
 /* check_auc - util_auc */
