@@ -159,21 +159,14 @@ example_put_le(unsigned char **p, uint64_t v, size_t width)
         *(*p)++ = (unsigned char)(v >> (8 * i));
 }
 
-/* example_serialize - the uncompressed record: sized first, so the
- * bound is checked before anything is allocated and the record is
- * written in one buffer (the milter threads call this per message) */
-int
-example_serialize(const struct example *ex, void **raw, size_t *len,
-                  char *err, size_t errlen)
+/* example_record_len - the bytes of ex's record, checked against the
+ * limits before anything is allocated; 0, or -1 with err */
+static int
+example_record_len(const struct example *ex, size_t *len, char *err,
+                   size_t errlen)
 {
     const struct hdr_result *r = &ex->res;
-    int explicit_ = ex->source != EXAMPLE_SRC_AUTOLEARN;
-    unsigned flags = (ex->spam ? 1u : 0) | (explicit_ ? 2u : 0) |
-                     (r->has_scores ? 4u : 0) |
-                     ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
-                     (r->truncated ? 32u : 0);
     size_t n = 29, per = r->has_scores ? 5 : 1;
-    unsigned char *buf, *p;
 
     if (r->nsym > 0xffff) {
         snprintf(err, errlen, "too many symbols (%zu)", r->nsym);
@@ -190,7 +183,22 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         snprintf(err, errlen, "record of %zu bytes is over the limit", n);
         return -1;
     }
-    p = buf = xmalloc(n);
+    *len = n;
+    return 0;
+}
+
+/* example_record_put - ex's record at p, as example_record_len() sized
+ * it */
+static void
+example_record_put(const struct example *ex, unsigned char *p)
+{
+    const struct hdr_result *r = &ex->res;
+    int explicit_ = ex->source != EXAMPLE_SRC_AUTOLEARN;
+    unsigned flags = (ex->spam ? 1u : 0) | (explicit_ ? 2u : 0) |
+                     (r->has_scores ? 4u : 0) |
+                     ((r->upstream == HDR_UPSTREAM_RSPAMD ? 1u : 2u) << 3) |
+                     (r->truncated ? 32u : 0);
+
     example_put_le(&p, EXAMPLE_FORMAT, 1);
     example_put_le(&p, flags, 1);
     example_put_le(&p, (uint64_t)ex->time, 8);
@@ -208,6 +216,22 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
         if (r->has_scores)
             example_put_le(&p, (uint32_t)example_centi(r->sym[i].score), 4);
     }
+}
+
+/* example_serialize - the uncompressed record: sized first, so the
+ * bound is checked before anything is allocated and the record is
+ * written in one buffer */
+int
+example_serialize(const struct example *ex, void **raw, size_t *len,
+                  char *err, size_t errlen)
+{
+    unsigned char *buf;
+    size_t n;
+
+    if (example_record_len(ex, &n, err, errlen) != 0)
+        return -1;
+    buf = xmalloc(n);
+    example_record_put(ex, buf);
     *raw = buf;
     *len = n;
     return 0;
@@ -228,6 +252,74 @@ example_serialize_result(const struct hdr_result *res, int spam,
         return -1;
     }
     return example_serialize(&ex, raw, len, err, errlen);
+}
+
+/* The zstd frame of stored blocks example_store() writes: the magic, a
+ * single-segment descriptor with a 4-byte content size, then each block's
+ * 3-byte header and its bytes. */
+#define EXAMPLE_BLOCK_MAX (128u << 10)
+#define EXAMPLE_STORE_HEAD 9
+
+/* example_store_head - the frame's first EXAMPLE_STORE_HEAD bytes for a
+ * record of rawlen bytes */
+static void
+example_store_head(unsigned char *out, size_t rawlen)
+{
+    static const unsigned char head[5] = { 0x28, 0xb5, 0x2f, 0xfd, 0xa0 };
+
+    memcpy(out, head, sizeof(head));
+    for (int i = 0; i < 4; i++)
+        out[sizeof(head) + (size_t)i] = (unsigned char)(rawlen >> (8 * i));
+}
+
+/* example_block_head - a raw block's 3-byte header: bit 0 last block,
+ * bits 1-2 type 0 (raw), bits 3-23 its size */
+static void
+example_block_head(unsigned char *out, size_t n, int last)
+{
+    uint32_t bh = (uint32_t)(n << 3) | (last ? 1u : 0);
+
+    out[0] = (unsigned char)bh;
+    out[1] = (unsigned char)(bh >> 8);
+    out[2] = (unsigned char)(bh >> 16);
+}
+
+/* example_serialize_stored - see example.h: a record of one block is
+ * written behind its frame's 12 bytes, no copy; a longer one is framed
+ * by example_store() */
+int
+example_serialize_stored(const struct hdr_result *res, int spam,
+                         enum example_source src, uint64_t key, int64_t now,
+                         void **blob, size_t *len, char *err, size_t errlen)
+{
+    struct example ex = { .res = *res, .spam = spam != 0,
+                          .explicit_ = src != EXAMPLE_SRC_AUTOLEARN,
+                          .time = now, .source = src, .key = key };
+    unsigned char *buf;
+    void *raw;
+    size_t n;
+    int rc;
+
+    if (!hdr_upstream_usable(res->upstream)) {
+        snprintf(err, errlen, "no Rspamd or SpamAssassin result");
+        return -1;
+    }
+    if (example_record_len(&ex, &n, err, errlen) != 0)
+        return -1;
+    if (n > EXAMPLE_BLOCK_MAX) {
+        if (example_serialize(&ex, &raw, &n, err, errlen) != 0)
+            return -1;
+        rc = example_store(raw, n, blob, len, err, errlen);
+        free(raw);
+        return rc;
+    }
+    buf = xmalloc(EXAMPLE_STORE_HEAD + 3 + n);
+    example_store_head(buf, n);
+    example_block_head(buf + EXAMPLE_STORE_HEAD, n, 1);
+    example_record_put(&ex, buf + EXAMPLE_STORE_HEAD + 3);
+    *blob = buf;
+    *len = EXAMPLE_STORE_HEAD + 3 + n;
+    return 0;
 }
 
 /* example_compress - zstd level 1 with this thread's context */
@@ -265,9 +357,8 @@ int
 example_store(const void *raw, size_t rawlen, void **blob, size_t *len,
               char *err, size_t errlen)
 {
-    static const unsigned char head[5] = { 0x28, 0xb5, 0x2f, 0xfd, 0xa0 };
-    const size_t bmax = 128u << 10;
-    size_t nblock, off = 0, at = 0;
+    const size_t bmax = EXAMPLE_BLOCK_MAX;
+    size_t nblock, off = 0, at = EXAMPLE_STORE_HEAD;
     unsigned char *out;
 
     if (rawlen == 0 || rawlen > EXAMPLE_MAX_RAW) {
@@ -275,19 +366,13 @@ example_store(const void *raw, size_t rawlen, void **blob, size_t *len,
         return -1;
     }
     nblock = (rawlen + bmax - 1) / bmax;
-    out = xmalloc(sizeof(head) + 4 + 3 * nblock + rawlen);
-    memcpy(out, head, sizeof(head));
-    at = sizeof(head);
-    for (int i = 0; i < 4; i++)
-        out[at++] = (unsigned char)(rawlen >> (8 * i));
+    out = xmalloc(EXAMPLE_STORE_HEAD + 3 * nblock + rawlen);
+    example_store_head(out, rawlen);
     while (off < rawlen) {
         size_t n = rawlen - off < bmax ? rawlen - off : bmax;
-        /* bit 0 last block, bits 1-2 type 0 (raw), bits 3-23 size */
-        uint32_t bh = (uint32_t)(n << 3) | (off + n == rawlen ? 1u : 0);
 
-        out[at++] = (unsigned char)bh;
-        out[at++] = (unsigned char)(bh >> 8);
-        out[at++] = (unsigned char)(bh >> 16);
+        example_block_head(out + at, n, off + n == rawlen);
+        at += 3;
         memcpy(out + at, (const unsigned char *)raw + off, n);
         at += n;
         off += n;

@@ -68,14 +68,22 @@ int example_serialize_result(const struct hdr_result *res, int spam,
                              size_t errlen)
     __attribute__((warn_unused_result));
 
+/* example_serialize_stored - what example_serialize_result() and then
+ * example_store() give, byte for byte, in one buffer: the record written
+ * behind its frame's head (no second allocation, no copy). For the milter
+ * threads; *blob malloc'd; 0, or -1 with err. */
+int example_serialize_stored(const struct hdr_result *res, int spam,
+                             enum example_source src, uint64_t key,
+                             int64_t now, void **blob, size_t *len,
+                             char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* example_encode - *blob is malloc'd (caller frees); 0 or -1 + err.
  * The same as example_serialize() then example_compress(). */
 int example_encode(const struct example *ex, void **blob, size_t *len,
                    char *err, size_t errlen) __attribute__((warn_unused_result));
 
-/* example_serialize - the record before compression (*raw malloc'd):
- * cheap, for the milter threads; the writer thread frames it
- * (example_store()). */
+/* example_serialize - the record before compression (*raw malloc'd). */
 int example_serialize(const struct example *ex, void **raw, size_t *len,
                       char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -341,8 +341,9 @@ milter_replace(SMFICTX *ctx, const char *name, unsigned n, const char *value)
     return 0;
 }
 
-/* milter_example - serialize v's result as an example of label spam
- * from source src under key; NULL (and nothing to free) on failure */
+/* milter_example - v's result as an example of label spam from source
+ * src under key, in the frame it is stored in; NULL (and nothing to
+ * free) on failure */
 static void *
 milter_example(const struct verdict *v, int spam, enum example_source src,
                uint64_t key, size_t *len)
@@ -350,7 +351,7 @@ milter_example(const struct verdict *v, int spam, enum example_source src,
     char err[128];
     void *raw;
 
-    if (example_serialize_result(&v->res, spam, src, key, (int64_t)time(NULL),
+    if (example_serialize_stored(&v->res, spam, src, key, (int64_t)time(NULL),
                                  &raw, len, err, sizeof(err)) != 0)
         return NULL;
     return raw;
@@ -381,8 +382,8 @@ milter_learn(struct verdict *v, const struct milter_msg *msg,
         label = VERDICT_LABEL_SPAM;
         src = EXAMPLE_SRC_SPAMTRAP;
     }
-    /* serialized only: the writer thread frames it, off the mail's
-     * path */
+    /* framed as it is stored (zstd stored blocks: no compression on
+     * the mail's path); the writer thread only sends it */
     if (label != VERDICT_LABEL_NONE &&
         (raw = milter_example(v, label == VERDICT_LABEL_SPAM, src, key,
                               &len)) != NULL &&

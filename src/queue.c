@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * queue - a ring of serialized examples under one mutex; the writer takes up to
- * QUEUE_BATCH at a time, frames them (zstd frames of stored blocks, which
- * the readers decode as any other) and pushes them with one
+ * queue - a ring of examples under one mutex, each in the frame it is stored
+ * in (zstd frames of stored blocks, which the readers decode as any other:
+ * example_serialize_stored(), example_store()); the writer takes up to
+ * QUEUE_BATCH at a time and pushes them with one
  * store_example_push_batch().
  * The ring also carries the replies' work (a scored message kept for a reply to
  * name, a reply's references): a batch holds items of one kind, the kind of the
@@ -100,11 +101,23 @@ queue_put_item(struct queue *q, const struct queue_item *item)
     return 0;
 }
 
-/* queue_put - an example keyed by its record */
+/* queue_put - an example keyed by its record, framed here */
 int
 queue_put(struct queue *q, int spam, void *raw, size_t len)
 {
-    return queue_put_example(q, spam, 0, 0, raw, len);
+    char err[128];
+    void *blob;
+    size_t blen;
+    int rc = example_store(raw, len, &blob, &blen, err, sizeof(err));
+
+    free(raw);
+    if (rc != 0) {
+        log_warnx("queue: dropping an example: %s", err);
+        atomic_fetch_add(&q->dropped, 1);
+        metrics_example_dropped(spam != 0, METRICS_AUTOLEARN);
+        return -1;
+    }
+    return queue_put_example(q, spam, 0, 0, blob, blen);
 }
 
 /* queue_put_example - an example with its key */
@@ -180,47 +193,17 @@ queue_never(const struct queue *q)
     return 0;
 }
 
-/* queue_frame - frame the *k raw records of it into zb, described by
- * ex; a record that cannot be framed is dropped (and it shrinks).
- * Returns how many ex describe (*k after the drops). */
-static size_t
-queue_frame(struct queue *q, struct queue_item *it, size_t *k,
-               struct store_example *ex, void **zb)
+/* queue_describe - the store's view of the k items of a batch (their
+ * blobs are borrowed) */
+static void
+queue_describe(const struct queue_item *it, size_t k,
+               struct store_example *ex)
 {
-    size_t n = 0;
-    char err[128];
-
-    for (size_t i = 0; i < *k; i++) {
-        size_t zlen;
-
-        if (it[i].kind == QUEUE_REPLY_HIT) {
-            it[n] = it[i];
-            zb[n] = NULL;
-            ex[n] = (struct store_example){ .rec = it[n].blob,
-                                            .len = it[n].len };
-            n++;
-            continue;
-        }
-        /* stored, not compressed: zstd on a record of a few hundred
-         * bytes cost 34k instructions per message, twice what the null
-         * milter spends on it, to save some 100-200 bytes of Redis per
-         * record (the caps bound them: max_examples, replies_max) */
-        if (example_store(it[i].blob, it[i].len, &zb[n], &zlen, err,
-                          sizeof(err)) != 0) {
-            log_warnx("queue: dropping an example: %s", err);
-            queue_count(&it[i], metrics_example_dropped);
-            free(it[i].blob);
-            atomic_fetch_add(&q->dropped, 1);
-            continue;
-        }
-        it[n] = it[i];
-        ex[n] = (struct store_example){ .spam = it[n].spam, .rec = zb[n],
-                                        .len = zlen, .key = it[n].key,
-                                        .explicit_ = it[n].explicit_ };
-        n++;
-    }
-    *k = n;
-    return n;
+    for (size_t i = 0; i < k; i++)
+        ex[i] = (struct store_example){ .spam = it[i].spam,
+                                        .rec = it[i].blob, .len = it[i].len,
+                                        .key = it[i].key,
+                                        .explicit_ = it[i].explicit_ };
 }
 
 /* queue_write - one batch of one kind to Redis; 0 or -1 */
@@ -277,14 +260,13 @@ queue_main(void *arg)
     struct queue *q = arg;
     struct queue_item it[QUEUE_BATCH];
     struct store_example ex[QUEUE_BATCH];
-    void *zb[QUEUE_BATCH];
     struct timespec until, stop_at = { 0, 0 };
 
     pthread_setname_np(pthread_self(), "nm-writer");
     pthread_mutex_lock(&q->mu);
     for (;;) {
         struct cfg *c;
-        size_t k, nz;
+        size_t k;
         int rc;
 
         while (q->n == 0 && !q->stop)
@@ -312,12 +294,10 @@ queue_main(void *arg)
         metrics_queue_depth(q->n);
         pthread_mutex_unlock(&q->mu);
 
-        nz = queue_frame(q, it, &k, ex, zb);
+        queue_describe(it, k, ex);
         c = cfg_current_get();
-        rc = nz ? queue_write(q, c, it[0].kind, ex, nz) : 0;
+        rc = queue_write(q, c, it[0].kind, ex, k);
         cfg_release(c);
-        for (size_t i = 0; i < nz; i++)
-            free(zb[i]);
 
         pthread_mutex_lock(&q->mu);
         if (rc == 0) {
@@ -325,7 +305,7 @@ queue_main(void *arg)
                 queue_count(&it[i], metrics_example_written);
                 free(it[i].blob);
             }
-            atomic_fetch_add(&q->written, nz);
+            atomic_fetch_add(&q->written, k);
             continue;
         }
         /* Put the batch back at the head, in order, as far as the ring

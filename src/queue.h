@@ -23,10 +23,10 @@ struct queue *queue_start(const struct cfg *c, char *err, size_t errlen)
 
 /*
  * queue_put - queue a serialized example (example_serialize(); raw is
- * taken: the queue frees it). The writer frames it (example_store()).
- * Returns 0 when queued, -1 when the queue was full (dropped and
- * counted). Any thread;
- * holds a mutex for a few instructions.
+ * taken: the queue frees it), framed here by example_store(). Returns 0
+ * when queued, -1 when the queue was full or the record could not be
+ * framed (dropped and counted). Any thread; holds a mutex for a few
+ * instructions.
  */
 int queue_put(struct queue *q, int spam, void *raw, size_t len);
 
@@ -38,7 +38,10 @@ int queue_put(struct queue *q, int spam, void *raw, size_t len);
  * under its key for [learn] replies_window, for a reply to name.
  * queue_put_reply_hit - a reply named these keys (n at most
  * LEARN_MAX_REFS): each one kept becomes a ham example.
- * All take raw, return and count like queue_put(); any thread.
+ * The first two take a blob in the frame it is stored in
+ * (example_serialize_stored() or example_store()), which the writer
+ * sends as it is; all take what they are given, return and count like
+ * queue_put(); any thread.
  */
 int queue_put_example(struct queue *q, int spam, uint64_t key, int explicit_,
                       void *raw, size_t len);

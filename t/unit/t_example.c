@@ -512,6 +512,59 @@ check_bounds(void)
 
 /* check_store - a record in raw blocks decodes as its compressed twin;
  * ZSTD_decompress() reads a frame of several blocks back byte for byte */
+/* t_stored_same - example_serialize_stored() of r is example_store() of
+ * example_serialize_result(), byte for byte, and decodes */
+static void
+t_stored_same(const struct hdr_result *r, int64_t now, int decodes)
+{
+    void *raw = NULL, *want = NULL, *got = NULL;
+    size_t rawlen = 0, wlen = 0, glen = 0;
+    struct example back;
+    char err[128];
+
+    ok(example_serialize_result(r, 1, EXAMPLE_SRC_REPLY, 0x1234, now, &raw,
+                                &rawlen, err, sizeof(err)) == 0 &&
+           example_store(raw, rawlen, &want, &wlen, err, sizeof(err)) ==
+               0 &&
+           example_serialize_stored(r, 1, EXAMPLE_SRC_REPLY, 0x1234, now,
+                                    &got, &glen, err, sizeof(err)) == 0 &&
+           glen == wlen && memcmp(got, want, wlen) == 0,
+       "serialize_stored: store(serialize_result) byte for byte, %zu "
+       "symbols", r->nsym);
+    if (decodes) {
+        ok(got != NULL &&
+               example_decode(got, glen, &back, err, sizeof(err)) == 0 &&
+               back.res.nsym == r->nsym && back.key == 0x1234,
+           "serialize_stored: decodes");
+        if (got != NULL)
+            example_free(&back);
+    }
+    free(raw);
+    free(want);
+    free(got);
+}
+
+/* check_stored_big - a record of more than one 128 KiB block takes
+ * example_store()'s way and is still the same bytes (more symbols than a
+ * parser gives, so no decode) */
+static void
+check_stored_big(void)
+{
+    struct hdr_result r;
+
+    hdr_result_init(&r);
+    r.upstream = HDR_UPSTREAM_RSPAMD;
+    r.has_scores = 1;
+    r.nsym = 1500;
+    r.sym = xcalloc(r.nsym, sizeof(*r.sym));
+    for (size_t i = 0; i < r.nsym; i++) {
+        snprintf(r.sym[i].name, sizeof(r.sym[i].name), "%0120zu", i);
+        r.sym[i].score = (double)i / 100;
+    }
+    t_stored_same(&r, 7, 0);
+    hdr_result_free(&r);
+}
+
 static void
 check_store(void)
 {
@@ -548,10 +601,14 @@ check_store(void)
                len2 == rawlen && memcmp(raw, raw2, rawlen) == 0,
            "serialize_result: the same bytes as from_result + serialize");
         free(raw2);
+        t_stored_same(&r, ex.time, 1);
         r.upstream = HDR_UPSTREAM_AMBIGUOUS;
         ok(example_serialize_result(&r, 1, EXAMPLE_SRC_REPLY, 1, 1, &raw2,
                                     &len2, err, sizeof(err)) == -1,
            "serialize_result: an ambiguous result is no example");
+        ok(example_serialize_stored(&r, 1, EXAMPLE_SRC_REPLY, 1, 1, &raw2,
+                                    &len2, err, sizeof(err)) == -1,
+           "serialize_stored: an ambiguous result is no example");
         r.upstream = HDR_UPSTREAM_RSPAMD;
     }
     example_free(&back);
@@ -625,6 +682,7 @@ main(void)
 {
     check_roundtrip();
     check_name_lengths();
+    check_stored_big();
     check_centi();
     check_store();
     check_sources();
