@@ -466,9 +466,11 @@ milter_eom(SMFICTX *ctx)
     const char *adj_value = NULL, *why, *mqid = qid;
     struct model *m;
     struct verdict v;
+    struct verdict_numbers nb;
     const struct cfg *c;
     sfsistat rc = SMFIS_CONTINUE;
     int outbound, kept;
+    unsigned flags;
     size_t refs = 0;
 
     if (conn == NULL)
@@ -491,7 +493,8 @@ milter_eom(SMFICTX *ctx)
     if (v.status != HDR_OK)
         log_limited(&milter_lim_parse, "%s: hdr: scanner header unusable: %s",
                     qid, v.err);
-    if (verdict_header(&v, value, sizeof(value)) != 0)
+    verdict_numbers(&v, &nb);
+    if (verdict_header_numbers(&v, &nb, value, sizeof(value)) != 0)
         panic("%s: milter: header value does not fit", qid);
     if (c->adjusted_name[0] != '\0' &&
         verdict_adjusted_header(&v, adjusted, sizeof(adjusted)) == 0)
@@ -509,15 +512,14 @@ milter_eom(SMFICTX *ctx)
     }
     /* the line is assembled without printf (verdict_log_line), and not
      * at all when info is off */
+    flags = (conn->msg.n_ours ? VERDICT_LOG_REPLACED : 0u) |
+            (kept ? VERDICT_LOG_KEPT : 0u) |
+            (conn->msg.nrcpt > 0 && conn->msg.ntrap == conn->msg.nrcpt
+                 ? VERDICT_LOG_SPAMTRAP
+                 : 0u);
     if (log_enabled(LOG_LEVEL_INFO) &&
-        verdict_log_line(&v, qid,
-                         (conn->msg.n_ours ? VERDICT_LOG_REPLACED : 0u) |
-                             (kept ? VERDICT_LOG_KEPT : 0u) |
-                             (conn->msg.nrcpt > 0 &&
-                                      conn->msg.ntrap == conn->msg.nrcpt
-                                  ? VERDICT_LOG_SPAMTRAP
-                                  : 0u),
-                         line, sizeof(line)) == 0)
+        verdict_log_line_numbers(&v, &nb, qid, flags, line, sizeof(line)) ==
+            0)
         log_info_line(line);
     metrics_message(&v, rc != SMFIS_CONTINUE);
     verdict_free(&v);

@@ -298,26 +298,49 @@ verdict_end(struct verdict_buf *b)
     return 0;
 }
 
-/* verdict_header - format our header's value (what "%+.2f; p=%s;
- * model=%s; upstream=%s; score=%s; learn=%s" gives, without printf) */
+/* verdict_numbers - the shared numbers, each formatted once */
+void
+verdict_numbers(const struct verdict *v, struct verdict_numbers *nb)
+{
+    nb->adjust_len = util_fmt_fixed(nb->adjust, v->adjust, 2, 1);
+    if (v->scored) {
+        nb->p_len = util_fmt_fixed(nb->p, v->p, 3, 0);
+    } else {
+        memcpy(nb->p, "none", 5);
+        nb->p_len = 4;
+    }
+    nb->score_len = util_fmt_fixed(nb->score, v->res.score, 2, 0);
+}
+
+/* verdict_header - format our header's value */
 int
 verdict_header(const struct verdict *v, char *buf, size_t len)
 {
+    struct verdict_numbers nb;
+
+    verdict_numbers(v, &nb);
+    return verdict_header_numbers(v, &nb, buf, len);
+}
+
+/* verdict_header_numbers - what "%+.2f; p=%s; model=%s; upstream=%s;
+ * score=%s; learn=%s" gives, without printf */
+int
+verdict_header_numbers(const struct verdict *v,
+                       const struct verdict_numbers *nb, char *buf,
+                       size_t len)
+{
     struct verdict_buf b = { buf, len, 0, 0 };
 
-    verdict_put_fixed(&b, v->adjust, 2, 1);
+    verdict_put(&b, nb->adjust, nb->adjust_len);
     verdict_puts(&b, "; p=");
-    if (v->scored)
-        verdict_put_fixed(&b, v->p, 3, 0);
-    else
-        verdict_puts(&b, "none");
+    verdict_put(&b, nb->p, nb->p_len);
     verdict_puts(&b, "; model=");
     verdict_puts(&b, v->model_id[0] ? v->model_id : "none");
     verdict_puts(&b, "; upstream=");
     verdict_puts(&b, hdr_upstream_name(v->res.upstream));
     verdict_puts(&b, "; score=");
     if (verdict_has_score(v))
-        verdict_put_fixed(&b, v->res.score, 2, 0);
+        verdict_put(&b, nb->score, nb->score_len);
     else
         verdict_puts(&b, "none");
     verdict_puts(&b, "; learn=");
@@ -330,13 +353,25 @@ int
 verdict_log_line(const struct verdict *v, const char *qid, unsigned flags,
                  char *buf, size_t len)
 {
+    struct verdict_numbers nb;
+
+    verdict_numbers(v, &nb);
+    return verdict_log_line_numbers(v, &nb, qid, flags, buf, len);
+}
+
+/* verdict_log_line_numbers - the line with the shared numbers given */
+int
+verdict_log_line_numbers(const struct verdict *v,
+                         const struct verdict_numbers *nb, const char *qid,
+                         unsigned flags, char *buf, size_t len)
+{
     struct verdict_buf b = { buf, len, 0, 0 };
 
     verdict_put(&b, qid, strnlen(qid, VERDICT_QID_MAX));
     verdict_puts(&b, ": milter: upstream=");
     verdict_puts(&b, hdr_upstream_name(v->res.upstream));
     verdict_puts(&b, " score=");
-    verdict_put_fixed(&b, v->res.score, 2, 0);
+    verdict_put(&b, nb->score, nb->score_len);
     verdict_puts(&b, " symbols=");
     verdict_put_size(&b, v->res.nsym);
     verdict_puts(&b, " ignored=");
@@ -346,12 +381,9 @@ verdict_log_line(const struct verdict *v, const char *qid, unsigned flags,
     verdict_puts(&b, " known=");
     verdict_put_fixed(&b, v->known, 2, 0);
     verdict_puts(&b, " p=");
-    if (v->scored)
-        verdict_put_fixed(&b, v->p, 3, 0);
-    else
-        verdict_puts(&b, "none");
+    verdict_put(&b, nb->p, nb->p_len);
     verdict_puts(&b, " adjust=");
-    verdict_put_fixed(&b, v->adjust, 2, 1);
+    verdict_put(&b, nb->adjust, nb->adjust_len);
     verdict_puts(&b, " model=");
     verdict_puts(&b, v->model_id[0] ? v->model_id : "none");
     verdict_puts(&b, " learn=");

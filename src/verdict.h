@@ -120,6 +120,29 @@ int verdict_header(const struct verdict *v, char *buf, size_t len)
 int verdict_log_line(const struct verdict *v, const char *qid, unsigned flags,
                      char *buf, size_t len) __attribute__((warn_unused_result));
 
+/*
+ * struct verdict_numbers - the numbers verdict_header() and
+ * verdict_log_line() both print, formatted once by verdict_numbers() for
+ * the _numbers() forms of the two (the milter writes both a message):
+ * the adjustment "%+.2f", p "%.3f" ("none" unless scored) and the
+ * upstream score "%.2f".
+ */
+struct verdict_numbers {
+    char adjust[UTIL_FIXED_MAX], p[UTIL_FIXED_MAX], score[UTIL_FIXED_MAX];
+    size_t adjust_len, p_len, score_len;
+};
+void verdict_numbers(const struct verdict *v, struct verdict_numbers *nb);
+/* verdict_header_numbers, verdict_log_line_numbers - verdict_header()
+ * and verdict_log_line() with v's numbers from nb (verdict_numbers() of
+ * the same v, unchanged since). */
+int verdict_header_numbers(const struct verdict *v,
+                           const struct verdict_numbers *nb, char *buf,
+                           size_t len) __attribute__((warn_unused_result));
+int verdict_log_line_numbers(const struct verdict *v,
+                             const struct verdict_numbers *nb,
+                             const char *qid, unsigned flags, char *buf,
+                             size_t len) __attribute__((warn_unused_result));
+
 /* verdict_adjusted_header - the optional second header: upstream score
  * plus adjustment, "%.2f"; -1 when there is no upstream score. */
 int verdict_adjusted_header(const struct verdict *v, char *buf, size_t len)

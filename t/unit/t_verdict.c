@@ -474,7 +474,8 @@ check_text(void)
         VERDICT_LABEL_NONE, VERDICT_LABEL_SPAM, VERDICT_LABEL_HAM,
     };
     uint64_t s = 11;
-    size_t bad = 0, n = 20000;
+    size_t bad = 0, bad_nb = 0, n = 20000;
+    struct verdict_numbers nb;
     char first[2 * VERDICT_LOG_MAX + 16] = "";
 
     for (size_t i = 0; i < n; i++) {
@@ -512,6 +513,10 @@ check_text(void)
             if (bad++ == 0)
                 snprintf(first, sizeof(first), "'%s' vs '%s'", a, b);
         }
+        verdict_numbers(&v, &nb);
+        if (verdict_header_numbers(&v, &nb, a, sizeof(a)) != 0 ||
+            strcmp(a, b) != 0)
+            bad_nb++;
         v.ignored = i % 3;
         v.known = v.scored ? u : 0;
         v.qid = (enum verdict_qid)(i % 4);
@@ -538,7 +543,19 @@ check_text(void)
             if (bad++ == 0)
                 snprintf(first, sizeof(first), "'%s' vs '%s'", a, b);
         }
+        /* v's numbers changed since: formatted again */
+        verdict_numbers(&v, &nb);
+        if (verdict_log_line_numbers(&v, &nb, qid,
+                                     (i % 4 ? 0u : VERDICT_LOG_REPLACED) |
+                                         (i % 5 == 1 ? VERDICT_LOG_KEPT
+                                                     : 0u) |
+                                         (i % 7 == 2 ? VERDICT_LOG_SPAMTRAP
+                                                     : 0u),
+                                     a, sizeof(a)) != 0 ||
+            strcmp(a, b) != 0)
+            bad_nb++;
     }
+    is_int((int)bad_nb, 0, "the same through verdict_numbers()");
     ok(bad == 0, "header and log line of %zu random verdicts as printf "
        "wrote them (%zu differ%s%s)", n, bad, bad ? ": " : "", first);
     {
