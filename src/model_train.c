@@ -489,6 +489,26 @@ struct model_snap {
     size_t n1, nrest;
 };
 
+/* model_snap_init - room in sn for m's weights */
+static void
+model_snap_init(struct model_snap *sn, const struct model *m)
+{
+    sn->n1 = (size_t)m->layers[0] * m->hp;
+    sn->nrest = model_weight_count(m) - m->woff[2];
+    sn->w1t = xreallocarray(NULL, sn->n1 + 1, sizeof(*sn->w1t));
+    sn->b1 = xreallocarray(NULL, m->hp, sizeof(*sn->b1));
+    sn->rest = xreallocarray(NULL, sn->nrest + 1, sizeof(*sn->rest));
+}
+
+/* model_snap_free - release what model_snap_init() took */
+static void
+model_snap_free(struct model_snap *sn)
+{
+    free(sn->w1t);
+    free(sn->b1);
+    free(sn->rest);
+}
+
 /* model_snap_take - save m's weights into sn */
 static void
 model_snap_take(const struct model *m, struct model_snap *sn)
@@ -507,6 +527,54 @@ model_snap_put(struct model *m, const struct model_snap *sn)
     memcpy(m->b1, sn->b1, m->hp * sizeof(*sn->b1));
     memcpy(m->ann->weights + m->woff[2], sn->rest,
            sn->nrest * sizeof(*sn->rest));
+}
+
+/* What model_epochs() trains on and with: the rows, their order (shuffled
+ * in place each epoch), the held-back rows' outputs and labels. */
+struct model_epochs_in {
+    const struct model_rows *train, *val;
+    uint32_t *order;
+    double *vout;
+    const float *vy;
+    const struct model_train_opts *opts;
+    uint64_t rng;
+};
+
+/*
+ * model_epochs - the epochs of one training with early stopping: after
+ * each, the held-back error; sn keeps the best weights (best_mse is that
+ * of the weights sn holds on entry), and patience epochs without a better
+ * one, a divergence or max_epochs end it. *epochs counts the epochs run.
+ * Returns -1 when opts->cancelled said so, else 0; either way m holds the
+ * last epoch's weights, sn the best.
+ */
+static int
+model_epochs(struct model *m, struct model_epochs_in *e,
+             struct model_snap *sn, double best_mse, unsigned *epochs)
+{
+    const struct model_train_opts *opts = e->opts;
+    unsigned since = 0, patience = opts->patience > 0 ? opts->patience : 1;
+    double vmse, tmse;
+
+    while (*epochs < opts->max_epochs) {
+        if (opts->cancelled != NULL && opts->cancelled(opts->cancel_arg))
+            return -1;
+        model_shuffle(e->order, e->train->n, &e->rng);
+        (*epochs)++;
+        if (model_epoch(m, e->train, e->order, opts->learning_rate,
+                        opts->smoothing, &tmse) < 0 ||
+            model_outputs(m, e->val, e->vout) < 0)
+            break; /* diverged: the caller restores the best weights */
+        vmse = model_mse(e->vout, e->vy, e->val->n);
+        if (vmse < best_mse) {
+            best_mse = vmse;
+            model_snap_take(m, sn);
+            since = 0;
+        } else if (++since >= patience) {
+            break;
+        }
+    }
+    return 0;
 }
 
 /* model_train_check - options and examples usable; 0 or -1 with err */
@@ -556,10 +624,11 @@ model_train_sparse(struct model *m, const struct model_rows *train,
                    size_t errlen)
 {
     struct model_snap sn;
+    struct model_epochs_in e;
     uint32_t *order = NULL;
-    double *vout = NULL, best_mse, vmse, tmse;
+    double *vout = NULL, best_mse;
     float *vy = NULL;
-    unsigned epoch = 0, since = 0, patience;
+    unsigned epoch = 0;
     uint64_t rng = opts ? opts->seed ^ 0x9e3779b97f4a7c15ULL : 0;
     int rc = -1;
 
@@ -578,11 +647,9 @@ model_train_sparse(struct model *m, const struct model_rows *train,
         order[i] = (uint32_t)i;
     vout = xreallocarray(NULL, val->n, sizeof(*vout));
     vy = model_rows_labels(val);
-    sn.n1 = (size_t)m->layers[0] * m->hp;
-    sn.nrest = model_weight_count(m) - m->woff[2];
-    sn.w1t = xreallocarray(NULL, sn.n1 + 1, sizeof(*sn.w1t));
-    sn.b1 = xreallocarray(NULL, m->hp, sizeof(*sn.b1));
-    sn.rest = xreallocarray(NULL, sn.nrest + 1, sizeof(*sn.rest));
+    model_snap_init(&sn, m);
+    model_snap_take(m, &sn); /* what a failure below restores */
+    e = (struct model_epochs_in){ train, val, order, vout, vy, opts, rng };
 
     if (model_outputs(m, val, vout) < 0) {
         util_errf(err, errlen, "the net's output is not finite on the "
@@ -590,27 +657,9 @@ model_train_sparse(struct model *m, const struct model_rows *train,
         goto out;
     }
     best_mse = model_mse(vout, vy, val->n); /* epoch 0: never end up worse */
-    model_snap_take(m, &sn);
-    patience = opts->patience > 0 ? opts->patience : 1;
-    while (epoch < opts->max_epochs) {
-        if (opts->cancelled != NULL && opts->cancelled(opts->cancel_arg)) {
-            util_errf(err, errlen, "cancelled");
-            goto out;
-        }
-        model_shuffle(order, train->n, &rng);
-        epoch++;
-        if (model_epoch(m, train, order, opts->learning_rate,
-                        opts->smoothing, &tmse) < 0 ||
-            model_outputs(m, val, vout) < 0)
-            break; /* diverged: the best weights are restored below */
-        vmse = model_mse(vout, vy, val->n);
-        if (vmse < best_mse) {
-            best_mse = vmse;
-            model_snap_take(m, &sn);
-            since = 0;
-        } else if (++since >= patience) {
-            break;
-        }
+    if (model_epochs(m, &e, &sn, best_mse, &epoch) < 0) {
+        util_errf(err, errlen, "cancelled");
+        goto out;
     }
     model_snap_put(m, &sn);
 
@@ -631,9 +680,7 @@ out:
     free(order);
     free(vout);
     free(vy);
-    free(sn.w1t);
-    free(sn.b1);
-    free(sn.rest);
+    model_snap_free(&sn);
     return rc;
 }
 
