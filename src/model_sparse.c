@@ -5,7 +5,9 @@
  * is one row of weights per non-zero input: the first layer is kept
  * transposed (input-major) beside libfann's net, which stays the
  * representation (blob, training, copies). The pass computes what
- * fann_run() computes, with libfann's own activation macros, and writes
+ * fann_run() computes (bit for bit on every vector the tests try:
+ * libfann's activation macros, and its two sigmoids four units a vector
+ * step in model_sigmoid_all()), and writes
  * only the caller's stack: one published model serves every thread, with
  * no copy and no lock. Pure: no logging, no I/O. Part of the model module
  * (only it includes <fann.h>).
