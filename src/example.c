@@ -237,20 +237,33 @@ example_serialize(const struct example *ex, void **raw, size_t *len,
     return 0;
 }
 
+/* example_of_result - *ex borrowing res, for the serializers of a
+ * parsed result; -1 with err when res is no scanner's verdict */
+static int
+example_of_result(struct example *ex, const struct hdr_result *res,
+                  int spam, enum example_source src, uint64_t key,
+                  int64_t now, char *err, size_t errlen)
+{
+    *ex = (struct example){ .res = *res, .spam = spam != 0,
+                            .explicit_ = src != EXAMPLE_SRC_AUTOLEARN,
+                            .time = now, .source = src, .key = key };
+    if (!hdr_upstream_usable(res->upstream)) {
+        snprintf(err, errlen, "no Rspamd or SpamAssassin result");
+        return -1;
+    }
+    return 0;
+}
+
 /* example_serialize_result - see example.h */
 int
 example_serialize_result(const struct hdr_result *res, int spam,
                          enum example_source src, uint64_t key, int64_t now,
                          void **raw, size_t *len, char *err, size_t errlen)
 {
-    struct example ex = { .res = *res, .spam = spam != 0,
-                          .explicit_ = src != EXAMPLE_SRC_AUTOLEARN,
-                          .time = now, .source = src, .key = key };
+    struct example ex;
 
-    if (!hdr_upstream_usable(res->upstream)) {
-        snprintf(err, errlen, "no Rspamd or SpamAssassin result");
+    if (example_of_result(&ex, res, spam, src, key, now, err, errlen) != 0)
         return -1;
-    }
     return example_serialize(&ex, raw, len, err, errlen);
 }
 
@@ -292,18 +305,14 @@ example_serialize_stored(const struct hdr_result *res, int spam,
                          enum example_source src, uint64_t key, int64_t now,
                          void **blob, size_t *len, char *err, size_t errlen)
 {
-    struct example ex = { .res = *res, .spam = spam != 0,
-                          .explicit_ = src != EXAMPLE_SRC_AUTOLEARN,
-                          .time = now, .source = src, .key = key };
+    struct example ex;
     unsigned char *buf;
     void *raw;
     size_t n;
     int rc;
 
-    if (!hdr_upstream_usable(res->upstream)) {
-        snprintf(err, errlen, "no Rspamd or SpamAssassin result");
+    if (example_of_result(&ex, res, spam, src, key, now, err, errlen) != 0)
         return -1;
-    }
     if (example_record_len(&ex, &n, err, errlen) != 0)
         return -1;
     if (n > EXAMPLE_BLOCK_MAX) {
