@@ -133,6 +133,12 @@ struct hdr_seen {
     char *spam_status;
     char *rspamd_queue_id; /* X-Rspamd-Queue-Id: not parsed, compared */
     int oversize;         /* a copy was longer than HDR_MAX_BYTES */
+    /* the bytes allocated for each copy above: hdr_seen_clear() keeps
+     * the buffers for the next message, which then costs no malloc */
+    size_t spamd_result_cap;
+    size_t rspamd_action_cap;
+    size_t spam_status_cap;
+    size_t rspamd_queue_id_cap;
 };
 
 /*
@@ -153,7 +159,12 @@ int hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value);
  * (len == strlen(name)): the milter measures each header name once. */
 int hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
                      const char *value);
+/* hdr_seen_free - release the copies and zero seen. hdr_seen_clear -
+ * forget them (every count 0: no copy is read) but keep their buffers,
+ * at most HDR_MAX_BYTES + 1 bytes each, for the next message of the same
+ * caller; hdr_seen_free() still releases them. */
 void hdr_seen_free(struct hdr_seen *seen);
+void hdr_seen_clear(struct hdr_seen *seen);
 
 /*
  * hdr_evaluate - decide which header to use and parse it into res (which

@@ -64,7 +64,8 @@ static struct log_limit milter_lim_parse;
 #define MILTER_IRT_MAX 1024
 #define MILTER_REFS_MAX 4096
 
-/* Per message: reset in envfrom, freed in eom and abort. */
+/* Per message: reset in envfrom, freed in eom and abort (but seen's
+ * buffers, which serve the connection's next message: freed in close). */
 struct milter_msg {
     struct hdr_seen seen;
     unsigned n_ours;      /* copies of [header] name seen */
@@ -96,14 +97,19 @@ struct milter_conn {
     struct milter_msg msg;
 };
 
-/* milter_msg_reset - drop what one message collected */
+/* milter_msg_reset - drop what one message collected; the scanner
+ * headers' buffers stay for the next message (a copy each cost a malloc
+ * and a free) */
 static void
 milter_msg_reset(struct milter_msg *msg)
 {
-    hdr_seen_free(&msg->seen);
+    struct hdr_seen seen = msg->seen;
+
+    hdr_seen_clear(&seen);
     free(msg->in_reply_to);
     free(msg->references);
     memset(msg, 0, sizeof(*msg));
+    msg->seen = seen;
 }
 
 /* milter_len_bit - bit len of a name length mask; 0 from 64 bytes on */
@@ -549,6 +555,7 @@ milter_close(SMFICTX *ctx)
     if (conn == NULL)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
+    hdr_seen_free(&conn->msg.seen);
     model_release(conn->model);
     cfg_release(conn->cfg);
     free(conn);

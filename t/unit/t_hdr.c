@@ -1079,6 +1079,27 @@ test_seen(void)
        seen.n_spam_status == 1, "copies counted");
     is_str(seen.spamd_result, "second", "last copy kept");
     is_int(seen.oversize, 0, "nothing oversize");
+    {
+        const char *buf = seen.spamd_result;
+        char big[64];
+
+        hdr_seen_clear(&seen);
+        ok(seen.n_spamd_result == 0 && seen.n_rspamd_action == 0 &&
+               seen.n_spam_status == 0 && seen.n_rspamd_queue_id == 0 &&
+               seen.oversize == 0,
+           "hdr_seen_clear: no copy counted");
+        is_int(hdr_seen_add(&seen, "X-Spamd-Result", "third"), 1,
+               "recorded after clear");
+        ok(seen.n_spamd_result == 1 && seen.spamd_result == buf,
+           "a copy that fits reuses the buffer");
+        is_str(seen.spamd_result, "third", "... and holds the new copy");
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        hdr_seen_clear(&seen);
+        is_int(hdr_seen_add(&seen, "X-Spamd-Result", big), 1,
+               "a longer copy after clear");
+        is_str(seen.spamd_result, big, "... is kept whole");
+    }
     hdr_seen_free(&seen);
     ok(seen.spamd_result == NULL && seen.n_spamd_result == 0,
        "hdr_seen_free zeroes");
