@@ -97,6 +97,7 @@ example_from_result(struct example *ex, const struct hdr_result *res,
     ex->key = learn_key_content(res);
     ex->res = *res;
     ex->res.sym = NULL;
+    ex->res.cap = 0;
     if (res->nsym > 0) {
         ex->res.sym = xreallocarray(NULL, res->nsym, sizeof(*res->sym));
         memcpy(ex->res.sym, res->sym, res->nsym * sizeof(*res->sym));

@@ -41,6 +41,18 @@ hdr_result_free(struct hdr_result *res)
     memset(res, 0, sizeof(*res));
 }
 
+/* hdr_result_clear - zero the result but keep its symbol buffer */
+void
+hdr_result_clear(struct hdr_result *res)
+{
+    struct hdr_symbol *sym = res->sym;
+    size_t cap = res->cap;
+
+    memset(res, 0, sizeof(*res));
+    res->sym = sym;
+    res->cap = cap;
+}
+
 /* The bytes of a symbol name, for hdr_name_span(). */
 const unsigned char hdr_name_tab[256] = {
     ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
@@ -159,14 +171,14 @@ hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
                 return HDR_SYM_DUPLICATE;
     if (res->nsym >= HDR_MAX_SYMBOLS)
         return HDR_SYM_FULL;
-    /* grow at powers of two: 64, 128, ... HDR_MAX_SYMBOLS; most verdicts
-     * fit the first */
-    if (res->nsym == 0 || (res->nsym >= 64 &&
-                           (res->nsym & (res->nsym - 1)) == 0)) {
-        cap = res->nsym == 0 ? 64 : res->nsym * 2;
+    /* grow to 64, then twice the size up to HDR_MAX_SYMBOLS; most
+     * verdicts fit the first (a kept buffer: no allocation at all) */
+    if (res->nsym >= res->cap) {
+        cap = res->nsym < 32 ? 64 : res->nsym * 2;
         if (cap > HDR_MAX_SYMBOLS)
             cap = HDR_MAX_SYMBOLS;
         res->sym = xreallocarray(res->sym, cap, sizeof(*res->sym));
+        res->cap = cap;
     }
     set->bits[bit / 64] |= mask;
     hdr_name_copy(res->sym[res->nsym].name, name, len);
@@ -414,7 +426,7 @@ hdr_evaluate(const struct hdr_seen *seen, enum hdr_format format,
 {
     enum hdr_status st = HDR_OK;
 
-    hdr_result_free(res);
+    hdr_result_clear(res);
     if (errlen > 0)
         err[0] = '\0';
     if (format != HDR_FORMAT_SA && seen->n_spamd_result > 0 &&

@@ -81,12 +81,17 @@ struct hdr_result {
     int truncated;         /* the symbol list was cut ("..." or the limit) */
     size_t nsym;
     struct hdr_symbol *sym; /* nsym entries in header order, names unique */
+    size_t cap;            /* entries allocated at sym, for the parsers;
+                              0 = only nsym (whoever sets sym sets cap) */
 };
 
 /* hdr_result_init - zero a result; hdr_result_free - release its symbols
- * and zero it again (safe on a zeroed result). */
+ * and zero it again (safe on a zeroed result); hdr_result_clear - zero
+ * all but sym and cap: the parsers fill the same buffer again, and a
+ * caller that parses one header after another allocates it once. */
 void hdr_result_init(struct hdr_result *res);
 void hdr_result_free(struct hdr_result *res);
+void hdr_result_clear(struct hdr_result *res);
 
 /*
  * hdr_rspamd_parse - parse an X-Spamd-Result value (as a milter gets it:
@@ -95,7 +100,8 @@ void hdr_result_free(struct hdr_result *res);
  * has_scores, inconsistent, truncated and the symbols; action is set from
  * the default (True = reject) and can be overridden by hdr_action_parse().
  * Returns HDR_OK or an error with a reason in err; res holds no symbols
- * after an error.
+ * after an error. The symbols go into res->sym's buffer when it has one
+ * (res->cap entries, which hdr_result_clear() kept), else a new one.
  */
 enum hdr_status hdr_rspamd_parse(const char *value, struct hdr_result *res,
                                  char *err, size_t errlen)

@@ -94,6 +94,10 @@ struct milter_conn {
      * that a message costs no lock; released in close */
     struct model *model;
     uint64_t model_gen;
+    /* the symbol buffer of the last verdict, for the next message's
+     * (verdict_recompute()); freed in close */
+    struct hdr_symbol *sym;
+    size_t sym_cap;
     struct milter_msg msg;
 };
 
@@ -493,7 +497,9 @@ milter_eom(SMFICTX *ctx)
         return milter_pass(ctx, conn, qid, why, refs);
 
     m = model_current_refresh(&conn->model, &conn->model_gen);
-    verdict_compute(&v, &conn->msg.seen, c, m);
+    v.res.sym = conn->sym;
+    v.res.cap = conn->sym_cap;
+    verdict_recompute(&v, &conn->msg.seen, c, m);
     verdict_queue_id(&v, &conn->msg.seen, mqid, c);
     milter_learn(&v, &conn->msg, c, &kept);
     if (v.status != HDR_OK)
@@ -528,7 +534,8 @@ milter_eom(SMFICTX *ctx)
             0)
         log_info_line(line);
     metrics_message(&v, rc != SMFIS_CONTINUE);
-    verdict_free(&v);
+    conn->sym = v.res.sym; /* the buffer, for the next message */
+    conn->sym_cap = v.res.cap;
     milter_msg_reset(&conn->msg);
     return rc;
 }
@@ -556,6 +563,7 @@ milter_close(SMFICTX *ctx)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
     hdr_seen_free(&conn->msg.seen);
+    free(conn->sym);
     model_release(conn->model);
     cfg_release(conn->cfg);
     free(conn);

@@ -1117,6 +1117,39 @@ test_seen(void)
                             &res, NULL, 0), HDR_OK, "parse into it again");
     ok(res.nsym == 1 && strcmp(res.sym[0].name, "B") == 0,
        "a second parse replaces the symbols");
+    {
+        const struct hdr_symbol *buf = res.sym;
+        char many[2048];
+        size_t n;
+
+        hdr_result_clear(&res);
+        ok(res.sym == buf && res.cap >= 1 && res.nsym == 0 &&
+               res.upstream == HDR_UPSTREAM_NONE,
+           "hdr_result_clear keeps the buffer only");
+        is_int(hdr_rspamd_parse("default: False [3.00 / 15.00]; C(3.00)[]",
+                                &res, NULL, 0), HDR_OK, "parse after clear");
+        ok(res.sym == buf && res.nsym == 1 &&
+               strcmp(res.sym[0].name, "C") == 0 && res.sym[0].score == 3,
+           "... into the same buffer");
+        /* 100 symbols: past the first 64 entries, the buffer grows */
+        n = (size_t)snprintf(many, sizeof(many),
+                             "default: False [0.00 / 15.00]");
+        for (int i = 0; i < 100; i++)
+            n += (size_t)snprintf(many + n, sizeof(many) - n,
+                                  "; S%d(0.00)[]", i);
+        hdr_result_clear(&res);
+        is_int(hdr_rspamd_parse(many, &res, NULL, 0), HDR_OK,
+               "100 symbols after clear");
+        ok(res.nsym == 100 && res.cap >= 100 &&
+               strcmp(res.sym[99].name, "S99") == 0,
+           "... grow the buffer");
+        is_int(hdr_rspamd_parse("default: False [1.00 / 15.00]; A(1.00)[]; "
+                                "B(2.00)[x",
+                                &res, NULL, 0), HDR_ERR_SYNTAX,
+               "a failed parse after them");
+        ok(res.sym == NULL && res.nsym == 0 && res.cap == 0,
+           "... leaves no symbols and no buffer");
+    }
     hdr_result_free(&res);
     ok(res.sym == NULL && res.nsym == 0, "hdr_result_free zeroes");
 }
