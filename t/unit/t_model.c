@@ -1918,6 +1918,47 @@ t_with_act(const struct model *m, uint32_t act, float steep)
     return out;
 }
 
+/* t_sparse_extremes - at a small steepness libfann's clamp lets a unit's
+ * sum reach +-150 / 0.01, where e^-2s is out of a double's range: the
+ * sigmoids (FANN_SIGMOID 3, FANN_SIGMOID_SYMMETRIC 5) still give what
+ * fann_run() gives */
+static void
+t_sparse_extremes(const struct model *m)
+{
+    static const float vals[] = {1e30f, -1e30f, FLT_MAX, -FLT_MAX, 1e3f,
+                                 -1e3f, 1e5f, -1e5f, 3e5f, -3e5f, 1e6f,
+                                 -1e6f};
+    static const uint32_t acts[] = {3, 5};
+    static const float steeps[] = {0.01f, 0.5f};
+    unsigned bad = 0, n = 0;
+
+    for (size_t a = 0; a < NELEM(acts); a++)
+        for (size_t si = 0; si < NELEM(steeps); si++) {
+            struct model *ma = t_with_act(m, acts[a], steeps[si]);
+
+            for (size_t v = 0; ma != NULL && v < NELEM(vals); v++) {
+                float dense[7] = {0};
+                struct feat_pair x = {2, vals[v]};
+                double p, pf;
+
+                dense[2] = vals[v];
+                n++;
+                if (model_score_sparse(ma, &x, 1, &p) != 0 ||
+                    model_score_fann(ma, dense, 7, &pf) != 0 ||
+                    !(fabs(p - pf) <= 1e-6)) {
+                    diag("activation %u steepness %g input %g: %g, "
+                         "fann_run() %g", acts[a], (double)steeps[si],
+                         (double)vals[v], p, pf);
+                    bad++;
+                }
+            }
+            if (ma == NULL)
+                bad++;
+            model_release(ma);
+        }
+    ok(bad == 0, "the sigmoids at huge sums equal fann_run() (%u cases)", n);
+}
+
 /* t_sparse - the sparse pass equals fann_run() within 1e-6 */
 static void
 t_sparse(void)
@@ -2001,6 +2042,7 @@ t_sparse(void)
         ok(model_score_sparse(m, NULL, 0, &p) == 0 &&
                model_score_fann(m, zero, 7, &pf) == 0 && fabs(p - pf) < 1e-6,
            "no non-zero input: the bias alone, as fann_run() says");
+        t_sparse_extremes(m);
         model_release(m);
     }
 }
