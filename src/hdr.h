@@ -161,6 +161,9 @@ int hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value);
 #define HDR_SEEN_LENS                                                      \
     ((UINT64_C(1) << 13) | (UINT64_C(1) << 14) | (UINT64_C(1) << 15) |     \
      (UINT64_C(1) << 17))
+/* HDR_SEEN_FIRST - the first byte (in either case) of every name
+ * hdr_seen_add() records: they all start "X-". */
+#define HDR_SEEN_FIRST 'X'
 /* hdr_seen_add_len - the same for a name whose length the caller knows
  * (len == strlen(name)): the milter measures each header name once. */
 int hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
