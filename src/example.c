@@ -37,11 +37,28 @@
 #define EXAMPLE_FORMAT_V1 1
 #define EXAMPLE_FLAGS_KNOWN 0x3fu /* bits 0-5; the others must be 0 */
 
-/* example_centi - a score in hundredths, clamped to int32 */
-static int32_t
+/* example_centi_far - example_centi() of x = v * 100 out of int32's
+ * range, or NaN */
+static __attribute__((cold)) int32_t
+example_centi_far(double x)
+{
+    double c = round(x);
+
+    if (!isfinite(c))
+        return 0;
+    if (c > 2147483647.0)
+        return INT32_MAX;
+    if (c < -2147483648.0)
+        return INT32_MIN;
+    return (int32_t)c;
+}
+
+/* example_centi - a score in hundredths, clamped to int32 (inline: a
+ * record has one per symbol) */
+static inline int32_t
 example_centi(double v)
 {
-    double x = v * 100.0, c, d;
+    double x = v * 100.0, d;
     int64_t t;
 
     /* round() inline where the result is in range (NaN is not): the
@@ -53,14 +70,7 @@ example_centi(double v)
         d = x - (double)t;
         return (int32_t)(t + (d >= 0.5) - (d <= -0.5));
     }
-    c = round(x);
-    if (!isfinite(c))
-        return 0;
-    if (c > 2147483647.0)
-        return INT32_MAX;
-    if (c < -2147483648.0)
-        return INT32_MIN;
-    return (int32_t)c;
+    return example_centi_far(x);
 }
 
 /* example_source_name - for logs */
@@ -97,6 +107,7 @@ example_from_result(struct example *ex, const struct hdr_result *res,
     ex->key = learn_key_content(res);
     ex->res = *res;
     ex->res.sym = NULL;
+    ex->res.cap = 0;
     if (res->nsym > 0) {
         ex->res.sym = xreallocarray(NULL, res->nsym, sizeof(*res->sym));
         memcpy(ex->res.sym, res->sym, res->nsym * sizeof(*res->sym));
@@ -151,12 +162,14 @@ example_cctx(void)
     return c;
 }
 
-/* example_put_le - width little-endian bytes of v at *p */
-static void
+/* example_put_le - width little-endian bytes of v at *p (inline: the
+ * widths are constants, the calls were a record's dearest part) */
+static inline __attribute__((always_inline)) void
 example_put_le(unsigned char **p, uint64_t v, size_t width)
 {
     for (size_t i = 0; i < width; i++)
-        *(*p)++ = (unsigned char)(v >> (8 * i));
+        (*p)[i] = (unsigned char)(v >> (8 * i));
+    *p += width;
 }
 
 /* example_record_len - the bytes of ex's record, checked against the
@@ -193,6 +206,7 @@ static void
 example_record_put(const struct example *ex, unsigned char *p)
 {
     const struct hdr_result *r = &ex->res;
+    const struct hdr_symbol *sym = r->sym;
     int explicit_ = ex->source != EXAMPLE_SRC_AUTOLEARN;
     unsigned flags = (ex->spam ? 1u : 0) | (explicit_ ? 2u : 0) |
                      (r->has_scores ? 4u : 0) |
@@ -207,14 +221,17 @@ example_record_put(const struct example *ex, unsigned char *p)
     example_put_le(&p, (uint32_t)example_centi(r->score), 4);
     example_put_le(&p, (uint32_t)example_centi(r->required), 4);
     example_put_le(&p, r->nsym, 2);
-    for (size_t i = 0; i < r->nsym; i++) {
-        size_t nl = hdr_symbol_len(&r->sym[i]);
+    /* the symbols from locals: a store through p may alias r's fields,
+     * which the loop would read again after every byte */
+    for (size_t i = 0, nsym = r->nsym, sc = r->has_scores; i < nsym; i++) {
+        const struct hdr_symbol *s = &sym[i];
+        size_t nl = hdr_symbol_len(s);
 
         example_put_le(&p, nl, 1);
-        hdr_name_copy((char *)p, r->sym[i].name, nl);
+        hdr_name_copy((char *)p, s->name, nl);
         p += nl;
-        if (r->has_scores)
-            example_put_le(&p, (uint32_t)example_centi(r->sym[i].score), 4);
+        if (sc)
+            example_put_le(&p, (uint32_t)example_centi(s->score), 4);
     }
 }
 

@@ -296,6 +296,7 @@ feat_result_ignore(struct hdr_result *dst, const struct hdr_result *src,
 
     *dst = *src;
     dst->sym = xreallocarray(NULL, src->nsym + 1, sizeof(*dst->sym));
+    dst->cap = 0; /* not src's */
     for (size_t i = 0; i < src->nsym; i++)
         if (!cfg_symbol_ignored(c, src->sym[i].name))
             dst->sym[kept++] = src->sym[i];

@@ -41,6 +41,18 @@ hdr_result_free(struct hdr_result *res)
     memset(res, 0, sizeof(*res));
 }
 
+/* hdr_result_clear - zero the result but keep its symbol buffer */
+void
+hdr_result_clear(struct hdr_result *res)
+{
+    struct hdr_symbol *sym = res->sym;
+    size_t cap = res->cap;
+
+    memset(res, 0, sizeof(*res));
+    res->sym = sym;
+    res->cap = cap;
+}
+
 /* The bytes of a symbol name, for hdr_name_span(). */
 const unsigned char hdr_name_tab[256] = {
     ['0' ... '9'] = 1, ['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['_'] = 1,
@@ -159,14 +171,14 @@ hdr_symbol_add_slow(struct hdr_result *res, struct hdr_symset *set,
                 return HDR_SYM_DUPLICATE;
     if (res->nsym >= HDR_MAX_SYMBOLS)
         return HDR_SYM_FULL;
-    /* grow at powers of two: 64, 128, ... HDR_MAX_SYMBOLS; most verdicts
-     * fit the first */
-    if (res->nsym == 0 || (res->nsym >= 64 &&
-                           (res->nsym & (res->nsym - 1)) == 0)) {
-        cap = res->nsym == 0 ? 64 : res->nsym * 2;
+    /* grow to 64, then twice the size up to HDR_MAX_SYMBOLS; most
+     * verdicts fit the first (a kept buffer: no allocation at all) */
+    if (res->nsym >= res->cap) {
+        cap = res->nsym < 32 ? 64 : res->nsym * 2;
         if (cap > HDR_MAX_SYMBOLS)
             cap = HDR_MAX_SYMBOLS;
         res->sym = xreallocarray(res->sym, cap, sizeof(*res->sym));
+        res->cap = cap;
     }
     set->bits[bit / 64] |= mask;
     hdr_name_copy(res->sym[res->nsym].name, name, len);
@@ -250,25 +262,29 @@ hdr_upstream_name(enum hdr_upstream up)
     return "none";
 }
 
-/* hdr_seen_keep - count one copy and keep it as the last one */
+/* hdr_seen_keep - count one copy and keep it as the last one, in the
+ * slot's buffer when it is large enough */
 static void
 hdr_seen_keep(struct hdr_seen *seen, unsigned *count, char **slot,
-              const char *value)
+              size_t *cap, const char *value)
 {
     size_t len = strnlen(value, (size_t)HDR_MAX_BYTES + 1);
 
     if (*count < UINT_MAX) /* saturate: a wrap to 1 would look single */
         (*count)++;
-    free(*slot);
     if (len > HDR_MAX_BYTES) {
         seen->oversize = 1;
-        *slot = xstrdup("");
-    } else {
-        /* the length is known: xstrndup() would measure it again */
-        *slot = xmalloc(len + 1);
-        memcpy(*slot, value, len);
-        (*slot)[len] = '\0';
+        len = 0;
+        value = "";
     }
+    if (*slot == NULL || *cap < len + 1) {
+        free(*slot);
+        *slot = xmalloc(len + 1);
+        *cap = len + 1;
+    }
+    /* the length is known: xstrndup() would measure it again */
+    memcpy(*slot, value, len);
+    (*slot)[len] = '\0';
 }
 
 /* hdr_seen_add - record a scanner header, ignore any other */
@@ -292,22 +308,33 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
     if (len == sizeof("X-Spamd-Result") - 1 &&
         strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,
-                      value);
+                      &seen->spamd_result_cap, value);
     else if (len == sizeof("X-Rspamd-Action") - 1 &&
              strcasecmp(name, "X-Rspamd-Action") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_action, &seen->rspamd_action,
-                      value);
+                      &seen->rspamd_action_cap, value);
     else if (len == sizeof("X-Spam-Status") - 1 &&
              strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
-                      value);
+                      &seen->spam_status_cap, value);
     else if (len == sizeof("X-Rspamd-Queue-Id") - 1 &&
              strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_queue_id, &seen->rspamd_queue_id,
-                      value);
+                      &seen->rspamd_queue_id_cap, value);
     else
         return 0;
     return 1;
+}
+
+/* hdr_seen_clear - forget the copies, keep their buffers */
+void
+hdr_seen_clear(struct hdr_seen *seen)
+{
+    seen->n_spamd_result = 0;
+    seen->n_rspamd_action = 0;
+    seen->n_spam_status = 0;
+    seen->n_rspamd_queue_id = 0;
+    seen->oversize = 0;
 }
 
 /* hdr_seen_free - release the copies and zero the collection */
@@ -399,7 +426,7 @@ hdr_evaluate(const struct hdr_seen *seen, enum hdr_format format,
 {
     enum hdr_status st = HDR_OK;
 
-    hdr_result_free(res);
+    hdr_result_clear(res);
     if (errlen > 0)
         err[0] = '\0';
     if (format != HDR_FORMAT_SA && seen->n_spamd_result > 0 &&

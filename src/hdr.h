@@ -81,12 +81,17 @@ struct hdr_result {
     int truncated;         /* the symbol list was cut ("..." or the limit) */
     size_t nsym;
     struct hdr_symbol *sym; /* nsym entries in header order, names unique */
+    size_t cap;            /* entries allocated at sym, for the parsers;
+                              0 = only nsym (whoever sets sym sets cap) */
 };
 
 /* hdr_result_init - zero a result; hdr_result_free - release its symbols
- * and zero it again (safe on a zeroed result). */
+ * and zero it again (safe on a zeroed result); hdr_result_clear - zero
+ * all but sym and cap: the parsers fill the same buffer again, and a
+ * caller that parses one header after another allocates it once. */
 void hdr_result_init(struct hdr_result *res);
 void hdr_result_free(struct hdr_result *res);
+void hdr_result_clear(struct hdr_result *res);
 
 /*
  * hdr_rspamd_parse - parse an X-Spamd-Result value (as a milter gets it:
@@ -95,7 +100,8 @@ void hdr_result_free(struct hdr_result *res);
  * has_scores, inconsistent, truncated and the symbols; action is set from
  * the default (True = reject) and can be overridden by hdr_action_parse().
  * Returns HDR_OK or an error with a reason in err; res holds no symbols
- * after an error.
+ * after an error. The symbols go into res->sym's buffer when it has one
+ * (res->cap entries, which hdr_result_clear() kept), else a new one.
  */
 enum hdr_status hdr_rspamd_parse(const char *value, struct hdr_result *res,
                                  char *err, size_t errlen)
@@ -133,6 +139,12 @@ struct hdr_seen {
     char *spam_status;
     char *rspamd_queue_id; /* X-Rspamd-Queue-Id: not parsed, compared */
     int oversize;         /* a copy was longer than HDR_MAX_BYTES */
+    /* the bytes allocated for each copy above: hdr_seen_clear() keeps
+     * the buffers for the next message, which then costs no malloc */
+    size_t spamd_result_cap;
+    size_t rspamd_action_cap;
+    size_t spam_status_cap;
+    size_t rspamd_queue_id_cap;
 };
 
 /*
@@ -149,11 +161,19 @@ int hdr_seen_add(struct hdr_seen *seen, const char *name, const char *value);
 #define HDR_SEEN_LENS                                                      \
     ((UINT64_C(1) << 13) | (UINT64_C(1) << 14) | (UINT64_C(1) << 15) |     \
      (UINT64_C(1) << 17))
+/* HDR_SEEN_FIRST - the first byte (in either case) of every name
+ * hdr_seen_add() records: they all start "X-". */
+#define HDR_SEEN_FIRST 'X'
 /* hdr_seen_add_len - the same for a name whose length the caller knows
  * (len == strlen(name)): the milter measures each header name once. */
 int hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
                      const char *value);
+/* hdr_seen_free - release the copies and zero seen. hdr_seen_clear -
+ * forget them (every count 0: no copy is read) but keep their buffers,
+ * at most HDR_MAX_BYTES + 1 bytes each, for the next message of the same
+ * caller; hdr_seen_free() still releases them. */
 void hdr_seen_free(struct hdr_seen *seen);
+void hdr_seen_clear(struct hdr_seen *seen);
 
 /*
  * hdr_evaluate - decide which header to use and parse it into res (which

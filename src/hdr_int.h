@@ -58,7 +58,7 @@ hdr_symset_bit(const char *name, size_t len)
 /* hdr_symbol_add - append a symbol (name is borrowed, len bytes of
  * [A-Za-z0-9_]) to res->sym unless set says it may be there and it is,
  * growing res->sym with the x-allocators. Inline for the common case (a
- * name whose bit is clear, room in the first 64 entries), the rest in
+ * name whose bit is clear, room in res->sym), the rest in
  * hdr_symbol_add_slow(): the parsers call it once a symbol. */
 static inline enum hdr_sym_status
 hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
@@ -68,9 +68,9 @@ hdr_symbol_add(struct hdr_result *res, struct hdr_symset *set,
     uint64_t mask = (uint64_t)1 << (bit % 64);
     struct hdr_symbol *s;
 
-    _Static_assert(HDR_MAX_SYMBOLS >= 64, "the first 64 need no check");
+    /* nsym < cap <= HDR_MAX_SYMBOLS: the slow path sets cap */
     if (len > HDR_MAX_NAME || (set->bits[bit / 64] & mask) ||
-        res->nsym == 0 || res->nsym >= 64)
+        res->nsym >= res->cap)
         return hdr_symbol_add_slow(res, set, name, len, score);
     set->bits[bit / 64] |= mask;
     s = &res->sym[res->nsym++];

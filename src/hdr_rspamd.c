@@ -346,10 +346,11 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
     size_t nonzero = 0;
     int ambiguous = 0, duplicate = 0, more = 1;
 
-    hdr_result_free(res);
+    hdr_result_clear(res); /* its buffer is filled again */
     if (strnlen(value, (size_t)HDR_MAX_BYTES + 1) > HDR_MAX_BYTES) {
         util_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
                  HDR_MAX_BYTES);
+        hdr_result_free(res);
         return HDR_ERR_LIMIT;
     }
     if ((p = rsp_verdict(value, res, err, errlen)) == NULL)
@@ -413,6 +414,6 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
     return HDR_OK;
 
 fail:
-    hdr_result_free(res);
+    hdr_result_free(res); /* no symbols, no buffer */
     return HDR_ERR_SYNTAX;
 }

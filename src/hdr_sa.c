@@ -133,10 +133,11 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
     size_t klen;
     int have_score = 0, have_required = 0, have_tests = 0;
 
-    hdr_result_free(res);
+    hdr_result_clear(res); /* its buffer is filled again */
     if (strnlen(value, (size_t)HDR_MAX_BYTES + 1) > HDR_MAX_BYTES) {
         util_errf(err, errlen, "X-Spam-Status: longer than %d bytes",
                  HDR_MAX_BYTES);
+        hdr_result_free(res);
         return HDR_ERR_LIMIT;
     }
     p = sa_skip(value);
@@ -201,6 +202,6 @@ hdr_sa_parse(const char *value, struct hdr_result *res, char *err,
     return HDR_OK;
 
 fail:
-    hdr_result_free(res);
+    hdr_result_free(res); /* no symbols, no buffer */
     return HDR_ERR_SYNTAX;
 }

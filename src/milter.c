@@ -64,7 +64,8 @@ static struct log_limit milter_lim_parse;
 #define MILTER_IRT_MAX 1024
 #define MILTER_REFS_MAX 4096
 
-/* Per message: reset in envfrom, freed in eom and abort. */
+/* Per message: reset in envfrom, freed in eom and abort (but seen's
+ * buffers, which serve the connection's next message: freed in close). */
 struct milter_msg {
     struct hdr_seen seen;
     unsigned n_ours;      /* copies of [header] name seen */
@@ -85,6 +86,8 @@ struct milter_conn {
     size_t adjusted_len;  /* ... and of its adjusted_name (0: none) */
     uint64_t name_lens;   /* bit n: a header name of n bytes may matter
                              (milter_name_lens) */
+    uint64_t name_first[4]; /* bit b: a header name whose first byte is b
+                               may matter (milter_name_first) */
     int nr_hdr;           /* MTA agreed to no replies per header */
     int skip_net;         /* the client is in [milter] skip_networks */
     int local_net;        /* ... in [learn] local_networks */
@@ -93,17 +96,26 @@ struct milter_conn {
      * that a message costs no lock; released in close */
     struct model *model;
     uint64_t model_gen;
+    /* the symbol buffer of the last verdict, for the next message's
+     * (verdict_recompute()); freed in close */
+    struct hdr_symbol *sym;
+    size_t sym_cap;
     struct milter_msg msg;
 };
 
-/* milter_msg_reset - drop what one message collected */
+/* milter_msg_reset - drop what one message collected; the scanner
+ * headers' buffers stay for the next message (a copy each cost a malloc
+ * and a free) */
 static void
 milter_msg_reset(struct milter_msg *msg)
 {
-    hdr_seen_free(&msg->seen);
+    struct hdr_seen seen = msg->seen;
+
+    hdr_seen_clear(&seen);
     free(msg->in_reply_to);
     free(msg->references);
     memset(msg, 0, sizeof(*msg));
+    msg->seen = seen;
 }
 
 /* milter_len_bit - bit len of a name length mask; 0 from 64 bytes on */
@@ -126,6 +138,34 @@ milter_name_lens(const struct milter_conn *conn)
            milter_len_bit(sizeof("References") - 1);
 }
 
+/* milter_first_set - mark byte b, in both cases, in a name_first set */
+static void
+milter_first_set(uint64_t set[4], unsigned char b)
+{
+    unsigned char lo = b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
+    unsigned char up = b >= 'a' && b <= 'z' ? (unsigned char)(b - 32) : b;
+
+    set[lo / 64] |= (uint64_t)1 << (lo % 64);
+    set[up / 64] |= (uint64_t)1 << (up % 64);
+}
+
+/* milter_name_first - the first bytes of the same names (and NUL: an
+ * empty name goes the long way), tested before a name is measured */
+static void
+milter_name_first(struct milter_conn *conn)
+{
+    const struct cfg *c = conn->cfg;
+
+    memset(conn->name_first, 0, sizeof(conn->name_first));
+    milter_first_set(conn->name_first, '\0');
+    milter_first_set(conn->name_first, HDR_SEEN_FIRST);
+    milter_first_set(conn->name_first, 'M'); /* Message-ID */
+    milter_first_set(conn->name_first, 'I'); /* In-Reply-To */
+    milter_first_set(conn->name_first, 'R'); /* References */
+    milter_first_set(conn->name_first, (unsigned char)c->header_name[0]);
+    milter_first_set(conn->name_first, (unsigned char)c->adjusted_name[0]);
+}
+
 /* milter_conn_get - the connection state, made on first use */
 static struct milter_conn *
 milter_conn_get(SMFICTX *ctx)
@@ -138,6 +178,7 @@ milter_conn_get(SMFICTX *ctx)
         conn->name_len = strlen(conn->cfg->header_name);
         conn->adjusted_len = strlen(conn->cfg->adjusted_name);
         conn->name_lens = milter_name_lens(conn);
+        milter_name_first(conn);
         if (smfi_setpriv(ctx, conn) != MI_SUCCESS) {
             cfg_release(conn->cfg);
             free(conn);
@@ -298,23 +339,14 @@ milter_header_ids(struct milter_msg *msg, const char *name, size_t len,
     }
 }
 
-/* milter_header - collect scanner headers and count our own */
-static sfsistat
-milter_header(SMFICTX *ctx, char *name, char *value)
+/* milter_header_named - milter_header() of a name of len bytes that may
+ * matter (apart, so that the common case saves no registers) */
+static __attribute__((noinline)) void
+milter_header_named(struct milter_conn *conn, const char *name, size_t len,
+                    const char *value)
 {
-    struct milter_conn *conn = smfi_getpriv(ctx);
-    const struct cfg *c;
-    size_t len;
+    const struct cfg *c = conn->cfg;
 
-    if (conn == NULL || name == NULL)
-        return SMFIS_CONTINUE;
-    c = conn->cfg;
-    /* every header comes here: measure the name once, compare lengths
-     * first */
-    len = strlen(name);
-    /* a name of 64 bytes or more may be ours or the adjusted header's */
-    if (len < 64 && !(conn->name_lens >> len & 1))
-        return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
     if (!hdr_seen_add_len(&conn->msg.seen, name, len, value)) {
         if (len == conn->name_len && strcasecmp(name, c->header_name) == 0)
             conn->msg.n_ours++;
@@ -323,6 +355,27 @@ milter_header(SMFICTX *ctx, char *name, char *value)
             conn->msg.n_adjusted++;
         else
             milter_header_ids(&conn->msg, name, len, value);
+    }
+}
+
+/* milter_header - collect scanner headers and count our own */
+static sfsistat
+milter_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct milter_conn *conn = smfi_getpriv(ctx);
+    unsigned char b;
+    size_t len;
+
+    if (conn == NULL || name == NULL)
+        return SMFIS_CONTINUE;
+    /* every header comes here: its first byte, then its length (measured
+     * once) are compared before any name */
+    b = (unsigned char)name[0];
+    if (conn->name_first[b / 64] >> (b % 64) & 1) {
+        len = strlen(name);
+        /* a name of 64 bytes or more may be ours or the adjusted one */
+        if (len >= 64 || conn->name_lens >> len & 1)
+            milter_header_named(conn, name, len, value);
     }
     return conn->nr_hdr ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -487,7 +540,9 @@ milter_eom(SMFICTX *ctx)
         return milter_pass(ctx, conn, qid, why, refs);
 
     m = model_current_refresh(&conn->model, &conn->model_gen);
-    verdict_compute(&v, &conn->msg.seen, c, m);
+    v.res.sym = conn->sym;
+    v.res.cap = conn->sym_cap;
+    verdict_recompute(&v, &conn->msg.seen, c, m);
     verdict_queue_id(&v, &conn->msg.seen, mqid, c);
     milter_learn(&v, &conn->msg, c, &kept);
     if (v.status != HDR_OK)
@@ -522,7 +577,8 @@ milter_eom(SMFICTX *ctx)
             0)
         log_info_line(line);
     metrics_message(&v, rc != SMFIS_CONTINUE);
-    verdict_free(&v);
+    conn->sym = v.res.sym; /* the buffer, for the next message */
+    conn->sym_cap = v.res.cap;
     milter_msg_reset(&conn->msg);
     return rc;
 }
@@ -549,6 +605,8 @@ milter_close(SMFICTX *ctx)
     if (conn == NULL)
         return SMFIS_CONTINUE;
     milter_msg_reset(&conn->msg);
+    hdr_seen_free(&conn->msg.seen);
+    free(conn->sym);
     model_release(conn->model);
     cfg_release(conn->cfg);
     free(conn);

@@ -205,12 +205,25 @@ verdict_compute(struct verdict *v, const struct hdr_seen *seen,
                 const struct cfg *c, struct model *m)
 {
     memset(v, 0, sizeof(*v));
-    hdr_result_init(&v->res);
+    verdict_recompute(v, seen, c, m);
+}
+
+/* verdict_recompute - the same, into v's symbol buffer */
+void
+verdict_recompute(struct verdict *v, const struct hdr_seen *seen,
+                  const struct cfg *c, struct model *m)
+{
+    struct hdr_symbol *sym = v->res.sym;
+    size_t cap = v->res.cap;
+
+    memset(v, 0, sizeof(*v));
+    v->res.sym = sym;
+    v->res.cap = cap;
     v->status = hdr_evaluate(seen, (enum hdr_format)c->upstream_format,
                              (enum hdr_trust)c->upstream_trust, &v->res,
                              v->err, sizeof(v->err));
     if (v->status != HDR_OK) {
-        hdr_result_free(&v->res);
+        hdr_result_clear(&v->res);
         v->res.upstream = HDR_UPSTREAM_NONE;
         return;
     }

@@ -58,6 +58,15 @@ struct verdict {
 void verdict_compute(struct verdict *v, const struct hdr_seen *seen,
                      const struct cfg *c, struct model *m);
 void verdict_free(struct verdict *v);
+/*
+ * verdict_recompute - verdict_compute() into the symbol buffer v->res.sym
+ * of v->res.cap entries (NULL and 0: none yet) that v brings, which may
+ * grow: v is overwritten except for those two, which the caller keeps
+ * for its next verdict or releases with verdict_free(). The milter keeps
+ * one buffer a connection.
+ */
+void verdict_recompute(struct verdict *v, const struct hdr_seen *seen,
+                       const struct cfg *c, struct model *m);
 
 /*
  * verdict_label_of - the autolearn label the upstream's verdict implies

@@ -1079,6 +1079,27 @@ test_seen(void)
        seen.n_spam_status == 1, "copies counted");
     is_str(seen.spamd_result, "second", "last copy kept");
     is_int(seen.oversize, 0, "nothing oversize");
+    {
+        const char *buf = seen.spamd_result;
+        char big[64];
+
+        hdr_seen_clear(&seen);
+        ok(seen.n_spamd_result == 0 && seen.n_rspamd_action == 0 &&
+               seen.n_spam_status == 0 && seen.n_rspamd_queue_id == 0 &&
+               seen.oversize == 0,
+           "hdr_seen_clear: no copy counted");
+        is_int(hdr_seen_add(&seen, "X-Spamd-Result", "third"), 1,
+               "recorded after clear");
+        ok(seen.n_spamd_result == 1 && seen.spamd_result == buf,
+           "a copy that fits reuses the buffer");
+        is_str(seen.spamd_result, "third", "... and holds the new copy");
+        memset(big, 'a', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        hdr_seen_clear(&seen);
+        is_int(hdr_seen_add(&seen, "X-Spamd-Result", big), 1,
+               "a longer copy after clear");
+        is_str(seen.spamd_result, big, "... is kept whole");
+    }
     hdr_seen_free(&seen);
     ok(seen.spamd_result == NULL && seen.n_spamd_result == 0,
        "hdr_seen_free zeroes");
@@ -1096,6 +1117,39 @@ test_seen(void)
                             &res, NULL, 0), HDR_OK, "parse into it again");
     ok(res.nsym == 1 && strcmp(res.sym[0].name, "B") == 0,
        "a second parse replaces the symbols");
+    {
+        const struct hdr_symbol *buf = res.sym;
+        char many[2048];
+        size_t n;
+
+        hdr_result_clear(&res);
+        ok(res.sym == buf && res.cap >= 1 && res.nsym == 0 &&
+               res.upstream == HDR_UPSTREAM_NONE,
+           "hdr_result_clear keeps the buffer only");
+        is_int(hdr_rspamd_parse("default: False [3.00 / 15.00]; C(3.00)[]",
+                                &res, NULL, 0), HDR_OK, "parse after clear");
+        ok(res.sym == buf && res.nsym == 1 &&
+               strcmp(res.sym[0].name, "C") == 0 && res.sym[0].score == 3,
+           "... into the same buffer");
+        /* 100 symbols: past the first 64 entries, the buffer grows */
+        n = (size_t)snprintf(many, sizeof(many),
+                             "default: False [0.00 / 15.00]");
+        for (int i = 0; i < 100; i++)
+            n += (size_t)snprintf(many + n, sizeof(many) - n,
+                                  "; S%d(0.00)[]", i);
+        hdr_result_clear(&res);
+        is_int(hdr_rspamd_parse(many, &res, NULL, 0), HDR_OK,
+               "100 symbols after clear");
+        ok(res.nsym == 100 && res.cap >= 100 &&
+               strcmp(res.sym[99].name, "S99") == 0,
+           "... grow the buffer");
+        is_int(hdr_rspamd_parse("default: False [1.00 / 15.00]; A(1.00)[]; "
+                                "B(2.00)[x",
+                                &res, NULL, 0), HDR_ERR_SYNTAX,
+               "a failed parse after them");
+        ok(res.sym == NULL && res.nsym == 0 && res.cap == 0,
+           "... leaves no symbols and no buffer");
+    }
     hdr_result_free(&res);
     ok(res.sym == NULL && res.nsym == 0, "hdr_result_free zeroes");
 }
