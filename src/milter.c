@@ -10,6 +10,7 @@
 #include "config.h"
 #include "milter.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
@@ -142,8 +143,9 @@ milter_name_lens(const struct milter_conn *conn)
 static void
 milter_first_set(uint64_t set[4], unsigned char b)
 {
-    unsigned char lo = b >= 'A' && b <= 'Z' ? (unsigned char)(b + 32) : b;
-    unsigned char up = b >= 'a' && b <= 'z' ? (unsigned char)(b - 32) : b;
+    /* the C locale's case mapping: the daemon never sets another */
+    unsigned char lo = (unsigned char)tolower(b);
+    unsigned char up = (unsigned char)toupper(b);
 
     set[lo / 64] |= (uint64_t)1 << (lo % 64);
     set[up / 64] |= (uint64_t)1 << (up % 64);

@@ -213,12 +213,12 @@ void
 verdict_recompute(struct verdict *v, const struct hdr_seen *seen,
                   const struct cfg *c, struct model *m)
 {
-    struct hdr_symbol *sym = v->res.sym;
-    size_t cap = v->res.cap;
+    struct hdr_result res = v->res;
 
+    /* the result as it was: hdr_evaluate() clears it, keeping only what
+     * hdr_result_clear() keeps (the symbol buffer) */
     memset(v, 0, sizeof(*v));
-    v->res.sym = sym;
-    v->res.cap = cap;
+    v->res = res;
     v->status = hdr_evaluate(seen, (enum hdr_format)c->upstream_format,
                              (enum hdr_trust)c->upstream_trust, &v->res,
                              v->err, sizeof(v->err));
