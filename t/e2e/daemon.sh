@@ -9,7 +9,11 @@
 daemon="$top_builddir/src/neural-milter"
 replay="$top_builddir/contrib/bench/nm-replay"
 sample="$top_srcdir/contrib/samples/rspamd-spam.eml"
-dir=$(nm_tmpdir daemon)
+# The daemon drops to nobody and reads its ini again on SIGUSR1: its dir
+# must be reachable by nobody wherever the checkout is (a clone in /root
+# or in a mktemp -d dir is mode 700), so it lives in /tmp.
+dir=$(mktemp -d /tmp/nm-daemon.XXXXXX) || exit 1
+nm_track_dir "$dir"
 chmod 755 "$dir"
 
 echo "1..15"
