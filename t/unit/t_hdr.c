@@ -1247,6 +1247,95 @@ test_symset(void)
     ok(bad == 0, "hdr_name_copy: 1 .. %d bytes, none outside", HDR_MAX_NAME);
 }
 
+/* test_spans - the 16-byte scans: hdr_name_span_to() is hdr_name_span()
+ * for every byte at every place and every distance to the end (in a
+ * buffer of exactly that size, so a read past it shows under ASan and
+ * valgrind); random folded headers whose names and options end at every
+ * place of a 16-byte step parse back to their symbols */
+static void
+test_spans(void)
+{
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    size_t bad = 0, tried = 0, parsed = 0;
+    char first[80] = "";
+
+    for (int c = 1; c < 256; c++)
+        for (size_t at = 0; at < 40; at++)
+            for (size_t len = at + 1; len < 48; len += 1 + (len > 24) * 5) {
+                char *buf = xmalloc(len + 1);
+                size_t want, got;
+
+                memset(buf, 'A' + (int)(at % 26), len);
+                buf[at] = (char)c;
+                buf[len] = '\0';
+                want = hdr_name_span(buf);
+                got = hdr_name_span_to(buf, buf + len);
+                tried++;
+                if (got != want && bad++ == 0)
+                    snprintf(first, sizeof(first), "byte %d at %zu of %zu: "
+                             "%zu, not %zu", c, at, len, got, want);
+                free(buf);
+            }
+    ok(bad == 0 && tried > 100000, "hdr_name_span_to is hdr_name_span: "
+       "%zu cases (%zu differ%s%s)", tried, bad, bad ? ", first " : "",
+       first);
+    bad = 0;
+    for (int i = 0; i < 3000; i++) {
+        char text[4096], names[40][48];
+        size_t n, nsym;
+        struct hdr_result res;
+        char err[256];
+        char *copy;
+
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        nsym = 1 + rng % 40;
+        n = (size_t)snprintf(text, sizeof(text),
+                             "default: False [%zu.00 / 15.00]", nsym);
+        for (size_t k = 0; k < nsym; k++) {
+            size_t nl = 1 + (rng >> (k % 50)) % 40, ol;
+
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            for (size_t j = 0; j < nl; j++)
+                names[k][j] = "ABCXYZ_019az"[(rng >> (j % 60)) % 12];
+            names[k][0] = 'A' + (char)(k % 26); /* distinct: k in front */
+            names[k][1] = 'A' + (char)(k / 26);
+            nl = nl < 2 ? 2 : nl;
+            names[k][nl] = '\0';
+            ol = (rng >> 20) % 50;
+            n += (size_t)snprintf(text + n, sizeof(text) - n,
+                                  ";\n\t%s(1.00)[", names[k]);
+            for (size_t j = 0; j < ol; j++)
+                text[n++] = "abc ,.:=-"[(rng >> (j % 61)) % 9];
+            if (ol > 6 && (rng & 8)) { /* a balanced pair inside */
+                text[n - 4] = '[';
+                text[n - 2] = ']';
+            }
+            text[n++] = ']';
+        }
+        text[n] = '\0';
+        copy = xmalloc(n + 1);
+        memcpy(copy, text, n + 1);
+        hdr_result_init(&res);
+        if (hdr_rspamd_parse(copy, &res, err, sizeof(err)) != HDR_OK ||
+            res.nsym != nsym || res.inconsistent || res.truncated)
+            bad++;
+        else
+            for (size_t k = 0; k < nsym; k++)
+                bad += strcmp(res.sym[k].name, names[k]) != 0 ||
+                       res.sym[k].score != 1.0;
+        parsed += res.nsym;
+        hdr_result_free(&res);
+        free(copy);
+    }
+    ok(bad == 0 && parsed > 30000, "3000 random folded headers, %zu symbols "
+       "of 2-40 bytes with options of 0-49: each parsed back (%zu wrong)",
+       parsed, bad);
+}
+
 int
 main(void)
 {
@@ -1265,5 +1354,6 @@ main(void)
     test_seen();
     test_numbers();
     test_symset();
+    test_spans();
     return exit_status();
 }
