@@ -263,10 +263,11 @@ hdr_upstream_name(enum hdr_upstream up)
 }
 
 /* hdr_seen_keep - count one copy and keep it as the last one, in the
- * slot's buffer when it is large enough */
+ * slot's buffer when it is large enough; its length into *lenp unless
+ * that is NULL */
 static void
 hdr_seen_keep(struct hdr_seen *seen, unsigned *count, char **slot,
-              size_t *cap, const char *value)
+              size_t *cap, size_t *lenp, const char *value)
 {
     size_t len = strnlen(value, (size_t)HDR_MAX_BYTES + 1);
 
@@ -285,6 +286,8 @@ hdr_seen_keep(struct hdr_seen *seen, unsigned *count, char **slot,
     /* the length is known: xstrndup() would measure it again */
     memcpy(*slot, value, len);
     (*slot)[len] = '\0';
+    if (lenp != NULL)
+        *lenp = len;
 }
 
 /* hdr_seen_add - record a scanner header, ignore any other */
@@ -308,19 +311,20 @@ hdr_seen_add_len(struct hdr_seen *seen, const char *name, size_t len,
     if (len == sizeof("X-Spamd-Result") - 1 &&
         strcasecmp(name, "X-Spamd-Result") == 0)
         hdr_seen_keep(seen, &seen->n_spamd_result, &seen->spamd_result,
-                      &seen->spamd_result_cap, value);
+                      &seen->spamd_result_cap, &seen->spamd_result_len,
+                      value);
     else if (len == sizeof("X-Rspamd-Action") - 1 &&
              strcasecmp(name, "X-Rspamd-Action") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_action, &seen->rspamd_action,
-                      &seen->rspamd_action_cap, value);
+                      &seen->rspamd_action_cap, NULL, value);
     else if (len == sizeof("X-Spam-Status") - 1 &&
              strcasecmp(name, "X-Spam-Status") == 0)
         hdr_seen_keep(seen, &seen->n_spam_status, &seen->spam_status,
-                      &seen->spam_status_cap, value);
+                      &seen->spam_status_cap, NULL, value);
     else if (len == sizeof("X-Rspamd-Queue-Id") - 1 &&
              strcasecmp(name, "X-Rspamd-Queue-Id") == 0)
         hdr_seen_keep(seen, &seen->n_rspamd_queue_id, &seen->rspamd_queue_id,
-                      &seen->rspamd_queue_id_cap, value);
+                      &seen->rspamd_queue_id_cap, NULL, value);
     else
         return 0;
     return 1;
@@ -334,6 +338,7 @@ hdr_seen_clear(struct hdr_seen *seen)
     seen->n_rspamd_action = 0;
     seen->n_spam_status = 0;
     seen->n_rspamd_queue_id = 0;
+    seen->spamd_result_len = 0;
     seen->oversize = 0;
 }
 
@@ -376,7 +381,8 @@ hdr_evaluate_rspamd(const struct hdr_seen *seen, enum hdr_trust trust,
                  HDR_MAX_BYTES);
         return HDR_ERR_LIMIT;
     }
-    st = hdr_rspamd_parse(seen->spamd_result, res, err, errlen);
+    st = hdr_rspamd_parse_len(seen->spamd_result, seen->spamd_result_len,
+                              res, err, errlen);
     if (st != HDR_OK)
         return st;
     if (seen->n_rspamd_action == 0 || seen->rspamd_action == NULL)

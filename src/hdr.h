@@ -106,6 +106,12 @@ void hdr_result_clear(struct hdr_result *res);
 enum hdr_status hdr_rspamd_parse(const char *value, struct hdr_result *res,
                                  char *err, size_t errlen)
     __attribute__((warn_unused_result));
+/* hdr_rspamd_parse_len - the same where the caller knows strlen(value)
+ * (len; value[len] is its NUL): a copy that measured it once already */
+enum hdr_status hdr_rspamd_parse_len(const char *value, size_t len,
+                                     struct hdr_result *res, char *err,
+                                     size_t errlen)
+    __attribute__((warn_unused_result));
 
 /*
  * hdr_sa_parse - parse an X-Spam-Status value of SpamAssassin
@@ -138,6 +144,7 @@ struct hdr_seen {
     char *rspamd_action;
     char *spam_status;
     char *rspamd_queue_id; /* X-Rspamd-Queue-Id: not parsed, compared */
+    size_t spamd_result_len; /* strlen(spamd_result), for its parser */
     int oversize;         /* a copy was longer than HDR_MAX_BYTES */
     /* the bytes allocated for each copy above: hdr_seen_clear() keeps
      * the buffers for the next message, which then costs no malloc */
@@ -240,15 +247,19 @@ hdr_name_valid(const char *s, size_t len)
 }
 
 /* hdr_name_copy - memcpy(dst, src, len) for the 1 .. HDR_MAX_NAME bytes of
- * a name, inline (the call cost as much as the copy): 8-byte words, the
- * last one overlapping the one before, so no byte outside either name is
- * read or written. The parsers and the example records copy names so. */
+ * a name, inline (the call cost as much as the copy): 16-byte blocks (8
+ * below 16), the last one overlapping the one before, so no byte outside
+ * either name is read or written. The parsers and the example records
+ * copy names so. */
 static inline void
 hdr_name_copy(char *dst, const char *src, size_t len)
 {
-    if (len >= 8) {
-        for (size_t i = 0; i + 8 < len; i += 8)
-            memcpy(dst + i, src + i, 8);
+    if (len >= 16) {
+        for (size_t i = 0; i + 16 < len; i += 16)
+            memcpy(dst + i, src + i, 16);
+        memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8) {
+        memcpy(dst, src, 8);
         memcpy(dst + len - 8, src + len - 8, 8);
     } else if (len >= 4) {
         memcpy(dst, src, 4);

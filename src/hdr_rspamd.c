@@ -34,7 +34,7 @@
 enum rsp_layout { RSP_FOLDED, RSP_INLINE, RSP_LEGACY };
 
 /* What every step of one parse reads: the layout, and the value's NUL
- * (strnlen() found it), up to which the 16-byte scans may read. */
+ * (at its known length), up to which the 16-byte scans may read. */
 struct rsp_parse {
     enum rsp_layout layout;
     const char *end;
@@ -363,6 +363,16 @@ enum hdr_status
 hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
                  size_t errlen)
 {
+    size_t len = strnlen(value, (size_t)HDR_MAX_BYTES + 1);
+
+    return hdr_rspamd_parse_len(value, len, res, err, errlen);
+}
+
+/* hdr_rspamd_parse_len - the same, strlen(value) known */
+enum hdr_status
+hdr_rspamd_parse_len(const char *value, size_t len, struct hdr_result *res,
+                     char *err, size_t errlen)
+{
     struct rsp_parse ps;
     enum rsp_sep sep;
     /* this symbol's head and the next one's, swapped each turn */
@@ -370,11 +380,11 @@ hdr_rspamd_parse(const char *value, struct hdr_result *res, char *err,
     struct hdr_symset set = { { 0 } };
     const char *p, *close;
     double sum = 0.0;
-    size_t nonzero = 0, len;
+    size_t nonzero = 0;
     int ambiguous = 0, duplicate = 0, more = 1;
 
     hdr_result_clear(res); /* its buffer is filled again */
-    if ((len = strnlen(value, (size_t)HDR_MAX_BYTES + 1)) > HDR_MAX_BYTES) {
+    if (len > HDR_MAX_BYTES) {
         util_errf(err, errlen, "X-Spamd-Result: longer than %d bytes",
                  HDR_MAX_BYTES);
         hdr_result_free(res);
