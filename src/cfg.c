@@ -96,6 +96,9 @@ struct cfg_glob {
     size_t len;             /* of text */
     char text[CFG_IGNORE_LEN]; /* without the '!'; for SUFFIX without the
                                   '*', for PREFIX without the '*' */
+    /* SUFFIX: its last 8 bytes (fewer: the rest masked off) as a name's
+     * last 8 are read into a word, so most names need one compare */
+    uint64_t tail, tail_mask;
 };
 
 static const char *const cfg_on_error_names[] = { "accept", "tempfail",
@@ -834,6 +837,15 @@ cfg_ignore_compile(struct cfg *c)
         memcpy(g->text, item, n);
         g->text[n] = '\0';
         g->len = n;
+        if (g->kind == CFG_GLOB_SUFFIX) {
+            unsigned char t[8] = { 0 }, m[8] = { 0 };
+            size_t k = n < 8 ? n : 8;
+
+            memcpy(t + 8 - k, item + n - k, k);
+            memset(m + 8 - k, 0xff, k);
+            memcpy(&g->tail, t, 8);
+            memcpy(&g->tail_mask, m, 8);
+        }
     }
     /* the patterns first, the exceptions after them (the order does not
      * matter to the answer): cfg_symbol_ignored() tries the exceptions
@@ -883,9 +895,9 @@ cfg_derive(struct cfg *c)
     c->ham_action_set = cfg_action_set(c->ham_actions);
 }
 
-/* cfg_glob_match - one compiled pattern on a name of nlen bytes; the
- * byte next to the star is compared before memcmp(): most names fail
- * there */
+/* cfg_glob_match - one compiled pattern on a name of nlen bytes; a
+ * suffix by its last word first, a prefix by its first byte: most names
+ * fail there */
 static inline int
 cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
 {
@@ -895,9 +907,17 @@ cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
                (nlen == 0 || (name[0] == g->text[0] &&
                               memcmp(name, g->text, nlen) == 0));
     case CFG_GLOB_SUFFIX:
-        return g->len == 0 ||
-               (nlen >= g->len && name[nlen - 1] == g->text[g->len - 1] &&
-                memcmp(name + nlen - g->len, g->text, g->len) == 0);
+        if (nlen < g->len)
+            return 0;
+        if (nlen >= 8) {
+            uint64_t w;
+
+            memcpy(&w, name + nlen - 8, 8);
+            return (w & g->tail_mask) == g->tail &&
+                   (g->len <= 8 ||
+                    memcmp(name + nlen - g->len, g->text, g->len - 8) == 0);
+        }
+        return memcmp(name + nlen - g->len, g->text, g->len) == 0;
     case CFG_GLOB_PREFIX:
         return nlen >= g->len &&
                (g->len == 0 || (name[0] == g->text[0] &&
@@ -913,11 +933,17 @@ cfg_glob_match(const struct cfg_glob *g, const char *name, size_t nlen)
 int
 cfg_symbol_ignored(const struct cfg *c, const char *name)
 {
-    size_t nlen, i;
+    return c->nmatch != 0 && cfg_symbol_ignored_len(c, name, strlen(name));
+}
+
+/* cfg_symbol_ignored_len - the same, strlen(name) known */
+int
+cfg_symbol_ignored_len(const struct cfg *c, const char *name, size_t nlen)
+{
+    size_t i;
 
     if (c->nmatch == 0)
         return 0;
-    nlen = strlen(name);
     for (i = 0; i < c->nmatch; i++)
         if (cfg_glob_match(&c->ignore[i], name, nlen))
             break;

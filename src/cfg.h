@@ -210,5 +210,8 @@ size_t cfg_thresholds(const struct cfg *c, double out[CFG_THRESHOLDS_MAX]);
  * not matter. Any thread; no allocation.
  */
 int cfg_symbol_ignored(const struct cfg *c, const char *name);
+/* cfg_symbol_ignored_len - the same where the caller knows strlen(name) */
+int cfg_symbol_ignored_len(const struct cfg *c, const char *name,
+                           size_t nlen);
 
 #endif /* NM_CFG_H */

@@ -486,7 +486,9 @@ feat_sparse_kept(const struct feat_profile *p, const struct hdr_result *res,
 
         /* the profile's symbols by their flag, the rest by pattern */
         if ((k >= 0 && ign != NULL) ? ign[k] != 0
-                                  : cfg_symbol_ignored(c, res->sym[i].name))
+                                  : cfg_symbol_ignored_len(
+                                        c, res->sym[i].name,
+                                        hdr_symbol_len(&res->sym[i])))
             continue;
         nkept++;
         all += w;

@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 
 #include "hdr.h"
 #include "log.h"
+#include "util.h"
 #include "../tap.h"
 #include "xmalloc.h"
 
@@ -948,6 +950,73 @@ check_ignore(void)
     cfg_release(d);
 }
 
+/* check_ignore_random - the compiled patterns answer as util_glob_match()
+ * does on their text, for random suffix, prefix, exact and other
+ * patterns of 0-12 bytes and names of 0-20 (below, at and past the 8
+ * bytes a suffix is compared by) */
+static void
+check_ignore_random(void)
+{
+    static const char abc[] = "AB_F";
+    uint64_t rng = 0x853c49e6748fea9bULL;
+    struct cfg *c = cfg_defaults();
+    size_t bad = 0, tried = 0, hits = 0;
+    char first[96] = "";
+
+    for (int i = 0; i < 4000 && c != NULL; i++) {
+        char pat[16], name[24];
+        size_t pl, nl;
+        int kind, want, got;
+
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        kind = (int)(rng % 4); /* *X, X*, X, X*Y */
+        pl = (rng >> 4) % 11;
+        for (size_t j = 0; j < pl; j++)
+            pat[j] = abc[(rng >> (8 + 2 * j)) % 4];
+        if (kind == 0 || kind == 1) {
+            memmove(pat + (kind == 0), pat, pl);
+            pat[kind == 0 ? 0 : pl] = '*';
+            pl++;
+        } else if (kind == 3 && pl >= 2)
+            pat[pl / 2] = '*';
+        if (pl == 0)
+            pat[pl++] = 'A';
+        pat[pl] = '\0';
+        free(c->ignore_symbols);
+        c->ignore_symbols = xstrdup(pat);
+        cfg_derive(c);
+        for (int t = 0; t < 64; t++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            nl = rng % 21;
+            for (size_t j = 0; j < nl; j++)
+                name[j] = abc[(rng >> (5 + 2 * (j % 28))) % 4];
+            /* half the time, end (or start) the name with the pattern */
+            if ((rng & 16) && pl > 1 && nl >= pl - 1) {
+                if (kind == 0)
+                    memcpy(name + nl - (pl - 1), pat + 1, pl - 1);
+                else if (kind == 1)
+                    memcpy(name, pat, pl - 1);
+            }
+            name[nl] = '\0';
+            want = util_glob_match(pat, pl, name);
+            got = cfg_symbol_ignored(c, name);
+            tried++;
+            hits += want;
+            if (got != want && bad++ == 0)
+                snprintf(first, sizeof(first), "'%s' on '%s': %d", pat, name,
+                         got);
+        }
+    }
+    ok(bad == 0 && hits > 10000, "compiled patterns are util_glob_match(): "
+       "%zu names, %zu matched (%zu differ%s%s)", tried, hits, bad,
+       bad ? ", first " : "", first);
+    cfg_release(c);
+}
+
 /* check_thresholds - cfg_thresholds() */
 static void
 check_thresholds(void)
@@ -999,6 +1068,7 @@ main(void)
     check_layers();
     check_actions();
     check_ignore();
+    check_ignore_random();
     check_thresholds();
     return exit_status();
 }
