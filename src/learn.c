@@ -10,6 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "util.h"
 
@@ -20,6 +23,32 @@ learn_mix(uint64_t h)
 {
     h = util_mix64(h);
     return h ? h : 1;
+}
+
+/* learn_id_printable - the n bytes at s are all '!' .. '~': 16 a step
+ * with SSE2 (every message's id is checked; a byte loop cost 300
+ * instructions a message), the rest one by one */
+static int
+learn_id_printable(const char *s, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(' '), del = _mm_set1_epi8(127);
+
+    for (; i + 16 <= n; i += 16) {
+        __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        /* signed bytes: 128 .. 255 are below ' ' too */
+        __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(c, space),
+                                   _mm_cmplt_epi8(c, del));
+
+        if (_mm_movemask_epi8(ok) != 0xffff)
+            return 0;
+    }
+#endif
+    for (; i < n; i++)
+        if ((unsigned char)s[i] <= 32 || (unsigned char)s[i] >= 127)
+            return 0;
+    return 1;
 }
 
 /* learn_msgid - the id of a Message-ID value */
@@ -41,9 +70,8 @@ learn_msgid(const char *value, char *buf, size_t len)
     }
     if (n == 0 || n > LEARN_MAX_MSGID || n >= len)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 32 || (unsigned char)s[i] >= 127)
-            return -1;
+    if (!learn_id_printable(s, n))
+        return -1;
     memcpy(buf, s, n);
     buf[n] = '\0';
     return 0;

@@ -184,6 +184,28 @@ check_keys(void)
     strcpy(big + LEARN_MAX_MSGID, "aa>");
     ok(learn_msgid(big, id, sizeof(id)) != 0, "an id of N + 1 refused");
     free(big);
+    {
+        /* every byte at every place of ids of 1-40 bytes: refused unless
+         * '!' .. '~' (the 16-byte steps and the tail alike); '>' would
+         * end the id there */
+        size_t wrong = 0, tried = 0;
+        char v[48];
+
+        for (size_t n = 1; n <= 40; n++)
+            for (size_t at = 0; at < n; at++)
+                for (int b = 1; b < 256; b += 1 + (b + 1 == '>')) {
+                    int want = b > 32 && b < 127;
+
+                    v[0] = '<';
+                    memset(v + 1, 'x', n);
+                    v[1 + at] = (char)b;
+                    strcpy(v + 1 + n, ">");
+                    tried++;
+                    wrong += (learn_msgid(v, id, sizeof(id)) == 0) != want;
+                }
+        ok(wrong == 0, "ids of 1-40 bytes, every byte at every place: "
+           "only '!' .. '~' accepted (%zu cases, %zu wrong)", tried, wrong);
+    }
     ok(learn_key_msgid("a@b") == learn_key_msgid("a@b") &&
            learn_key_msgid("a@b") != learn_key_msgid("a@c") &&
            learn_key_msgid("a@b") != 0,
