@@ -99,12 +99,17 @@ n_ham=$(hdr_count "$out" 'learn=ham$')
 echo "# from the headers: $n_scored scored, $n_amb ambiguous, $n_none p=none \
 ($n_bad unparseable), $n_spam learn=spam, $n_ham learn=ham"
 
-# Written once the writer has had its 100 ms: wait for the count.
+# Written once the writer has had its 100 ms: wait for the count, and
+# for the queue to drain (the messages kept for a reply go through it too,
+# in batches of their own, and may still be queued when the examples are
+# all written).
 nm_wait_for "scrape run && [ \"\$(val run 'neural_milter_examples_written_total\
 {class=\"ham\",source=\"autolearn\"}')\" = $n_ham ] &&
     [ \"\$(val run 'neural_milter_examples_written_total{class=\"spam\",\
-source=\"autolearn\"}')\" = $n_spam ]" 50
-t_ok $? "examples written: $n_spam spam and $n_ham ham, as the learn= fields"
+source=\"autolearn\"}')\" = $n_spam ] &&
+    [ \"\$(val run neural_milter_queue_depth)\" = 0 ]" 50
+t_ok $? "examples written: $n_spam spam and $n_ham ham, as the learn= fields; \
+the queue drained"
 total=$(awk '/^neural_milter_messages_total\{/ { s += $NF } END { print s }' \
     "$dir/run.prom")
 [ "$total" = "$sent" ]
